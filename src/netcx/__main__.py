@@ -1,0 +1,5 @@
+"""Allow `python -m netcx`."""
+
+from netcx.entrypoints.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Adapters: implementations of the ports (storage, RADIUS, CGNAT parsers, triggers, engines)."""

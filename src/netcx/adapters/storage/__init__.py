@@ -1,0 +1,1 @@
+"""Storage adapters, one module per backend."""

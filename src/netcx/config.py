@@ -1,0 +1,119 @@
+"""Typed settings read once from NETCX_* environment variables and an optional YAML file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from netcx.errors import ConfigError
+
+
+class StorageSettings(BaseModel):
+    """Where state lives. `backend` names an adapter; `embedded` needs no server."""
+
+    backend: str = "embedded"
+    data_dir: Path = Path("data")
+
+
+class PseudonymSettings(BaseModel):
+    """Keys for HMAC-SHA256 pseudonyms. Rotate by adding a key and moving `current`."""
+
+    keys: dict[str, SecretStr] = Field(
+        default_factory=lambda: {"k1": SecretStr("netcx-dev-key-change-me")}
+    )
+    current: str = "k1"
+
+
+class ResolverSettings(BaseModel):
+    """Attribution tolerances (see docs/resolution.md)."""
+
+    clock_skew_s: float = 2.0
+    lease_end_grace_s: float = 0.0
+    interim_interval_s: int = 900
+    interim_margin_factor: float = 2.0
+    retention_days: int = 180
+
+
+class HttpSettings(BaseModel):
+    """The HTTP service: bind address, caller credentials and trusted proxies."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    api_keys: list[SecretStr] = Field(default_factory=list)
+    write_keys: list[SecretStr] = Field(default_factory=list)
+    trusted_proxies: list[str] = Field(default_factory=list)
+    client_port_header: str = "x-client-port"
+
+
+class RadiusSettings(BaseModel):
+    """The RADIUS accounting listener."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 1813
+    secret: SecretStr | None = None
+    nas_secrets: dict[str, SecretStr] = Field(default_factory=dict)
+
+
+class Settings(BaseSettings):
+    """All settings. Env NETCX_<SECTION>__<FIELD> (NETCX_HTTP__PORT=9000); file NETCX_CONFIG."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NETCX_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    pseudonyms: PseudonymSettings = Field(default_factory=PseudonymSettings)
+    resolver: ResolverSettings = Field(default_factory=ResolverSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    radius: RadiusSettings = Field(default_factory=RadiusSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Precedence: explicit arguments > environment > config file > defaults.
+        return (init_settings, env_settings, _YamlFileSource(settings_cls))
+
+
+class _YamlFileSource(PydanticBaseSettingsSource):
+    """Reads the YAML file named by NETCX_CONFIG, if any."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get("NETCX_CONFIG")
+        if not path:
+            return {}
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"NETCX_CONFIG={path}: no such file")
+        try:
+            data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from err
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: top level must be a mapping of sections")
+        return data
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings once; a bad value raises ConfigError naming the setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from err

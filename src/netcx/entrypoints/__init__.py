@@ -1,0 +1,1 @@
+"""Thin entrypoints: CLI, HTTP apps, RADIUS listener. They translate errors, nothing more."""

@@ -1,0 +1,1 @@
+"""HTTP entrypoints (ASGI, served by granian)."""

@@ -1,0 +1,23 @@
+"""Assembles the netcx ASGI app from one route module per area."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from netcx import __version__
+from netcx.bootstrap import Container
+
+
+async def healthz(_: Request) -> Response:
+    return JSONResponse({"status": "ok", "version": __version__})
+
+
+def create_app(container: Container) -> Starlette:
+    """The app `netcx serve` runs; each area contributes its routes."""
+    routes: list[BaseRoute] = [Route("/healthz", healthz)]
+    app = Starlette(routes=routes)
+    app.state.container = container
+    return app

@@ -1,0 +1,57 @@
+"""Ports: the small Protocols the services need; adapters implement them (tests/contract/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import pyarrow as pa
+
+from netcx.domain.resolution import Resolution
+
+# ---------------------------------------------------------------- the world (input data)
+
+
+class World(Protocol):
+    """A world folder: CRM, network logs, web hits, outcomes and (simulated) ground truth.
+
+    `table(name)` returns a table validated against its schema in `netcx.tables`, e.g.
+    `table("crm/lines")`, `table("web/hits")`, `table("truth/hits")`.
+    """
+
+    path: Path
+
+    def table(self, name: str) -> pa.Table: ...
+
+    def has_truth(self) -> bool: ...
+
+    def outcomes_under(self, decisions: pa.Table) -> dict[str, pa.Table]:
+        """Closed loop: outcomes (churn, upgrades, nps, care_contacts) given netcx's
+        DECISIONS; only a simulated world can answer this."""
+        ...
+
+
+# ---------------------------------------------------------------- network identity (resolver)
+
+
+class Resolver(Protocol):
+    """Answers (ip, port, time) → Resolution; implemented over a binding store."""
+
+    def resolve(self, ip: str, port: int | None, at_ms: int) -> Resolution: ...
+
+
+class BatchResolver(Protocol):
+    """Resolves a whole table of hits (HITS columns) at once; same answers as `Resolver`."""
+
+    def resolve_hits(self, hits: pa.Table) -> pa.Table:
+        """Return RESOLVED_HITS, one row per input hit_id."""
+        ...
+
+
+# ---------------------------------------------------------------- collector, identity, consent
+
+
+# ---------------------------------------------------------------- intents
+
+
+# ---------------------------------------------------------------- decisions and triggers

@@ -1,0 +1,1 @@
+"""Use cases wiring domain logic to ports: ingest, resolve, collect, decide, report."""
