@@ -1,9 +1,48 @@
-"""CLI commands of the serve area."""
+"""`netcx serve`: the HTTP service (granian + Starlette) on the embedded store."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from netcx.errors import NotFound
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the main app."""
+    """Add `serve` to the main app."""
+
+    @app.command()
+    def serve(
+        host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="HTTP port.")] = 8080,
+        data: Annotated[Path, typer.Option(help="Embedded store directory.")] = Path("data"),
+        world: Annotated[
+            Path | None, typer.Option(help="Preload a simulated world's CRM and network logs.")
+        ] = None,
+        workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    ) -> None:
+        """Run the HTTP service; settings also come from NETCX_* variables or NETCX_CONFIG."""
+        from granian import Granian
+        from granian.constants import Interfaces
+
+        if world is not None and not world.is_dir():
+            raise NotFound(f"--world {world}: no such folder")
+        data.mkdir(parents=True, exist_ok=True)
+        # Workers are separate processes: hand them the CLI choices through the environment.
+        os.environ["NETCX_STORAGE__DATA_DIR"] = str(data.resolve())
+        os.environ["NETCX_HTTP__HOST"] = host
+        os.environ["NETCX_HTTP__PORT"] = str(port)
+        if world is not None:
+            os.environ["NETCX_WORLD"] = str(world.resolve())
+        Granian(
+            "netcx.entrypoints.http.asgi:create",
+            address=host,
+            port=port,
+            interface=Interfaces.ASGI,
+            workers=workers,
+            factory=True,
+            log_access=False,
+        ).serve()

@@ -1,0 +1,125 @@
+"""Real servers for tests: each starts on a free loopback port in a temp dir, stopped by PID."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A port that was free on 127.0.0.1 a moment ago."""
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def stop(proc: subprocess.Popen[bytes], timeout_s: float = 10) -> None:
+    """Terminate, then kill, and always reap (PID 1 here does not reap zombies)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_until(check: object, timeout_s: float = 20, what: str = "server") -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if check():  # type: ignore[operator]
+                return
+        except (OSError, httpx.HTTPError):
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} did not become ready within {timeout_s}s")
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    """A real redis-server; yields its URL."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise RuntimeError("redis-server not installed: run scripts/install-system-deps.sh")
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.Popen(
+            [
+                exe,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                tmp,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+
+            def ping() -> bool:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5) as c:
+                    c.sendall(b"PING\r\n")
+                    return c.recv(16).startswith(b"+PONG")
+
+            wait_until(ping, what="redis-server")
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            stop(proc)
+
+
+@contextmanager
+def netcx_server(
+    data_dir: Path, env: Mapping[str, str] | None = None, args: tuple[str, ...] = ()
+) -> Iterator[str]:
+    """`netcx serve` as a real process (granian) on a free port; yields its base URL."""
+    port = free_port()
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "netcx",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--data",
+            str(data_dir),
+            *args,
+        ],
+        env=full_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+
+        def healthy() -> bool:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                raise RuntimeError(f"netcx serve exited early: {err[-2000:]}")
+            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+
+        wait_until(healthy, timeout_s=30, what="netcx serve")
+        yield base
+    finally:
+        stop(proc)
