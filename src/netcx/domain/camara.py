@@ -193,7 +193,7 @@ class AccessToken:
 # ---------------------------------------------------------------- audit
 
 
-class AuditRecord(msgspec.Struct, frozen=True, omit_defaults=True):
+class AuditRecord(msgspec.Struct, frozen=True):
     """One use of a network resolution by this API. Never holds a raw number or address."""
 
     at_ms: int
