@@ -166,14 +166,26 @@ def test_no_raw_number_or_address_in_logs_or_audit(
         assert raw not in caplog.text
 
 
-def test_jsonl_audit_log_round_trips(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["memory", "jsonl"])
+def test_audit_logs_keep_every_record_in_order(kind: str, tmp_path: Path) -> None:
     from netcx.domain.camara import AuditRecord
 
-    log = JsonlAuditLog(tmp_path / "audit" / "camara.jsonl")
-    entry = AuditRecord(at_ms=1, operation="phoneNumberShare", client_id="a", outcome="shared")
-    log.record(entry)
-    log.record(entry)
-    assert log.read() == [entry, entry]
+    log = MemoryAuditLog() if kind == "memory" else JsonlAuditLog(tmp_path / "a" / "camara.jsonl")
+    entries = [
+        AuditRecord(at_ms=1, operation="phoneNumberShare", client_id="a", outcome="shared"),
+        AuditRecord(
+            at_ms=2,
+            operation="phoneNumberVerify",
+            client_id="b",
+            outcome="no_consent",
+            line_id="ln1_x",
+            evidence=("port_block:b1",),
+            correlator="c",
+        ),
+    ]
+    for entry in entries:
+        log.record(entry)
+    assert log.read() == entries
 
 
 def test_fixture_file_errors_name_the_entry(tmp_path: Path) -> None:

@@ -19,6 +19,9 @@ class MemoryAuditLog:
     def record(self, entry: AuditRecord) -> None:
         self.records.append(entry)
 
+    def read(self) -> list[AuditRecord]:
+        return list(self.records)
+
 
 class JsonlAuditLog:
     """Appends one JSON object per record to a file, flushed per record."""

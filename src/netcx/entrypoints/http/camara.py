@@ -6,6 +6,7 @@ import ipaddress
 import logging
 import traceback
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -13,6 +14,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from netcx.bootstrap import Container
 from netcx.domain.camara import NotAuthenticatedByMobileNetwork, parse_x_correlator
 from netcx.errors import (
+    ConfigError,
     Forbidden,
     InvalidInput,
     NetcxError,
@@ -58,7 +60,10 @@ class _Api:
         self, service: NumberVerificationService, trusted_proxies: list[str], port_header: str
     ) -> None:
         self._service = service
-        self._trusted = [ipaddress.ip_network(c, strict=False) for c in trusted_proxies]
+        try:
+            self._trusted = [ipaddress.ip_network(c, strict=False) for c in trusted_proxies]
+        except ValueError as err:
+            raise ConfigError(f"http.trusted_proxies: {err}") from err
         self._port_header = port_header.lower()
 
     async def verify(self, request: Request) -> Response:
@@ -70,8 +75,13 @@ class _Api:
             if len(body) > MAX_BODY_BYTES:
                 raise InvalidInput(f"the request body is larger than {MAX_BODY_BYTES} bytes")
             _require_json_content_type(request, body)
-            verified = self._service.verify(
-                request.headers.get("authorization"), self._client(request), body, correlator
+            # The service may block (JWKS fetch, resolver store): keep it off the event loop.
+            verified = await run_in_threadpool(
+                self._service.verify,
+                request.headers.get("authorization"),
+                self._client(request),
+                body,
+                correlator,
             )
             return _json({"devicePhoneNumberVerified": verified}, 200, correlator)
         except Exception as err:  # translated once, here
@@ -82,8 +92,11 @@ class _Api:
         try:
             correlator = parse_x_correlator(request.headers.get("x-correlator"))
             _require_method(request, "GET")
-            number = self._service.device_phone_number(
-                request.headers.get("authorization"), self._client(request), correlator
+            number = await run_in_threadpool(
+                self._service.device_phone_number,
+                request.headers.get("authorization"),
+                self._client(request),
+                correlator,
             )
             return _json({"devicePhoneNumber": number}, 200, correlator)
         except Exception as err:
@@ -102,15 +115,13 @@ class _Api:
         peer_ip = request.client.host if request.client else ""
         # ASGI says int; some servers (granian) hand the port over as a string.
         peer_port = _port(str(request.client.port)) if request.client else None
-        try:
-            peer = ipaddress.ip_address(peer_ip)
-        except ValueError:
+        peer = _ip(peer_ip)
+        if peer is None:
             return ClientEndpoint(peer_ip, peer_port)
+        direct = ClientEndpoint(peer.compressed, peer_port)
         if not any(peer in net for net in self._trusted):
-            return ClientEndpoint(peer_ip, peer_port)
-        return _forwarded_client(request, self._trusted, self._port_header) or ClientEndpoint(
-            peer_ip, peer_port
-        )
+            return direct
+        return _forwarded_client(request, self._trusted, self._port_header) or direct
 
 
 def _forwarded_client(
@@ -121,7 +132,8 @@ def _forwarded_client(
     """Walk `Forwarded` (RFC 7239) or `X-Forwarded-For` from the right over trusted proxies;
     the first other hop is the client. Its port comes from `for=ip:port` or `port_header`."""
     hops: list[tuple[str, int | None]] = []
-    forwarded = request.headers.get("forwarded")
+    # Several header lines count as one comma-separated list (RFC 9110 §5.3).
+    forwarded = ", ".join(request.headers.getlist("forwarded"))
     if forwarded:
         for element in forwarded.split(","):
             for pair in element.split(";"):
@@ -129,11 +141,11 @@ def _forwarded_client(
                 if name.lower() == "for":
                     hops.append(_node(value.strip().strip('"')))
     else:
-        hops = [(h.strip(), None) for h in request.headers.get("x-forwarded-for", "").split(",")]
+        xff = ", ".join(request.headers.getlist("x-forwarded-for"))
+        hops = [(h.strip(), None) for h in xff.split(",") if h.strip()]
     for ip_text, port in reversed(hops):
-        try:
-            ip = ipaddress.ip_address(ip_text)
-        except ValueError:
+        ip = _ip(ip_text)
+        if ip is None:
             return None  # an unknown or obfuscated hop: we cannot tell who the client is
         if not any(ip in net for net in trusted):
             if port is None:
@@ -152,6 +164,17 @@ def _node(text: str) -> tuple[str, int | None]:
     else:
         host, port_text = text, ""
     return host, _port(port_text)
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An IP address (IPv4-mapped IPv6 as IPv4), or None."""
+    try:
+        ip = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
 
 
 def _port(text: str) -> int | None:

@@ -1,4 +1,5 @@
-"""No raw phone number or client address reaches the logs, on any path (in-process app)."""
+"""The app in-process: client address through trusted proxies, and no raw number or address in
+the logs on any path."""
 
 from __future__ import annotations
 
@@ -58,11 +59,17 @@ class ExplodingResolver:
 
 
 def client_for(
-    tmp_path: Path, authz: TestAuthorizationServer, resolver: object | None = None
+    tmp_path: Path,
+    authz: TestAuthorizationServer,
+    resolver: object | None = None,
+    peer: tuple[str, int] = ("10.1.2.3", 40000),
 ) -> AppClient:
     lines = FixtureLines(
         [FixtureLine("ln1_dev", MSISDN, ("number-verification",))],
-        [FixtureBinding(DEVICE_IP, "ln1_dev", (27300, 27363))],
+        [
+            FixtureBinding(DEVICE_IP, "ln1_dev", (27300, 27363)),
+            FixtureBinding("2001:db8:4000::1", "ln1_dev", (1000, 1999)),
+        ],
     )
     tokens = JwtAccessTokenVerifier(
         FileJwks(authz.write_jwks(tmp_path / "jwks.json")),
@@ -82,11 +89,12 @@ def client_for(
     settings = load_settings(http={"trusted_proxies": ["10.0.0.0/8"]})
     container = Container(settings, build_pseudonymizer(settings), number_verification=service)
     # The TestClient's peer is our trusted edge proxy, which forwards the device address.
-    return AppClient(create_app(container), ("10.1.2.3", 40000))
+    return AppClient(create_app(container), peer)
 
 
-def test_no_raw_number_or_address_in_logs(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    authz = TestAuthorizationServer()
+def test_no_raw_number_or_address_in_logs(
+    authz: TestAuthorizationServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     client = client_for(tmp_path, authz)
     fwd = {"Forwarded": f'for="{DEVICE_IP}:{DEVICE_PORT}"', "x-correlator": "log-1"}
     caplog.set_level(logging.DEBUG)
@@ -113,9 +121,8 @@ def test_no_raw_number_or_address_in_logs(tmp_path: Path, caplog: pytest.LogCapt
 
 
 def test_a_server_bug_is_a_500_and_logged_without_its_message(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    authz: TestAuthorizationServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    authz = TestAuthorizationServer()
     client = client_for(tmp_path, authz, resolver=ExplodingResolver())
     caplog.set_level(logging.DEBUG)
     reply = client.get(
@@ -131,3 +138,51 @@ def test_a_server_bug_is_a_500_and_logged_without_its_message(
     assert "ValueError" in caplog.text
     assert "resolve" in caplog.text  # the frames say where
     assert DEVICE_IP not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Forwarded": 'for="[2001:db8:4000::1]:1500"'}, 200),
+        ({"Forwarded": 'For="203.0.113.10:27310";proto=https;by=10.0.0.1'}, 200),
+        # A trusted inner proxy is skipped; the hop before it is the device.
+        ({"Forwarded": 'for="203.0.113.10:27310", for=10.9.9.9'}, 200),
+        # An unknown hop nearest to us: nobody can say who the client is.
+        ({"Forwarded": 'for="203.0.113.10:27310", for=unknown'}, 403),
+        ({"Forwarded": 'for="[2001:db8:4000::1]"'}, 403),  # no port
+        ({"X-Forwarded-For": "198.51.100.7, 203.0.113.10", "X-Client-Port": "27310"}, 200),
+        ({"X-Forwarded-For": "203.0.113.10", "X-Client-Port": "99999"}, 403),
+        ({"X-Forwarded-For": "203.0.113.10", "X-Client-Port": "27310x"}, 403),
+        ({}, 403),  # the proxy itself is no mobile line
+    ],
+)
+def test_the_device_address_comes_from_the_nearest_untrusted_hop(
+    authz: TestAuthorizationServer, tmp_path: Path, headers: dict[str, str], status: int
+) -> None:
+    client = client_for(tmp_path, authz)
+    auth = {"Authorization": f"Bearer {authz.valid(SCOPE_SHARE)}"}
+    reply = client.get(SHARE, headers={**auth, **headers})
+    assert reply.status_code == status, reply.text
+
+
+def test_forwarded_header_lines_form_one_list(
+    authz: TestAuthorizationServer, tmp_path: Path
+) -> None:
+    client = client_for(tmp_path, authz)
+    headers = [
+        ("Authorization", f"Bearer {authz.valid(SCOPE_SHARE)}"),
+        ("Forwarded", "for=198.51.100.1"),
+        ("Forwarded", 'for="203.0.113.10:27310"'),
+    ]
+    assert client.get(SHARE, headers=headers).json() == {"devicePhoneNumber": E164}
+
+
+def test_an_ipv4_mapped_peer_is_recognised_as_the_trusted_proxy(
+    authz: TestAuthorizationServer, tmp_path: Path
+) -> None:
+    client = client_for(tmp_path, authz, peer=("::ffff:10.1.2.3", 40000))
+    headers = {
+        "Authorization": f"Bearer {authz.valid(SCOPE_SHARE)}",
+        "Forwarded": 'for="203.0.113.10:27310"',
+    }
+    assert client.get(SHARE, headers=headers).status_code == 200
