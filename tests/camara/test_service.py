@@ -199,3 +199,25 @@ def test_fixture_file_errors_name_the_entry(tmp_path: Path) -> None:
     path.write_text("bindings:\n  - {ip: 999.1.1.1, line_id: a}\nlines: [{line_id: a}]\n")
     with pytest.raises(ConfigError, match=r"bindings\[0\]\.ip"):
         FixtureLines.from_file(path)
+
+
+def test_a_bad_msisdn_in_our_directory_is_a_server_error_not_a_400(
+    authz: TestAuthorizationServer, audit: MemoryAuditLog, tmp_path: Path
+) -> None:
+    from netcx.errors import NetcxError
+
+    broken = FixtureLines(
+        [FixtureLine("ln1_bad", "49-17x", ("number-verification",))],
+        [FixtureBinding("203.0.113.10", "ln1_bad")],
+    )
+    tokens = JwtAccessTokenVerifier(
+        FileJwks(authz.write_jwks(tmp_path / "jwks.json")), ISSUER, AUDIENCE, now_s=lambda: 0
+    )
+    service = NumberVerificationService(
+        tokens, broken, broken, broken, audit, network_amr={"network"}, now_ms=lambda: NOW_MS
+    )
+    token = authz.token(now_s=0)
+    with pytest.raises(NetcxError) as caught:
+        service.device_phone_number(bearer(token), DEVICE, None)
+    assert not isinstance(caught.value, InvalidInput)
+    assert "49-17x" not in str(caught.value)

@@ -151,16 +151,14 @@ def bearer_token(authorization: str | None) -> str:
 class AccessToken:
     """The claims of a verified access token that this API acts on."""
 
-    subject: str
     client_id: str
     scopes: frozenset[str]
     amr: tuple[str, ...]
-    expires_at_s: int
 
     @classmethod
     def from_claims(cls, claims: Mapping[str, Any]) -> AccessToken:
-        """Read `sub`, `client_id`/`azp`, `scope` (space-separated, RFC 8693/9068), `amr`
-        (RFC 8176 list) and `exp` from verified claims; Unauthorized when malformed."""
+        """Read `client_id`/`azp`, `scope` (space-separated, RFC 9068) and `amr` (RFC 8176
+        list) from verified claims; Unauthorized when malformed."""
         scope = claims.get("scope", "")
         amr = claims.get("amr", [])
         if not isinstance(scope, str):
@@ -168,13 +166,7 @@ class AccessToken:
         if not isinstance(amr, list) or not all(isinstance(a, str) for a in amr):
             raise Unauthorized("access token claim 'amr' must be a list of strings")
         client = claims.get("client_id") or claims.get("azp") or ""
-        return cls(
-            subject=str(claims.get("sub", "")),
-            client_id=str(client),
-            scopes=frozenset(scope.split()),
-            amr=tuple(amr),
-            expires_at_s=int(claims.get("exp", 0)),
-        )
+        return cls(client_id=str(client), scopes=frozenset(scope.split()), amr=tuple(amr))
 
     def require_scope(self, scope: str) -> None:
         """PERMISSION_DENIED unless the token was granted `scope`."""

@@ -20,7 +20,7 @@ from netcx.domain.camara import (
     parse_verify_request,
 )
 from netcx.domain.resolution import Level
-from netcx.errors import Forbidden
+from netcx.errors import Forbidden, InvalidInput, NetcxError
 from netcx.ports import (
     AccessTokenVerifier,
     LineDirectory,
@@ -130,7 +130,13 @@ class NumberVerificationService:
         if msisdn is None:
             self._record(audit, "not_on_mobile_network")
             raise NotAuthenticatedByMobileNetwork(NOT_ON_MOBILE_NETWORK)
-        return e164_from_msisdn(msisdn), audit
+        try:
+            return e164_from_msisdn(msisdn), audit
+        except InvalidInput as err:
+            # Bad data in our own directory is our fault, not the caller's (500, not 400).
+            raise NetcxError(
+                f"line {resolution.line_id}: the stored MSISDN is not a valid E.164 number"
+            ) from err
 
     def _record(self, audit: AuditRecord, outcome: str) -> None:
         entry = msgspec.structs.replace(audit, outcome=outcome)
