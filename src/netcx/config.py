@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from netcx.errors import ConfigError
@@ -60,6 +60,28 @@ class RadiusSettings(BaseModel):
     nas_secrets: dict[str, SecretStr] = Field(default_factory=dict)
 
 
+class CamaraSettings(BaseModel):
+    """CAMARA Number Verification v2 (docs/camara.md); served when `issuer` is set."""
+
+    issuer: str = ""
+    audience: str = ""
+    jwks_url: str | None = None
+    jwks_file: Path | None = None
+    jwks_ttl_s: float = 300.0
+    algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    leeway_s: int = 0
+    network_amr: list[str] = Field(default_factory=lambda: ["network", "sim"])
+    fixture_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> CamaraSettings:
+        if self.issuer and not self.audience:
+            raise ValueError("camara.audience is required when camara.issuer is set")
+        if self.issuer and (self.jwks_url is None) == (self.jwks_file is None):
+            raise ValueError("set exactly one of camara.jwks_url, camara.jwks_file")
+        return self
+
+
 class Settings(BaseSettings):
     """All settings. Env NETCX_<SECTION>__<FIELD> (NETCX_HTTP__PORT=9000); file NETCX_CONFIG."""
 
@@ -72,6 +94,7 @@ class Settings(BaseSettings):
     resolver: ResolverSettings = Field(default_factory=ResolverSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     radius: RadiusSettings = Field(default_factory=RadiusSettings)
+    camara: CamaraSettings = Field(default_factory=CamaraSettings)
 
     @classmethod
     def settings_customise_sources(

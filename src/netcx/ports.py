@@ -7,6 +7,7 @@ from typing import Protocol
 
 import pyarrow as pa
 
+from netcx.domain.camara import AccessToken, AuditRecord
 from netcx.domain.resolution import Resolution
 
 # ---------------------------------------------------------------- the world (input data)
@@ -55,3 +56,36 @@ class BatchResolver(Protocol):
 
 
 # ---------------------------------------------------------------- decisions and triggers
+
+
+# ---------------------------------------------------------------- CAMARA Number Verification
+
+
+class LineDirectory(Protocol):
+    """The MSISDN of a resolved line. The raw number may be used inside the CAMARA API
+    boundary only (to answer the API); it is never logged or stored elsewhere."""
+
+    def msisdn_of(self, line_id: str) -> str | None:
+        """The line's MSISDN (as stored by the operator) for a pseudonymous `line_id`;
+        None for a line without one (a fixed line) or an unknown id."""
+        ...
+
+
+class NumberVerificationConsent(Protocol):
+    """Whether the subject behind a line consents to a purpose (`number-verification`)."""
+
+    def allows(self, line_id: str, purpose: str, at_ms: int) -> bool: ...
+
+
+class NumberVerificationAudit(Protocol):
+    """Append-only audit of every CAMARA use of a resolution (who, purpose, evidence, outcome)."""
+
+    def record(self, entry: AuditRecord) -> None: ...
+
+
+class AccessTokenVerifier(Protocol):
+    """Verifies an OAuth 2.0 / OIDC access token (signature, issuer, audience, expiry)."""
+
+    def verify(self, token: str) -> AccessToken:
+        """The token's claims; raises Unauthorized when it is not valid now."""
+        ...

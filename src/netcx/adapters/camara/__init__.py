@@ -1,0 +1,1 @@
+"""Adapters for the CAMARA Number Verification ports (audit log, fixture line source)."""
