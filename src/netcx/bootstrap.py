@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from netcx.adapters.storage.eventlog_memory import MemoryEventLog
+from netcx.adapters.storage.eventlog_segments import SegmentEventLog
 from netcx.config import Settings
 from netcx.domain.pseudonyms import Pseudonymizer
+from netcx.ports import EventLog, Recognizer
+from netcx.services.collect import Collector, NullRecognizer
 
 
 @dataclass
@@ -18,6 +23,9 @@ class Container:
     # ------------------------------------------------------------ network identity
 
     # ------------------------------------------------------------ collector, identity, consent
+    event_log: EventLog
+    recognizer: Recognizer
+    collector: Collector
 
     # ------------------------------------------------------------ intents
 
@@ -29,6 +37,34 @@ def build_pseudonymizer(settings: Settings) -> Pseudonymizer:
     return Pseudonymizer(keys, settings.pseudonyms.current)
 
 
+def build_event_log(settings: Settings) -> EventLog:
+    """The collector's event log, by `collect.event_log`."""
+    c = settings.collect
+    builders: dict[str, Callable[[], EventLog]] = {
+        "segments": lambda: SegmentEventLog(
+            settings.storage.data_dir / "events",
+            fsync=c.fsync,
+            fsync_interval_ms=c.fsync_interval_ms,
+            segment_bytes=c.segment_bytes,
+        ),
+        "memory": MemoryEventLog,
+    }
+    return builders[c.event_log]()
+
+
+def build_recognizer(settings: Settings) -> Recognizer:
+    """Who sent an event; the identity graph replaces the null recognizer."""
+    return NullRecognizer()
+
+
 def build_container(settings: Settings) -> Container:
     """Build the object graph for `settings` (backends chosen by name in config)."""
-    return Container(settings=settings, pseudonymizer=build_pseudonymizer(settings))
+    event_log = build_event_log(settings)
+    recognizer = build_recognizer(settings)
+    return Container(
+        settings=settings,
+        pseudonymizer=build_pseudonymizer(settings),
+        event_log=event_log,
+        recognizer=recognizer,
+        collector=Collector(event_log, recognizer),
+    )

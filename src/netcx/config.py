@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, SecretStr, ValidationError
@@ -60,6 +60,27 @@ class RadiusSettings(BaseModel):
     nas_secrets: dict[str, SecretStr] = Field(default_factory=dict)
 
 
+class CollectSettings(BaseModel):
+    """The event collector: event log (backend, durability) and the first-party tag.
+
+    event_log: `segments` = append-only files under <data_dir>/events (embedded default);
+    `memory` = nothing durable (tests).
+
+    fsync: `always` = fdatasync each group commit before acknowledging (survives power loss);
+    `interval` = write before acknowledging, fdatasync every `fsync_interval_ms` (survives a
+    process crash); `never` = leave flushing to the OS.
+    """
+
+    event_log: Literal["segments", "memory"] = "segments"
+    fsync: Literal["always", "interval", "never"] = "always"
+    fsync_interval_ms: int = Field(default=200, gt=0)
+    segment_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    max_body_bytes: int = Field(default=512 * 1024, gt=0)
+    visitor_cookie: str = "netcx_vid"
+    visitor_cookie_max_age_s: int = Field(default=400 * 86400, gt=0)
+    tag_allowed_origins: list[str] = Field(default_factory=list)
+
+
 class Settings(BaseSettings):
     """All settings. Env NETCX_<SECTION>__<FIELD> (NETCX_HTTP__PORT=9000); file NETCX_CONFIG."""
 
@@ -72,6 +93,7 @@ class Settings(BaseSettings):
     resolver: ResolverSettings = Field(default_factory=ResolverSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     radius: RadiusSettings = Field(default_factory=RadiusSettings)
+    collect: CollectSettings = Field(default_factory=CollectSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,37 @@
+"""In-memory EventLog for tests: same contract as the segment-file log, nothing durable."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from netcx.domain.events import Event, Recognition, StoredEvent
+
+
+class MemoryEventLog:
+    """Keeps events in a list; dedupe by (source, event_id)."""
+
+    def __init__(self) -> None:
+        self._events: list[Event] = []
+        self._recognitions: dict[tuple[str, str], Recognition] = {}
+        self._seen: set[tuple[str, str]] = set()
+
+    async def append(self, events: Sequence[Event]) -> list[bool]:
+        flags = []
+        for event in events:
+            new = event.key not in self._seen
+            if new:
+                self._seen.add(event.key)
+                self._events.append(event)
+            flags.append(new)
+        return flags
+
+    async def record_recognitions(self, recognised: Sequence[tuple[Event, Recognition]]) -> None:
+        for event, recognition in recognised:
+            self._recognitions[event.key] = recognition
+
+    def read(self) -> Iterator[StoredEvent]:
+        for event in list(self._events):
+            yield StoredEvent(event, self._recognitions.get(event.key))
+
+    def close(self) -> None:
+        """Nothing to release."""
