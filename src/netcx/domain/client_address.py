@@ -76,7 +76,7 @@ def parse_node(text: str) -> Hop:
             return Hop(None)
         ip = parse_ip(text[1:end])
         rest = text[end + 1 :]
-        if not rest:
+        if ip is None or not rest:
             return Hop(ip)
         if not rest.startswith(":"):
             return Hop(None)
@@ -86,9 +86,8 @@ def parse_node(text: str) -> Hop:
     if ip is not None:
         return Hop(ip)
     host, sep, port = text.rpartition(":")
-    if sep and ":" not in host:
-        return Hop(parse_ip(host), parse_port(port))
-    return Hop(None)
+    ip = parse_ip(host) if sep and ":" not in host else None
+    return Hop(ip, parse_port(port)) if ip is not None else Hop(None)
 
 
 def _split_outside_quotes(text: str, sep: str) -> list[str]:

@@ -146,6 +146,7 @@ def _event(params: dict[str, str], arrival: Arrival, prefix: str) -> Event:
     contexts = _contexts(params, prefix)
     properties: dict[str, Any] = {k: v for k, v in params.items() if k not in _MAPPED}
     name = params.get("se_ac") if kind == "struct" else None
+    screen: str | None = None
     if kind == "self_describing":
         found = _self_describing(params, "ue_pr", "ue_px", prefix)
         if found is None:
@@ -158,6 +159,9 @@ def _event(params: dict[str, str], arrival: Arrival, prefix: str) -> Event:
             raise InvalidInput("data must be a self-describing JSON {schema, data}", field=field)
         properties["event"] = inner
         name = inner["schema"]
+        data = inner.get("data")
+        if "/screen_view/" in name and isinstance(data, dict) and isinstance(data.get("name"), str):
+            screen = data["name"]
     return Event(
         source=Source.SNOWPLOW,
         event_id=params.get("eid") or new_event_id(),
@@ -171,6 +175,7 @@ def _event(params: dict[str, str], arrival: Arrival, prefix: str) -> Event:
         url=params.get("url") or None,
         title=params.get("page") or None,
         referrer=params.get("refr") or None,
+        screen=screen or None,
         user_agent=params.get("ua") or arrival.user_agent,
         properties=properties,
         contexts=contexts,
