@@ -11,6 +11,7 @@ import pytest
 from netcx.adapters.storage.eventlog_memory import MemoryEventLog
 from netcx.adapters.storage.eventlog_segments import SegmentEventLog
 from netcx.domain.events import ClientAddress, Event, Recognition, RecognitionLevel, Source
+from netcx.errors import InvalidInput
 from netcx.ports import EventLog
 
 Opener = Callable[[], EventLog]
@@ -41,16 +42,17 @@ def open_log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]
     opened[-1].close()
 
 
-def ev(n: int, source: Source = Source.SEGMENT, **fields: object) -> Event:
+def ev(
+    n: int, source: Source = Source.SEGMENT, properties: dict[str, object] | None = None
+) -> Event:
     return Event(
         source=source,
         event_id=f"id-{n}",
         type="track",
         received_ms=1_700_000_000_000 + n,
         visitor_id=f"v{n % 3}",
-        properties={"n": n, "nested": {"list": [1, "two", None]}},
+        properties=properties or {"n": n, "nested": {"list": [1, "two", None]}},
         client=ClientAddress("198.51.100.7", 40000 + n),
-        **fields,  # type: ignore[arg-type]
     )
 
 
@@ -119,4 +121,14 @@ def test_empty_append_is_a_no_op(open_log: Opener) -> None:
     log = open_log()
     assert asyncio.run(log.append([])) == []
     asyncio.run(log.record_recognitions([]))
+    assert list(log.read()) == []
+
+
+def test_an_integer_beyond_64_bits_is_refused_naming_it_and_nothing_is_stored(
+    open_log: Opener,
+) -> None:
+    log = open_log()
+    bad = ev(2, properties={"ok": 1, "deep": [{"n": 2**70}]})
+    with pytest.raises(InvalidInput, match=r"properties\.deep\[0\]\.n: event 1"):
+        asyncio.run(log.append([ev(1), bad]))
     assert list(log.read()) == []

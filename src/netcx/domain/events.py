@@ -99,6 +99,14 @@ class Event(msgspec.Struct, frozen=True, omit_defaults=True):
     consent: ConsentState = ConsentState()
     client: ClientAddress | None = None
 
+    def oversized_int_field(self) -> str | None:
+        """The first field holding an integer a 64-bit store cannot hold, if any."""
+        return (
+            oversized_int_path(self.properties, "properties")
+            or oversized_int_path(self.traits, "traits")
+            or oversized_int_path(self.contexts, "contexts")
+        )
+
     @property
     def key(self) -> tuple[str, str]:
         """Dedupe key: a retried event (same source and id) is stored once."""
@@ -136,3 +144,23 @@ class StoredEvent(msgspec.Struct, frozen=True, omit_defaults=True):
 
     event: Event
     recognition: Recognition | None = None
+
+
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+
+
+def oversized_int_path(value: Any, path: str) -> str | None:
+    """Path of the first integer a 64-bit store cannot hold (JSON allows any size), or None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return path if not _INT_MIN <= value <= _INT_MAX else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = oversized_int_path(v, f"{path}.{k}")
+            if found:
+                return found
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            found = oversized_int_path(v, f"{path}[{i}]")
+            if found:
+                return found
+    return None

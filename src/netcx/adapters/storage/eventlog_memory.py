@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from netcx.domain.events import Event, Recognition, StoredEvent
+from netcx.errors import InvalidInput
 
 
 class MemoryEventLog:
@@ -16,6 +17,10 @@ class MemoryEventLog:
         self._seen: set[tuple[str, str]] = set()
 
     async def append(self, events: Sequence[Event]) -> list[bool]:
+        for n, event in enumerate(events):
+            field = event.oversized_int_field()
+            if field:
+                raise InvalidInput(f"event {n}: integer outside the 64-bit range", field=field)
         flags = []
         for event in events:
             new = event.key not in self._seen

@@ -32,7 +32,7 @@ from typing import Literal
 import msgspec
 
 from netcx.domain.events import Event, Recognition, StoredEvent
-from netcx.errors import ParseError, Unavailable
+from netcx.errors import InvalidInput, ParseError, Unavailable
 
 FsyncPolicy = Literal["always", "interval", "never"]
 
@@ -316,7 +316,15 @@ class SegmentEventLog:
     async def append(self, events: Sequence[Event]) -> list[bool]:
         if not events:
             return []
-        items: list[tuple[Key | None, bytes]] = [(e.key, _frame(_EventRecord(e))) for e in events]
+        items: list[tuple[Key | None, bytes]] = []
+        for n, event in enumerate(events):
+            try:
+                items.append((event.key, _frame(_EventRecord(event))))
+            except OverflowError as err:
+                field = event.oversized_int_field()
+                raise InvalidInput(
+                    f"event {n}: integer outside the 64-bit range", field=field
+                ) from err
         return await self._get_writer().submit(items)
 
     async def record_recognitions(self, recognised: Sequence[tuple[Event, Recognition]]) -> None:

@@ -57,6 +57,17 @@ def openapi_document() -> dict[str, Any]:
         ],
         ref_template=_REF,
     )
+    # A tp2 event is an open map of tracker parameters (string values); `e` is required.
+    components["PayloadData"]["properties"]["data"]["items"] = {
+        "type": "object",
+        "required": ["e"],
+        "properties": {
+            "e": {"type": "string", "enum": list(snowplow.EVENT_TYPES)},
+            **{p: {"type": "string"} for p in ("eid", "duid", "uid", "url", "page")},
+            **{p: {"type": "string", "pattern": "^[0-9]{1,15}$"} for p in ("dtm", "stm", "ttm")},
+        },
+        "additionalProperties": {"type": ["string", "integer", "number", "boolean", "null"]},
+    }
     paths: dict[str, Any] = {}
     bodies: list[tuple[str, type]] = [*segment.KINDS.items(), ("batch", segment.Batch)]
     for kind, cls in bodies:
