@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from netcx.adapters.auth.jwks import FileJwks, HttpJwks, JwtAccessTokenVerifier
 from netcx.adapters.camara.audit import JsonlAuditLog
 from netcx.adapters.camara.fixture import FixtureLines
+from netcx.adapters.storage.eventlog_memory import MemoryEventLog
+from netcx.adapters.storage.eventlog_segments import SegmentEventLog
 from netcx.config import Settings
 from netcx.domain.pseudonyms import Pseudonymizer
 from netcx.errors import ConfigError
 from netcx.ports import (
+    EventLog,
     LineDirectory,
     NumberVerificationAudit,
     NumberVerificationConsent,
+    Recognizer,
     Resolver,
 )
+from netcx.services.collect import Collector, NullRecognizer
 from netcx.services.number_verification import NumberVerificationService
 
 log = logging.getLogger(__name__)
@@ -33,6 +39,9 @@ class Container:
     # ------------------------------------------------------------ network identity
 
     # ------------------------------------------------------------ collector, identity, consent
+    event_log: EventLog
+    recognizer: Recognizer
+    collector: Collector
 
     # ------------------------------------------------------------ intents
 
@@ -94,10 +103,35 @@ def build_number_verification(
     )
 
 
+def build_event_log(settings: Settings) -> EventLog:
+    """The collector's event log, by `collect.event_log`."""
+    c = settings.collect
+    builders: dict[str, Callable[[], EventLog]] = {
+        "segments": lambda: SegmentEventLog(
+            settings.storage.data_dir / "events",
+            fsync=c.fsync,
+            fsync_interval_ms=c.fsync_interval_ms,
+            segment_bytes=c.segment_bytes,
+        ),
+        "memory": MemoryEventLog,
+    }
+    return builders[c.event_log]()
+
+
+def build_recognizer(settings: Settings) -> Recognizer:
+    """Who sent an event; the identity graph replaces the null recognizer."""
+    return NullRecognizer()
+
+
 def build_container(settings: Settings) -> Container:
     """Build the object graph for `settings` (backends chosen by name in config)."""
+    event_log = build_event_log(settings)
+    recognizer = build_recognizer(settings)
     return Container(
         settings=settings,
         pseudonymizer=build_pseudonymizer(settings),
+        event_log=event_log,
+        recognizer=recognizer,
+        collector=Collector(event_log, recognizer),
         number_verification=build_number_verification(settings),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
@@ -82,6 +82,27 @@ class CamaraSettings(BaseModel):
         return self
 
 
+class CollectSettings(BaseModel):
+    """The event collector: event log (backend, durability) and the first-party tag.
+
+    event_log: `segments` = append-only files under <data_dir>/events (embedded default);
+    `memory` = nothing durable (tests).
+
+    fsync: `always` = fdatasync each group commit before acknowledging (survives power loss);
+    `interval` = write before acknowledging, fdatasync every `fsync_interval_ms` (survives a
+    process crash); `never` = leave flushing to the OS.
+    """
+
+    event_log: Literal["segments", "memory"] = "segments"
+    fsync: Literal["always", "interval", "never"] = "always"
+    fsync_interval_ms: int = Field(default=200, gt=0)
+    segment_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    max_body_bytes: int = Field(default=512 * 1024, gt=0)
+    visitor_cookie: str = "netcx_vid"
+    visitor_cookie_max_age_s: int = Field(default=400 * 86400, gt=0)
+    tag_allowed_origins: list[str] = Field(default_factory=list)
+
+
 class Settings(BaseSettings):
     """All settings. Env NETCX_<SECTION>__<FIELD> (NETCX_HTTP__PORT=9000); file NETCX_CONFIG."""
 
@@ -95,6 +116,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     radius: RadiusSettings = Field(default_factory=RadiusSettings)
     camara: CamaraSettings = Field(default_factory=CamaraSettings)
+    collect: CollectSettings = Field(default_factory=CollectSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
 import pyarrow as pa
 
 from netcx.domain.camara import AccessToken, AuditRecord
+from netcx.domain.events import Event, Recognition, StoredEvent
 from netcx.domain.resolution import Resolution
 
 # ---------------------------------------------------------------- the world (input data)
@@ -50,6 +52,38 @@ class BatchResolver(Protocol):
 
 
 # ---------------------------------------------------------------- collector, identity, consent
+
+
+class EventLog(Protocol):
+    """Durable append-only log of collected events, deduplicated by (source, event_id).
+
+    Contract (tests/contract/test_event_log.py): `append` returns only once the new events
+    are durable under the configured fsync policy; an event whose key was stored before —
+    earlier in the same call, in an earlier call, or before a restart — is not stored again.
+    """
+
+    async def append(self, events: Sequence[Event]) -> list[bool]:
+        """Store the events not seen before; for each event, True if it was new."""
+        ...
+
+    async def record_recognitions(self, recognised: Sequence[tuple[Event, Recognition]]) -> None:
+        """Append what the recognizer answered for stored events (the latest answer wins)."""
+        ...
+
+    def read(self) -> Iterator[StoredEvent]:
+        """Every stored event once, oldest first, with its latest recognition (if any)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Recognizer(Protocol):
+    """Called by the collector for each newly stored event: who (pseudonymously) sent it?
+
+    Runs on the server's event loop: must not block on slow I/O.
+    """
+
+    async def recognise(self, event: Event) -> Recognition: ...
 
 
 # ---------------------------------------------------------------- intents

@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from netcx.adapters.auth.jwks import FileJwks, JwtAccessTokenVerifier
 from netcx.adapters.camara.audit import MemoryAuditLog
 from netcx.adapters.camara.fixture import FixtureBinding, FixtureLine, FixtureLines
-from netcx.bootstrap import Container, build_pseudonymizer
+from netcx.bootstrap import build_container
 from netcx.config import load_settings
 from netcx.domain.camara import SCOPE_SHARE, SCOPE_VERIFY, hash_phone_number
 from netcx.domain.resolution import Resolution
@@ -86,8 +86,13 @@ def client_for(
         network_amr=["network"],
         now_ms=lambda: time.time_ns() // 1_000_000,
     )
-    settings = load_settings(http={"trusted_proxies": ["10.0.0.0/8"]})
-    container = Container(settings, build_pseudonymizer(settings), number_verification=service)
+    settings = load_settings(
+        http={"trusted_proxies": ["10.0.0.0/8"]},
+        storage={"data_dir": tmp_path / "data"},
+        collect={"event_log": "memory"},
+    )
+    container = build_container(settings)
+    container.number_verification = service
     # The TestClient's peer is our trusted edge proxy, which forwards the device address.
     return AppClient(create_app(container), peer)
 

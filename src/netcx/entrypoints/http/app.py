@@ -9,7 +9,7 @@ from starlette.routing import BaseRoute, Route
 
 from netcx import __version__
 from netcx.bootstrap import Container
-from netcx.entrypoints.http import camara
+from netcx.entrypoints.http import camara, collect
 
 
 async def healthz(_: Request) -> Response:
@@ -20,6 +20,7 @@ def create_app(container: Container) -> Starlette:
     """The app `netcx serve` runs; each area contributes its routes."""
     routes: list[BaseRoute] = [Route("/healthz", healthz)]
     routes += camara.routes(container)
+    routes += collect.routes(container)
     app = Starlette(routes=routes)
     app.state.container = container
     return app

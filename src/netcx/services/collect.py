@@ -1,0 +1,67 @@
+"""Collect use case: store events durably (once each), then ask who sent them."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from netcx.domain.events import Event, Recognition, RecognitionLevel, StoredEvent
+from netcx.ports import EventLog, Recognizer
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """Outcome of one collect call: what was new, what was a retry, how new ones were seen."""
+
+    stored: int
+    duplicates: int
+    recognitions: list[Recognition] = field(default_factory=list)
+
+
+class NullRecognizer:
+    """Recognises nobody: the collector without an identity graph (tests, collector-only)."""
+
+    async def recognise(self, event: Event) -> Recognition:
+        return Recognition.anonymous("no_identity_graph")
+
+
+class Collector:
+    """Accept events: durable append first (a 2xx promises it), then recognition."""
+
+    def __init__(self, log: EventLog, recognizer: Recognizer) -> None:
+        self._log = log
+        self._recognizer = recognizer
+
+    async def accept(self, events: Sequence[Event]) -> Accepted:
+        flags = await self._log.append(events)
+        new = [e for e, is_new in zip(events, flags, strict=True) if is_new]
+        recognised = [(e, await self._recognizer.recognise(e)) for e in new]
+        await self._log.record_recognitions(recognised)
+        return Accepted(len(new), len(events) - len(new), [r for _, r in recognised])
+
+
+@dataclass(frozen=True)
+class EventCounts:
+    """Stored events counted by source and by recognition level (`pending`: not yet known)."""
+
+    total: int
+    by_source: dict[str, int]
+    by_level: dict[str, int]
+
+
+PENDING = "pending"
+
+
+def count_events(stored: Iterable[StoredEvent]) -> EventCounts:
+    by_source: Counter[str] = Counter()
+    by_level: Counter[str] = Counter()
+    for item in stored:
+        by_source[item.event.source.value] += 1
+        by_level[item.recognition.level.value if item.recognition else PENDING] += 1
+    levels = [lv.value for lv in RecognitionLevel] + [PENDING]
+    return EventCounts(
+        total=sum(by_source.values()),
+        by_source=dict(sorted(by_source.items())),
+        by_level={lv: by_level[lv] for lv in levels if by_level[lv]},
+    )

@@ -1,0 +1,69 @@
+"""What only the segment-file log must do: survive torn tails, rotate, share a directory."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from netcx.adapters.storage.eventlog_segments import SegmentEventLog
+from netcx.domain.events import Event, Source
+
+
+def ev(n: int) -> Event:
+    return Event(source=Source.TAG, event_id=f"e{n}", type="page", received_ms=n)
+
+
+def test_a_torn_record_at_the_end_is_skipped_and_the_log_goes_on(tmp_path: Path) -> None:
+    log = SegmentEventLog(tmp_path)
+    asyncio.run(log.append([ev(1), ev(2)]))
+    log.close()
+    (segment,) = tmp_path.glob("*.seg")
+    data = segment.read_bytes()
+    # a crash in the middle of writing the third record: header plus half a payload
+    segment.write_bytes(data + data[: len(data) // 2 + 5])
+    log = SegmentEventLog(tmp_path)
+    assert [s.event.event_id for s in log.read()] == ["e1", "e2"]
+    assert asyncio.run(log.append([ev(2), ev(3)])) == [False, True]
+    log.close()
+    assert [s.event.event_id for s in SegmentEventLog(tmp_path).read()] == ["e1", "e2", "e3"]
+
+
+def test_a_corrupted_record_ends_its_segment(tmp_path: Path) -> None:
+    log = SegmentEventLog(tmp_path)
+    asyncio.run(log.append([ev(1)]))
+    asyncio.run(log.append([ev(2)]))
+    log.close()
+    (segment,) = tmp_path.glob("*.seg")
+    data = bytearray(segment.read_bytes())
+    data[-3] ^= 0xFF  # flip bits inside the last record: its CRC no longer matches
+    segment.write_bytes(bytes(data))
+    assert [s.event.event_id for s in SegmentEventLog(tmp_path).read()] == ["e1"]
+
+
+def test_segments_rotate_at_the_size_limit(tmp_path: Path) -> None:
+    log = SegmentEventLog(tmp_path, segment_bytes=300)
+    for n in range(20):
+        asyncio.run(log.append([ev(n)]))
+    log.close()
+    assert len(list(tmp_path.glob("*.seg"))) > 3
+    assert [s.event.event_id for s in SegmentEventLog(tmp_path).read()] == [
+        f"e{n}" for n in range(20)
+    ]
+
+
+def test_two_writers_share_a_directory_and_readers_see_each_event_once(tmp_path: Path) -> None:
+    first, second = SegmentEventLog(tmp_path), SegmentEventLog(tmp_path)
+    asyncio.run(first.append([ev(1), ev(2)]))
+    # the second writer loaded e1/e2 at start; e3 reaches both while both run
+    asyncio.run(second.append([ev(2), ev(3)]))
+    asyncio.run(first.append([ev(3)]))
+    first.close()
+    second.close()
+    assert {p.name.split("-")[0] for p in tmp_path.glob("*.seg")} == {"w0", "w1"}
+    assert [s.event.event_id for s in SegmentEventLog(tmp_path).read()] == ["e1", "e2", "e3"]
+
+
+def test_reading_takes_no_writer_slot(tmp_path: Path) -> None:
+    log = SegmentEventLog(tmp_path / "events")
+    assert list(log.read()) == []
+    assert not (tmp_path / "events").exists()
