@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 
@@ -109,6 +109,17 @@ class AuditLog(Protocol):
     def erase_subject(self, subject: str) -> int: ...
 
     def purge(self, before_ms: int) -> int: ...
+
+
+class SubjectData(Protocol):
+    """Another area's store of personal data keyed by pseudonyms (event log, intents …),
+    so export and erasure of a subject reach every store; bootstrap lists them."""
+
+    name: str
+
+    def export_subject(self, subjects: Sequence[str]) -> list[dict[str, Any]]: ...
+
+    def erase_subject(self, subjects: Sequence[str]) -> int: ...
 
 
 class RecentIntents(Protocol):

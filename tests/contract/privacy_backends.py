@@ -17,6 +17,8 @@ from tests.servers import redis_server
 
 BACKENDS = [
     pytest.param("memory"),
+    pytest.param("duckdb"),
+    pytest.param("redis", marks=pytest.mark.redis),
 ]
 
 
@@ -40,5 +42,39 @@ def open_port(port: str, backend: str, tmp: Path, request: pytest.FixtureRequest
             "audit": MemoryAuditLog,
         }
         yield memory[port]()
+        return
+    if backend == "duckdb":
+        from netcx.adapters.storage.duckdb_audit import DuckDBAuditLog
+        from netcx.adapters.storage.duckdb_consent import DuckDBConsentLedger
+        from netcx.adapters.storage.duckdb_identity import DuckDBIdentityStore
+
+        duck: dict[str, Any] = {
+            "identity": DuckDBIdentityStore,
+            "consent": DuckDBConsentLedger,
+            "audit": DuckDBAuditLog,
+        }
+        adapter = duck[port](tmp / f"{port}.duckdb")
+        try:
+            yield adapter
+        finally:
+            adapter.close()
+        return
+    if backend == "redis":
+        from netcx.adapters.storage._redis import client
+        from netcx.adapters.storage.redis_audit import RedisAuditLog
+        from netcx.adapters.storage.redis_consent import RedisConsentLedger
+        from netcx.adapters.storage.redis_identity import RedisIdentityStore
+
+        r = client(request.getfixturevalue("redis_url"))
+        r.flushdb()
+        red: dict[str, Any] = {
+            "identity": RedisIdentityStore,
+            "consent": RedisConsentLedger,
+            "audit": RedisAuditLog,
+        }
+        try:
+            yield red[port](r, prefix="t")
+        finally:
+            r.close()
         return
     raise AssertionError(f"unknown backend {backend}")
