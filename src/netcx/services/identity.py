@@ -106,6 +106,28 @@ def _require_text(value: str, name: str) -> str:
     return value
 
 
+class _Reads:
+    """Memoised `edges_of` for one use case, with the edges it wrote overlaid, so a
+    recognition reads each node once (a round trip each on Redis)."""
+
+    def __init__(self, store: IdentityStore) -> None:
+        self._store = store
+        self._cache: dict[str, dict[str, Edge]] = {}
+
+    def edges_of(self, node: str) -> list[Edge]:
+        held = self._cache.get(node)
+        if held is None:
+            held = self._cache[node] = {e.key: e for e in self._store.edges_of(node)}
+        return list(held.values())
+
+    def put(self, edges: Sequence[Edge]) -> None:
+        self._store.put_edges(edges)
+        for e in edges:
+            for node in (e.src, e.dst):
+                if node in self._cache:
+                    self._cache[node][e.key] = e
+
+
 @dataclass
 class IdentityService:
     """Recognises visitors under consent and keeps the identity graph, ledger and audit log."""
@@ -155,7 +177,8 @@ class IdentityService:
         edges; audits the act. `ip` is used for the resolver call and nothing else."""
         why = parse_purpose(purpose)
         visitor = self._visitor(visitor_id)
-        existing = {e.key: e for e in self.store.edges_of(visitor)}
+        reads = _Reads(self.store)
+        existing = {e.key: e for e in reads.edges_of(visitor)}
         seen: list[Edge] = []
         if user_id:
             subscriber = self.pseudonymizer.pseudonym(IdKind.SUBSCRIBER, user_id)
@@ -173,8 +196,8 @@ class IdentityService:
             seen.extend(
                 edges_from_resolution(visitor, resolution, at_ms, self.network_edge_ttl_s, evidence)
             )
-        self._fold(visitor, seen, existing)
-        recognition = self._recognition(visitor, why, consented, at_ms)
+        self._fold(reads, visitor, seen, existing)
+        recognition = self._recognition(reads, visitor, why, consented, at_ms)
         self._audit_resolution(caller, visitor, why, recognition.state, reason, evidence)
         return recognition
 
@@ -224,26 +247,32 @@ class IdentityService:
         )
         return resolution
 
-    def _fold(self, visitor: str, seen: Sequence[Edge], existing: dict[str, Edge]) -> None:
+    def _fold(
+        self, reads: _Reads, visitor: str, seen: Sequence[Edge], existing: dict[str, Edge]
+    ) -> None:
         """Store observations folded into what is stored (CRM edges between other nodes
         are looked up too, so their first-seen time survives)."""
         known = dict(existing)
         for src in {e.src for e in seen if e.src != visitor}:
-            known.update((x.key, x) for x in self.store.edges_of(src))
+            known.update((x.key, x) for x in reads.edges_of(src))
         merged: dict[str, Edge] = {}
         for e in seen:
             merged[e.key] = observe(merged.get(e.key) or known.get(e.key), e)
         if merged:
-            self.store.put_edges(list(merged.values()))
+            reads.put(list(merged.values()))
 
-    def _crm_edges_from(self, anchor: str) -> list[Edge]:
-        """CRM edges reachable outward (line → subscriber → household → account)."""
+    @staticmethod
+    def _crm_edges_from(reads: _Reads, anchor: str) -> list[Edge]:
+        """CRM edges reachable outward (line → subscriber → household → account); an
+        account is the top, so its (many) edges are not read."""
         out: list[Edge] = []
         frontier, visited = [anchor], {anchor}
         for _ in range(_CRM_HOPS):
             nxt: list[str] = []
             for node in frontier:
-                for e in self.store.edges_of(node):
+                if node_kind(node) is NodeKind.ACCOUNT:
+                    continue
+                for e in reads.edges_of(node):
                     if e.source is EdgeSource.CRM and e.src == node:
                         out.append(e)
                         if e.dst not in visited:
@@ -253,10 +282,10 @@ class IdentityService:
         return out
 
     def _recognition(
-        self, visitor: str, purpose: Purpose, consented: bool, at_ms: int
+        self, reads: _Reads, visitor: str, purpose: Purpose, consented: bool, at_ms: int
     ) -> Recognition:
-        link = strongest_link(self.store.edges_of(visitor), at_ms, use_network=consented)
-        crm = [] if link is None else self._crm_edges_from(link.dst)
+        link = strongest_link(reads.edges_of(visitor), at_ms, use_network=consented)
+        crm = [] if link is None else self._crm_edges_from(reads, link.dst)
         return recognition_of(visitor, purpose, consented, link, crm, at_ms)
 
     def _audit_resolution(
@@ -305,19 +334,20 @@ class IdentityService:
         if kind is None:
             raise InvalidInput(f"{profile_ref[:64]!r} is not a profile id", field="id")
         now = self.clock_ms()
+        reads = _Reads(self.store)
         if kind in (NodeKind.VISITOR, NodeKind.DEVICE):
             consented = is_granted(self.consent.history(node), why)
-            recognition = self._recognition(node, why, consented, now)
-            link = strongest_link(self.store.edges_of(node), now, use_network=consented)
+            recognition = self._recognition(reads, node, why, consented, now)
+            link = strongest_link(reads.edges_of(node), now, use_network=consented)
             links = {} if link is None else {node: link}
             visitors = [node]
         else:
-            members = self._profile_members(node)
-            if len(members) == 1 and not self.store.edges_of(node):
+            members = self._profile_members(reads, node)
+            if len(members) == 1 and not reads.edges_of(node):
                 raise NotFound(f"no profile {profile_ref[:64]!r}")
-            links = self._linked_visitors(members, why, now)
+            links = self._linked_visitors(reads, members, why, now)
             visitors = sorted(links)
-            ids = crm_ids(node, self._crm_edges_from(node), now)
+            ids = crm_ids(node, self._crm_edges_from(reads, node), now)
             recognition = Recognition(
                 visitor_id="",
                 state=RecognitionState.AUTHENTICATED,
@@ -344,27 +374,30 @@ class IdentityService:
             ),
         )
 
-    def _profile_members(self, root: str) -> set[str]:
+    @staticmethod
+    def _profile_members(reads: _Reads, root: str) -> set[str]:
         """`root` and every CRM node below it (account ⊃ household ⊃ subscriber ⊃ line)."""
         members, frontier = {root}, [root]
         for _ in range(_CRM_HOPS):
             nxt = []
             for node in frontier:
-                for e in self.store.edges_of(node):
+                for e in reads.edges_of(node):
                     if e.source is EdgeSource.CRM and e.dst == node and e.src not in members:
                         members.add(e.src)
                         nxt.append(e.src)
             frontier = nxt
         return members
 
-    def _linked_visitors(self, members: set[str], purpose: Purpose, now: int) -> dict[str, Edge]:
+    def _linked_visitors(
+        self, reads: _Reads, members: set[str], purpose: Purpose, now: int
+    ) -> dict[str, Edge]:
         candidates: dict[str, list[Edge]] = {}
         for node in members:
-            for e in self.store.edges_of(node):
+            for e in reads.edges_of(node):
                 if e.source is not EdgeSource.CRM and e.dst == node:
                     candidates.setdefault(e.src, [])
         for visitor in candidates:
-            edges = self.store.edges_of(visitor)
+            edges = reads.edges_of(visitor)
             if not is_granted(self.consent.history(visitor), purpose):
                 edges = [e for e in edges if e.source is EdgeSource.LOGIN]
             candidates[visitor] = edges

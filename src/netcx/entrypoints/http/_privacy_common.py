@@ -6,7 +6,7 @@ import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from starlette.requests import Request
@@ -21,6 +21,9 @@ Handler = Callable[[Request], Awaitable[Response]]
 T = TypeVar("T")
 
 _encoder = msgspec.json.Encoder()
+
+Id = Annotated[str, msgspec.Meta(max_length=256)]
+EpochMs = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
 
 
 def json_response(body: Any, status: int = 200) -> Response:

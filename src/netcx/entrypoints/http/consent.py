@@ -10,6 +10,8 @@ from starlette.routing import BaseRoute, Route
 
 from netcx.bootstrap import Container
 from netcx.entrypoints.http._privacy_common import (
+    EpochMs,
+    Id,
     caller_of,
     decode_body,
     endpoint,
@@ -19,15 +21,15 @@ from netcx.entrypoints.http._privacy_common import (
 
 class DecisionBody(msgspec.Struct, forbid_unknown_fields=True):
     granted: bool
-    source: str
-    text_version: str
-    at_ms: int | None = None
+    source: Id
+    text_version: Id
+    at_ms: EpochMs | None = None
 
 
 class RevokeBody(msgspec.Struct, forbid_unknown_fields=True):
-    source: str = "api"
-    text_version: str = "revocation"
-    at_ms: int | None = None
+    source: Id = "api"
+    text_version: Id = "revocation"
+    at_ms: EpochMs | None = None
 
 
 def routes(container: Container) -> list[BaseRoute]:

@@ -12,6 +12,8 @@ from starlette.routing import BaseRoute, Route
 
 from netcx.bootstrap import Container, now_ms
 from netcx.entrypoints.http._privacy_common import (
+    EpochMs,
+    Id,
     caller_of,
     decode_body,
     endpoint,
@@ -22,16 +24,16 @@ from netcx.entrypoints.http._privacy_common import (
 class RecogniseBody(msgspec.Struct, forbid_unknown_fields=True):
     """`ip`/`port` default to the TCP peer; a backend may pass the address its client used."""
 
-    visitor_id: str
+    visitor_id: Id
     purpose: str
-    user_id: str | None = None
-    ip: str | None = None
+    user_id: Id | None = None
+    ip: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] | None = None
-    at_ms: int | None = None
+    at_ms: EpochMs | None = None
 
 
 class UnmergeBody(msgspec.Struct, forbid_unknown_fields=True):
-    node: str
+    node: Id
 
 
 def routes(container: Container) -> list[BaseRoute]:
