@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from netcx.errors import ConfigError
@@ -27,6 +27,8 @@ class PseudonymSettings(BaseModel):
         default_factory=lambda: {"k1": SecretStr("netcx-dev-key-change-me")}
     )
     current: str = "k1"
+    # Rotation schedule: key version → when it takes over (the latest one started is used).
+    activations: dict[str, AwareDatetime] = Field(default_factory=dict)
 
 
 class ResolverSettings(BaseModel):
@@ -103,6 +105,22 @@ class CollectSettings(BaseModel):
     tag_allowed_origins: list[str] = Field(default_factory=list)
 
 
+class IdentitySettings(BaseModel):
+    """Identity graph, consent ledger and audit log (see docs/privacy.md).
+
+    store: `duckdb` = files under <data_dir>/identity (embedded default); `redis` = shared
+    online state for several instances (Redis/Valkey at `redis_url`); `memory` = tests.
+    """
+
+    store: Literal["duckdb", "redis", "memory"] = "duckdb"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = "netcx"
+    network_edge_ttl_s: int = Field(default=1800, gt=0)
+    retention_days: dict[str, int] = Field(default_factory=dict)  # data kind → days
+    # Stand-in resolver until the network resolver is wired: a JSON file of bindings.
+    static_bindings: Path | None = None
+
+
 class Settings(BaseSettings):
     """All settings. Env NETCX_<SECTION>__<FIELD> (NETCX_HTTP__PORT=9000); file NETCX_CONFIG."""
 
@@ -117,6 +135,7 @@ class Settings(BaseSettings):
     radius: RadiusSettings = Field(default_factory=RadiusSettings)
     camara: CamaraSettings = Field(default_factory=CamaraSettings)
     collect: CollectSettings = Field(default_factory=CollectSettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
 
     @classmethod
     def settings_customise_sources(

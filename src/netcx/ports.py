@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 
-from netcx.domain.camara import AccessToken, AuditRecord
+from netcx.domain.camara import AccessToken
+from netcx.domain.camara import AuditRecord as CamaraAuditRecord
+from netcx.domain.consent import ConsentDecision
 from netcx.domain.events import Event, Recognition, StoredEvent
+from netcx.domain.identity import Edge, EdgeSource, IntentNote
+from netcx.domain.privacy import AuditRecord
 from netcx.domain.resolution import Resolution
 
 # ---------------------------------------------------------------- the world (input data)
@@ -52,6 +56,81 @@ class BatchResolver(Protocol):
 
 
 # ---------------------------------------------------------------- collector, identity, consent
+
+# identity & privacy (identity graph, consent ledger, audit log; see docs/privacy.md)
+
+
+class IdentityStore(Protocol):
+    """Edges of the identity graph, each stored once under its key (src|dst|source) and
+    findable from both of its nodes."""
+
+    def put_edges(self, edges: Sequence[Edge]) -> None:
+        """Insert or replace edges by key (the service folds observations with `observe`)."""
+        ...
+
+    def edges_of(self, node: str) -> list[Edge]:
+        """Every edge touching `node` (as src or dst), retracted ones included."""
+        ...
+
+    def erase_node(self, node: str) -> int:
+        """Delete every edge touching `node`; return how many were deleted."""
+        ...
+
+    def purge(self, source: EdgeSource, last_seen_before_ms: int) -> int:
+        """Delete edges of `source` last seen before the cutoff; return how many."""
+        ...
+
+
+class ConsentLedger(Protocol):
+    """Append-only consent decisions per subject; the latest per purpose is in force."""
+
+    def append(self, decision: ConsentDecision) -> None: ...
+
+    def history(self, subject: str) -> list[ConsentDecision]:
+        """The subject's decisions in the order they were recorded (empty when none)."""
+        ...
+
+    def erase_subject(self, subject: str) -> int: ...
+
+    def purge(self, before_ms: int) -> int:
+        """Delete decisions older than the cutoff that are no longer in force
+        (`netcx.domain.consent.kept_after_purge`); return how many."""
+        ...
+
+
+class AuditLog(Protocol):
+    """Append-only audit records (pseudonyms only)."""
+
+    def append(self, record: AuditRecord) -> None: ...
+
+    def read(
+        self, subject: str | None = None, since_ms: int = 0, limit: int = 100
+    ) -> list[AuditRecord]:
+        """Records from `since_ms` on, oldest first, at most `limit`; one subject or all."""
+        ...
+
+    def erase_subject(self, subject: str) -> int: ...
+
+    def purge(self, before_ms: int) -> int: ...
+
+
+class SubjectData(Protocol):
+    """Another area's store of personal data keyed by pseudonyms (event log, intents …),
+    so export and erasure of a subject reach every store; bootstrap lists them."""
+
+    name: str
+
+    def export_subject(self, subjects: Sequence[str]) -> list[dict[str, Any]]: ...
+
+    def erase_subject(self, subjects: Sequence[str]) -> int: ...
+
+
+class RecentIntents(Protocol):
+    """Intents recently detected for any of some subjects (the intents area implements it)."""
+
+    def recent_intents(
+        self, subjects: Sequence[str], since_ms: int, limit: int
+    ) -> list[IntentNote]: ...
 
 
 class EventLog(Protocol):
@@ -114,7 +193,7 @@ class NumberVerificationConsent(Protocol):
 class NumberVerificationAudit(Protocol):
     """Append-only audit of every CAMARA use of a resolution (who, purpose, evidence, outcome)."""
 
-    def record(self, entry: AuditRecord) -> None: ...
+    def record(self, entry: CamaraAuditRecord) -> None: ...
 
 
 class AccessTokenVerifier(Protocol):

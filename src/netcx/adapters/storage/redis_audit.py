@@ -1,0 +1,75 @@
+"""AuditLog on Redis/Valkey.
+
+Layout: one stream per subject (`netcx:{a:<subject>}:audit`; records without a subject go
+to the subject ""), and a set of subjects (`netcx:{audit}:subjects`) for reads across
+subjects and retention purges. Writes touch the subject's own slot only, so they spread
+over a cluster; reads of all subjects walk the set (an operator query, not a hot path).
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import Any
+
+import msgspec
+from redis import Redis
+
+from netcx.adapters.storage._redis import key
+from netcx.domain.privacy import AuditRecord
+
+_FIELD = b"r"
+
+
+class RedisAuditLog:
+    def __init__(self, client: Redis, prefix: str = "netcx") -> None:
+        # redis-py types replies as unions over decode modes; this client returns bytes.
+        self._r: Any = client
+        self._prefix = prefix
+        self._subjects = key(prefix, "audit", "subjects")
+        self._encode = msgspec.msgpack.Encoder().encode
+        self._decode = msgspec.msgpack.Decoder(AuditRecord).decode
+
+    def _stream(self, subject: str) -> str:
+        return key(self._prefix, f"a:{subject}", "audit")
+
+    def append(self, record: AuditRecord) -> None:
+        pipe = self._r.pipeline(transaction=False)
+        pipe.xadd(self._stream(record.subject), {_FIELD: self._encode(record)})
+        pipe.sadd(self._subjects, record.subject)
+        pipe.execute()
+
+    def _entries(self, subject: str) -> list[tuple[bytes, AuditRecord]]:
+        return [
+            (entry_id, self._decode(fields[_FIELD]))
+            for entry_id, fields in self._r.xrange(self._stream(subject))
+        ]
+
+    def _all_subjects(self) -> list[str]:
+        return [s.decode() for s in self._r.sscan_iter(self._subjects, count=500)]
+
+    def read(
+        self, subject: str | None = None, since_ms: int = 0, limit: int = 100
+    ) -> list[AuditRecord]:
+        subjects = [subject] if subject is not None else self._all_subjects()
+        rows: list[tuple[int, int, int, AuditRecord]] = []
+        for n, s in enumerate(subjects):
+            for i, (_, rec) in enumerate(self._entries(s)):
+                if rec.at_ms >= since_ms:
+                    rows.append((rec.at_ms, n, i, rec))
+        return [r[3] for r in heapq.nsmallest(limit, rows, key=lambda r: (r[0], r[1], r[2]))]
+
+    def erase_subject(self, subject: str) -> int:
+        pipe = self._r.pipeline(transaction=False)
+        pipe.xlen(self._stream(subject))
+        pipe.delete(self._stream(subject))
+        pipe.srem(self._subjects, subject)
+        n, _, _ = pipe.execute()
+        return int(n)
+
+    def purge(self, before_ms: int) -> int:
+        removed = 0
+        for subject in self._all_subjects():
+            doomed = [eid for eid, rec in self._entries(subject) if rec.at_ms < before_ms]
+            if doomed:
+                removed += int(self._r.xdel(self._stream(subject), *doomed))
+        return removed

@@ -1,0 +1,119 @@
+"""Retention per data kind, subject references, and what export/erasure report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from enum import StrEnum
+
+import msgspec
+
+from netcx.domain.pseudonyms import IdKind, kind_of_pseudonym
+from netcx.errors import InvalidInput
+
+DAY_MS = 86_400_000
+
+
+class DataKind(StrEnum):
+    """Kinds of stored personal data, each with its own retention period."""
+
+    NETWORK_EDGES = "network_edges"  # visitor ↔ line/household from network evidence
+    LOGIN_EDGES = "login_edges"  # visitor ↔ subscriber from logins
+    CRM_EDGES = "crm_edges"  # line/subscriber/household/account links
+    CONSENT = "consent"  # superseded consent decisions (the one in force is always kept)
+    AUDIT = "audit"  # resolution and data-subject-request audit records
+
+
+DEFAULT_RETENTION_DAYS: Mapping[DataKind, int] = {
+    DataKind.NETWORK_EDGES: 30,
+    DataKind.LOGIN_EDGES: 395,
+    DataKind.CRM_EDGES: 395,
+    DataKind.CONSENT: 1095,
+    DataKind.AUDIT: 365,
+}
+
+
+class RetentionPolicy(msgspec.Struct, frozen=True):
+    """Days to keep each data kind after it was last seen (or recorded)."""
+
+    days: dict[DataKind, int]
+
+    @classmethod
+    def from_days(cls, overrides: Mapping[str, int] | None = None) -> RetentionPolicy:
+        """Defaults overlaid with `overrides` (data kind name → days); bad names or
+        negative days raise InvalidInput naming the entry."""
+        days = dict(DEFAULT_RETENTION_DAYS)
+        for name, value in (overrides or {}).items():
+            try:
+                kind = DataKind(name)
+            except ValueError:
+                accepted = ", ".join(k.value for k in DataKind)
+                raise InvalidInput(
+                    f"unknown data kind {name!r} (one of: {accepted})", field="retention"
+                ) from None
+            if value < 0:
+                raise InvalidInput(f"must be >= 0 days, got {value}", field=f"retention.{name}")
+            days[kind] = value
+        return cls(days=days)
+
+    def cutoff_ms(self, kind: DataKind, now_ms: int) -> int:
+        """Data of `kind` last seen before this moment is due for deletion."""
+        return now_ms - self.days[kind] * DAY_MS
+
+
+_SUBJECT_KINDS: Mapping[str, IdKind] = {
+    "visitor": IdKind.VISITOR,
+    "device": IdKind.DEVICE,
+    "line": IdKind.LINE,
+    "subscriber": IdKind.SUBSCRIBER,
+    "household": IdKind.HOUSEHOLD,
+    "account": IdKind.ACCOUNT,
+}
+
+
+def parse_subject_ref(ref: str) -> tuple[IdKind, str | None]:
+    """Split a subject reference: a pseudonym (`vi1_…`) → (kind, None); `kind:raw_id`
+    (`visitor:abc`, `subscriber:S123`) → (kind, raw_id). Anything else: InvalidInput."""
+    kind = kind_of_pseudonym(ref)
+    if kind is not None and kind is not IdKind.EVIDENCE:
+        return kind, None
+    name, sep, raw = ref.partition(":")
+    if sep and raw and name in _SUBJECT_KINDS:
+        return _SUBJECT_KINDS[name], raw
+    accepted = ", ".join(f"{k}:<id>" for k in _SUBJECT_KINDS)
+    raise InvalidInput(
+        f"{ref[:64]!r} is neither a pseudonym (e.g. vi1_…) nor one of {accepted}",
+        field="subject",
+    )
+
+
+def subject_pseudonyms(ref: str, pseudonym: Callable[[IdKind, str], list[str]]) -> list[str]:
+    """Every pseudonym a subject reference may be stored under: the pseudonym itself, or the
+    raw id hashed under each key version `pseudonym(kind, raw)` returns (current first)."""
+    kind, raw = parse_subject_ref(ref)
+    return [ref] if raw is None else pseudonym(kind, raw)
+
+
+class AuditAction(StrEnum):
+    RESOLVE = "resolve"
+    CONSENT = "consent"
+    UNMERGE = "unmerge"
+    EXPORT = "export"
+    ERASE = "erase"
+    PURGE = "purge"
+
+
+class AuditRecord(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One audited act: who (caller) did what, for which purpose, on what evidence, when.
+
+    Holds pseudonyms only: `subject` is a visitor/line/… pseudonym, `evidence` the
+    pseudonymised refs of the network records that supported an answer.
+    """
+
+    at_ms: int
+    action: AuditAction
+    caller: str
+    subject: str = ""
+    purpose: str = ""
+    outcome: str = ""
+    reason: str = ""
+    evidence: tuple[str, ...] = ()

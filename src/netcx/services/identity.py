@@ -1,0 +1,714 @@
+"""Identity use cases: consent-gated recognition, profile context, consent, export, erasure.
+
+Raw client addresses reach this module only to be handed to the resolver; they are never
+stored, logged or returned. Everything kept (edges, consent, audit) is keyed by pseudonyms.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import pyarrow as pa
+
+from netcx.domain.consent import (
+    ConsentDecision,
+    Purpose,
+    is_granted,
+    latest_decisions,
+    parse_purpose,
+    resolution_allowed,
+)
+from netcx.domain.identity import (
+    Edge,
+    EdgeSource,
+    IntentNote,
+    NodeKind,
+    Recognition,
+    RecognitionState,
+    crm_ids,
+    edges_from_resolution,
+    linked_visitors,
+    login_edge,
+    node_kind,
+    observe,
+    recognition_of,
+    retract,
+    strongest_link,
+)
+from netcx.domain.privacy import (
+    DAY_MS,
+    AuditAction,
+    AuditRecord,
+    DataKind,
+    RetentionPolicy,
+    subject_pseudonyms,
+)
+from netcx.domain.pseudonyms import IdKind, Pseudonymizer
+from netcx.domain.resolution import Level, Resolution
+from netcx.errors import InvalidInput, NotFound
+from netcx.ports import (
+    AuditLog,
+    ConsentLedger,
+    IdentityStore,
+    RecentIntents,
+    Resolver,
+    SubjectData,
+)
+from netcx.tables import HITS, RESOLVED_HITS, SESSION_IDENTITY, require_columns
+
+log = logging.getLogger("netcx.identity")
+
+RECEIPTS = "erasure-receipts"
+"""Pseudonym destination of erasure receipts: provable later, not joinable with stored ids."""
+
+_CRM_HOPS = 3
+_INTENT_WINDOW_MS = 30 * DAY_MS
+
+
+class ProfileContext(msgspec.Struct, frozen=True):
+    """What every channel (web, app, call centre) sees about one profile."""
+
+    profile_id: str
+    kind: str
+    purpose: str
+    recognition: Recognition
+    evidence: list[dict[str, Any]]
+    visitors: list[str]
+    consent: dict[str, dict[str, Any] | None]
+    recent_intents: list[IntentNote]
+
+
+def _decision_view(d: ConsentDecision | None) -> dict[str, Any] | None:
+    if d is None:
+        return None
+    return {
+        "granted": d.granted,
+        "at_ms": d.at_ms,
+        "source": d.source,
+        "text_version": d.text_version,
+    }
+
+
+def _edge_view(e: Edge) -> dict[str, Any]:
+    view: dict[str, Any] = msgspec.to_builtins(e)
+    if e.expires_ms is not None:
+        view["expires_ms"] = e.expires_ms
+    return view
+
+
+def _require_text(value: str, name: str) -> str:
+    if not value.strip():
+        raise InvalidInput("must not be empty", field=name)
+    return value
+
+
+class _Reads:
+    """Memoised `edges_of` for one use case, with the edges it wrote overlaid, so a
+    recognition reads each node once (a round trip each on Redis)."""
+
+    def __init__(self, store: IdentityStore) -> None:
+        self._store = store
+        self._cache: dict[str, dict[str, Edge]] = {}
+
+    def edges_of(self, node: str) -> list[Edge]:
+        held = self._cache.get(node)
+        if held is None:
+            held = self._cache[node] = {e.key: e for e in self._store.edges_of(node)}
+        return list(held.values())
+
+    def put(self, edges: Sequence[Edge]) -> None:
+        self._store.put_edges(edges)
+        for e in edges:
+            for node in (e.src, e.dst):
+                if node in self._cache:
+                    self._cache[node][e.key] = e
+
+
+@dataclass
+class IdentityService:
+    """Recognises visitors under consent and keeps the identity graph, ledger and audit log."""
+
+    store: IdentityStore
+    consent: ConsentLedger
+    audit: AuditLog
+    resolver: Resolver
+    pseudonymizer: Pseudonymizer
+    clock_ms: Callable[[], int]
+    intents: RecentIntents
+    network_edge_ttl_s: int = 1800
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy.from_days)
+    other_stores: Sequence[SubjectData] = ()
+
+    # ------------------------------------------------------------ pseudonyms
+
+    def _visitor(self, visitor_id: str) -> str:
+        if not visitor_id:
+            raise InvalidInput("must not be empty", field="visitor_id")
+        return self.pseudonymizer.pseudonym(IdKind.VISITOR, visitor_id)
+
+    def _subjects(self, ref: str) -> list[str]:
+        """Pseudonyms a subject reference may be stored under (current key first)."""
+        return subject_pseudonyms(ref, self.pseudonymizer.every_version)
+
+    def _evidence_ids(self, resolution: Resolution) -> list[str]:
+        return [
+            self.pseudonymizer.pseudonym(IdKind.EVIDENCE, f"{e.kind}:{e.source}:{e.ref}")
+            for e in resolution.evidence
+        ]
+
+    # ------------------------------------------------------------ recognition
+
+    def recognise(
+        self,
+        visitor_id: str,
+        ip: str,
+        port: int | None,
+        at_ms: int,
+        purpose: str,
+        user_id: str | None = None,
+        caller: str = "collector",
+    ) -> Recognition:
+        """Who is this visitor, for `purpose`? Resolves the client address only when the
+        visitor consented for that purpose and is not logged in; records what it learnt as
+        edges; audits the act. `ip` is used for the resolver call and nothing else."""
+        why = parse_purpose(purpose)
+        visitor = self._visitor(visitor_id)
+        reads = _Reads(self.store)
+        existing = {e.key: e for e in reads.edges_of(visitor)}
+        seen: list[Edge] = []
+        if user_id:
+            subscriber = self.pseudonymizer.pseudonym(IdKind.SUBSCRIBER, user_id)
+            seen.append(login_edge(visitor, subscriber, at_ms))
+        consented = is_granted(self.consent.history(visitor), why)
+        logged_in = bool(seen) or any(
+            e.source is EdgeSource.LOGIN and e.active_at(at_ms) for e in existing.values()
+        )
+        reason = "no_consent" if not consented else "authenticated"
+        evidence: list[str] = []
+        if consented and not logged_in:
+            resolution = self._resolve_gated(ip, port, at_ms, why, visitor)
+            reason = resolution.reason
+            evidence = self._evidence_ids(resolution)
+            seen.extend(
+                edges_from_resolution(visitor, resolution, at_ms, self.network_edge_ttl_s, evidence)
+            )
+        self._fold(reads, visitor, seen, existing)
+        recognition = self._recognition(reads, visitor, why, consented, at_ms)
+        self._audit_resolution(caller, visitor, why, recognition.state, reason, evidence)
+        return recognition
+
+    def _resolve_gated(
+        self, ip: str, port: int | None, at_ms: int, purpose: Purpose, visitor: str | None
+    ) -> Resolution:
+        resolution = self.resolver.resolve(ip, port, at_ms)
+        if resolution.level is Level.UNKNOWN:
+            return resolution
+        holders = [
+            self.consent.history(h)
+            for h in (resolution.line_id, resolution.subscriber_id)
+            if h is not None
+        ]
+        visitor_history = None if visitor is None else self.consent.history(visitor)
+        if not resolution_allowed(purpose, visitor_history, holders):
+            return Resolution.unknown("no_consent")
+        return resolution
+
+    def resolve_for_purpose(
+        self,
+        ip: str,
+        port: int | None,
+        at_ms: int,
+        purpose: str,
+        caller: str,
+        visitor_id: str | None = None,
+    ) -> Resolution:
+        """The consent gate for `/v1/resolve`: a resolution for `purpose` or, without that
+        purpose's consent, `Resolution.unknown("no_consent")`. With a visitor, the visitor's
+        grant is needed before the resolver runs; without one, the resolved line's (or
+        subscriber's) grant is needed before the answer is released. Audited either way."""
+        why = parse_purpose(purpose)
+        visitor = None if visitor_id is None else self._visitor(visitor_id)
+        if visitor is not None and not is_granted(self.consent.history(visitor), why):
+            resolution = Resolution.unknown("no_consent")
+        else:
+            resolution = self._resolve_gated(ip, port, at_ms, why, visitor)
+        subject = visitor or resolution.line_id or resolution.household_id or ""
+        self._audit_resolution(
+            caller,
+            subject,
+            why,
+            resolution.level.value,
+            resolution.reason,
+            self._evidence_ids(resolution),
+        )
+        return resolution
+
+    def _fold(
+        self, reads: _Reads, visitor: str, seen: Sequence[Edge], existing: dict[str, Edge]
+    ) -> None:
+        """Store observations folded into what is stored (CRM edges between other nodes
+        are looked up too, so their first-seen time survives)."""
+        known = dict(existing)
+        for src in {e.src for e in seen if e.src != visitor}:
+            known.update((x.key, x) for x in reads.edges_of(src))
+        merged: dict[str, Edge] = {}
+        for e in seen:
+            merged[e.key] = observe(merged.get(e.key) or known.get(e.key), e)
+        if merged:
+            reads.put(list(merged.values()))
+
+    @staticmethod
+    def _crm_edges_from(reads: _Reads, anchor: str) -> list[Edge]:
+        """CRM edges reachable outward (line → subscriber → household → account); an
+        account is the top, so its (many) edges are not read."""
+        out: list[Edge] = []
+        frontier, visited = [anchor], {anchor}
+        for _ in range(_CRM_HOPS):
+            nxt: list[str] = []
+            for node in frontier:
+                if node_kind(node) is NodeKind.ACCOUNT:
+                    continue
+                for e in reads.edges_of(node):
+                    if e.source is EdgeSource.CRM and e.src == node:
+                        out.append(e)
+                        if e.dst not in visited:
+                            visited.add(e.dst)
+                            nxt.append(e.dst)
+            frontier = nxt
+        return out
+
+    def _recognition(
+        self, reads: _Reads, visitor: str, purpose: Purpose, consented: bool, at_ms: int
+    ) -> Recognition:
+        link = strongest_link(reads.edges_of(visitor), at_ms, use_network=consented)
+        crm = [] if link is None else self._crm_edges_from(reads, link.dst)
+        return recognition_of(visitor, purpose, consented, link, crm, at_ms)
+
+    def _audit_resolution(
+        self,
+        caller: str,
+        subject: str,
+        purpose: Purpose,
+        outcome: str,
+        reason: str,
+        evidence: Sequence[str],
+    ) -> None:
+        self.audit.append(
+            AuditRecord(
+                at_ms=self.clock_ms(),
+                action=AuditAction.RESOLVE,
+                caller=caller,
+                subject=subject,
+                purpose=purpose.value,
+                outcome=outcome,
+                reason=reason,
+                evidence=tuple(evidence),
+            )
+        )
+        log.info(
+            "event=resolve caller=%s subject=%s purpose=%s outcome=%s reason=%s",
+            caller,
+            subject,
+            purpose.value,
+            outcome,
+            reason,
+        )
+
+    # ------------------------------------------------------------ profile context
+
+    def context(self, profile_ref: str, purpose: str = "personalisation") -> ProfileContext:
+        """The profile view shared by web, app and call-centre callers.
+
+        A visitor id gives the visitor's recognition for `purpose`. A CRM id (line,
+        subscriber, household, account) is a profile the caller has identified: it shows
+        the visitors linked to it — by login, or by live network evidence from visitors who
+        consented for `purpose` and are not logged in as someone else.
+        """
+        why = parse_purpose(purpose)
+        node = self._subjects(profile_ref)[0]
+        kind = node_kind(node)
+        if kind is None:
+            raise InvalidInput(f"{profile_ref[:64]!r} is not a profile id", field="id")
+        now = self.clock_ms()
+        reads = _Reads(self.store)
+        if kind in (NodeKind.VISITOR, NodeKind.DEVICE):
+            consented = is_granted(self.consent.history(node), why)
+            recognition = self._recognition(reads, node, why, consented, now)
+            link = strongest_link(reads.edges_of(node), now, use_network=consented)
+            links = {} if link is None else {node: link}
+            visitors = [node]
+        else:
+            members = self._profile_members(reads, node)
+            if len(members) == 1 and not reads.edges_of(node):
+                raise NotFound(f"no profile {profile_ref[:64]!r}")
+            links = self._linked_visitors(reads, members, why, now)
+            visitors = sorted(links)
+            ids = crm_ids(node, self._crm_edges_from(reads, node), now)
+            recognition = Recognition(
+                visitor_id="",
+                state=RecognitionState.AUTHENTICATED,
+                purpose=why,
+                confidence=1.0,
+                reason="identified_by_caller",
+                consented=is_granted(self.consent.history(node), why),
+                line_id=ids.get(NodeKind.LINE),
+                subscriber_id=ids.get(NodeKind.SUBSCRIBER),
+                household_id=ids.get(NodeKind.HOUSEHOLD),
+                account_id=ids.get(NodeKind.ACCOUNT),
+            )
+        decisions = latest_decisions(self.consent.history(node))
+        return ProfileContext(
+            profile_id=node,
+            kind=kind.value,
+            purpose=why.value,
+            recognition=recognition,
+            evidence=[_edge_view(e) for e in links.values()],
+            visitors=visitors,
+            consent={p.value: _decision_view(decisions.get(p)) for p in Purpose},
+            recent_intents=self.intents.recent_intents(
+                [node, *visitors], now - _INTENT_WINDOW_MS, 20
+            ),
+        )
+
+    @staticmethod
+    def _profile_members(reads: _Reads, root: str) -> set[str]:
+        """`root` and every CRM node below it (account ⊃ household ⊃ subscriber ⊃ line)."""
+        members, frontier = {root}, [root]
+        for _ in range(_CRM_HOPS):
+            nxt = []
+            for node in frontier:
+                for e in reads.edges_of(node):
+                    if e.source is EdgeSource.CRM and e.dst == node and e.src not in members:
+                        members.add(e.src)
+                        nxt.append(e.src)
+            frontier = nxt
+        return members
+
+    def _linked_visitors(
+        self, reads: _Reads, members: set[str], purpose: Purpose, now: int
+    ) -> dict[str, Edge]:
+        candidates: dict[str, list[Edge]] = {}
+        for node in members:
+            for e in reads.edges_of(node):
+                if e.source is not EdgeSource.CRM and e.dst == node:
+                    candidates.setdefault(e.src, [])
+        for visitor in candidates:
+            edges = reads.edges_of(visitor)
+            if not is_granted(self.consent.history(visitor), purpose):
+                edges = [e for e in edges if e.source is EdgeSource.LOGIN]
+            candidates[visitor] = edges
+        return linked_visitors(members, candidates, now)
+
+    def unmerge(self, visitor_ref: str, node_ref: str, caller: str) -> int:
+        """Undo a wrong link between a visitor and a node: its edges become tombstones;
+        the visitor's events and other links are untouched. Returns edges retracted."""
+        visitor = self._subjects(visitor_ref)[0]
+        targets = set(self._subjects(node_ref))
+        now = self.clock_ms()
+        undone = [
+            retract(e, now, caller)
+            for e in self.store.edges_of(visitor)
+            if e.other(visitor) in targets and e.retracted_ms is None
+        ]
+        if not undone:
+            raise NotFound(f"no link between {visitor_ref[:64]!r} and {node_ref[:64]!r}")
+        self.store.put_edges(undone)
+        self.audit.append(
+            AuditRecord(
+                now,
+                AuditAction.UNMERGE,
+                caller,
+                subject=visitor,
+                outcome=f"retracted={len(undone)}",
+                reason=",".join(sorted(targets)),
+            )
+        )
+        return len(undone)
+
+    # ------------------------------------------------------------ consent
+
+    def set_consent(
+        self,
+        subject_ref: str,
+        purpose: str,
+        granted: bool,
+        source: str,
+        text_version: str,
+        caller: str,
+        at_ms: int | None = None,
+    ) -> ConsentDecision:
+        """Record a grant or revocation; in force for every later check, on every instance
+        that shares the ledger."""
+        decision = ConsentDecision(
+            subject=self._subjects(subject_ref)[0],
+            purpose=parse_purpose(purpose),
+            granted=granted,
+            at_ms=self.clock_ms() if at_ms is None else at_ms,
+            source=_require_text(source, "source"),
+            text_version=_require_text(text_version, "text_version"),
+        )
+        self.consent.append(decision)
+        self.audit.append(
+            AuditRecord(
+                self.clock_ms(),
+                AuditAction.CONSENT,
+                caller,
+                subject=decision.subject,
+                purpose=decision.purpose.value,
+                outcome="granted" if granted else "revoked",
+                reason=f"source={decision.source} text={decision.text_version}",
+            )
+        )
+        return decision
+
+    def consent_view(self, subject_ref: str) -> dict[str, Any]:
+        """The decision in force per purpose and the full history of a subject."""
+        subjects = self._subjects(subject_ref)
+        history = [d for s in subjects for d in self.consent.history(s)]
+        decisions = latest_decisions(history)
+        return {
+            "subject": subjects[0],
+            "purposes": {p.value: _decision_view(decisions.get(p)) for p in Purpose},
+            "history": msgspec.to_builtins(history),
+        }
+
+    # ------------------------------------------------------------ data-subject rights
+
+    def export(self, subject_ref: str, caller: str) -> dict[str, Any]:
+        """Everything held about a subject (GDPR Art. 15/20), machine-readable."""
+        subjects = self._subjects(subject_ref)
+        edges = {e.key: e for s in subjects for e in self.store.edges_of(s)}
+        now = self.clock_ms()
+        data: dict[str, Any] = {
+            "subject": subjects[0],
+            "pseudonyms": subjects,
+            "exported_ms": now,
+            "identity_edges": [_edge_view(e) for e in edges.values()],
+            "consent": [msgspec.to_builtins(d) for s in subjects for d in self.consent.history(s)],
+            "audit": [
+                msgspec.to_builtins(r)
+                for s in subjects
+                for r in self.audit.read(subject=s, limit=1_000_000)
+            ],
+            "intents": msgspec.to_builtins(self.intents.recent_intents(subjects, 0, 1_000_000)),
+        }
+        for other in self.other_stores:
+            data[other.name] = other.export_subject(subjects)
+        self.audit.append(AuditRecord(now, AuditAction.EXPORT, caller, subject=subjects[0]))
+        log.info("event=export caller=%s subject=%s", caller, subjects[0])
+        return data
+
+    def erase(self, subject_ref: str, caller: str) -> dict[str, Any]:
+        """Erase a subject from every store (GDPR Art. 17). The audit keeps only a receipt
+        (a pseudonym under a separate key), so the erasure is provable but not joinable."""
+        subjects = self._subjects(subject_ref)
+        counts = {"identity_edges": 0, "consent": 0, "audit": 0}
+        for s in subjects:
+            counts["identity_edges"] += self.store.erase_node(s)
+            counts["consent"] += self.consent.erase_subject(s)
+            counts["audit"] += self.audit.erase_subject(s)
+        for other in self.other_stores:
+            counts[other.name] = other.erase_subject(subjects)
+        receipt = self.pseudonymizer.pseudonym(IdKind.EVIDENCE, subjects[0], RECEIPTS)
+        outcome = " ".join(f"{k}={v}" for k, v in counts.items())
+        self.audit.append(
+            AuditRecord(self.clock_ms(), AuditAction.ERASE, caller, outcome=outcome, reason=receipt)
+        )
+        log.info("event=erase caller=%s receipt=%s %s", caller, receipt, outcome)
+        return {"receipt": receipt, "erased": counts}
+
+    def purge_retention(self, caller: str) -> dict[str, int]:
+        """Delete what is past its retention period, per data kind."""
+        now = self.clock_ms()
+        cut = self.retention.cutoff_ms
+        counts = {
+            DataKind.NETWORK_EDGES.value: self.store.purge(
+                EdgeSource.NETWORK, cut(DataKind.NETWORK_EDGES, now)
+            ),
+            DataKind.LOGIN_EDGES.value: self.store.purge(
+                EdgeSource.LOGIN, cut(DataKind.LOGIN_EDGES, now)
+            ),
+            DataKind.CRM_EDGES.value: self.store.purge(
+                EdgeSource.CRM, cut(DataKind.CRM_EDGES, now)
+            ),
+            DataKind.CONSENT.value: self.consent.purge(cut(DataKind.CONSENT, now)),
+            DataKind.AUDIT.value: self.audit.purge(cut(DataKind.AUDIT, now)),
+        }
+        outcome = " ".join(f"{k}={v}" for k, v in counts.items())
+        self.audit.append(AuditRecord(now, AuditAction.PURGE, caller, outcome=outcome))
+        log.info("event=retention_purge caller=%s %s", caller, outcome)
+        return counts
+
+    def read_audit(self, subject_ref: str | None, since_ms: int, limit: int) -> list[AuditRecord]:
+        if limit < 1 or limit > 10_000:
+            raise InvalidInput(f"must be between 1 and 10000, got {limit}", field="limit")
+        if subject_ref is None:
+            return self.audit.read(None, since_ms, limit)
+        rows = [r for s in self._subjects(subject_ref) for r in self.audit.read(s, since_ms, limit)]
+        return sorted(rows, key=lambda r: r.at_ms)[:limit]
+
+
+# ---------------------------------------------------------------- batch: sessions
+
+
+class _Session:
+    """Running state of one session while its hits are read in time order."""
+
+    __slots__ = (
+        "channel",
+        "consent",
+        "end_ms",
+        "login_ms",
+        "login_subscriber",
+        "network_ms",
+        "start_ms",
+        "targets",
+        "visitor",
+    )
+
+    def __init__(self, visitor: str, channel: str, ts_ms: int) -> None:
+        self.visitor = visitor
+        self.channel = channel
+        self.start_ms = self.end_ms = ts_ms
+        self.consent = False
+        self.login_ms: int | None = None
+        self.login_subscriber: str | None = None
+        self.network_ms: int | None = None
+        # network target (line/household pseudonym) → [hits, max confidence, row, is_line]
+        self.targets: dict[str, list[Any]] = {}
+
+
+def build_session_identity(
+    hits: pa.Table, resolved: pa.Table, pseudonymizer: Pseudonymizer
+) -> pa.Table:
+    """SESSION_IDENTITY for the batch pipeline: the strongest recognition each session
+    reached for the *personalisation* purpose.
+
+    A login (a hit with `login_subscriber_id`) authenticates the session from then on.
+    Network evidence counts only from hits whose `consent_personalisation` is true, and
+    is dropped altogether when the session's last hit says consent is withdrawn
+    (revocation wins). A line beats a household; among lines, the one with most hits.
+    Network evidence never attaches a line of another subscriber to a logged-in session.
+    """
+    hits = require_columns(hits, HITS, "hits")
+    resolved = require_columns(resolved, RESOLVED_HITS, "resolved_hits")
+    needed = ["hit_id", *(c for c in _SESSION_INPUT if c in HITS.names)]
+    joined = (
+        hits.select(needed)
+        .join(resolved, "hit_id", join_type="left outer")
+        .sort_by([("session_id", "ascending"), ("ts_ms", "ascending"), ("hit_id", "ascending")])
+    )
+    col = {name: joined.column(name).to_pylist() for name in _SESSION_INPUT}
+    # subscriber → (household, account) as the resolver reported them, for logged-in sessions.
+    crm_of: dict[str, tuple[str | None, str | None]] = {}
+    for sub, hh, acc in zip(
+        col["subscriber_id"], col["household_id"], col["account_id"], strict=True
+    ):
+        if sub is not None and sub not in crm_of:
+            crm_of[sub] = (hh, acc)
+
+    sessions: dict[str, _Session] = {}
+    visitor_of: dict[str, str] = {}
+    for i, sid in enumerate(col["session_id"]):
+        ts = col["ts_ms"][i]
+        s = sessions.get(sid)
+        if s is None:
+            raw_visitor = col["visitor_id"][i] or ""
+            visitor = visitor_of.get(raw_visitor)
+            if visitor is None:
+                visitor = visitor_of[raw_visitor] = pseudonymizer.pseudonym(
+                    IdKind.VISITOR, raw_visitor
+                )
+            s = sessions[sid] = _Session(visitor, col["channel"][i], ts)
+        s.end_ms = ts
+        s.consent = bool(col["consent_personalisation"][i])
+        login = col["login_subscriber_id"][i]
+        if login and s.login_ms is None:
+            s.login_ms = ts
+            s.login_subscriber = pseudonymizer.pseudonym(IdKind.SUBSCRIBER, login)
+        level = col["level"][i]
+        if s.consent and level in (Level.LINE.value, Level.HOUSEHOLD.value):
+            target = col["line_id"][i] if level == Level.LINE.value else col["household_id"][i]
+            if target is None:
+                continue
+            if s.network_ms is None:
+                s.network_ms = ts
+            entry = s.targets.setdefault(target, [0, 0.0, i, level == Level.LINE.value])
+            entry[0] += 1
+            entry[1] = max(entry[1], col["confidence"][i] or 0.0)
+    return _session_table(sessions, col, crm_of)
+
+
+_SESSION_INPUT = (
+    "session_id",
+    "ts_ms",
+    "visitor_id",
+    "channel",
+    "login_subscriber_id",
+    "consent_personalisation",
+    "level",
+    "confidence",
+    "line_id",
+    "subscriber_id",
+    "household_id",
+    "account_id",
+)
+
+
+def _session_table(
+    sessions: dict[str, _Session],
+    col: dict[str, list[Any]],
+    crm_of: dict[str, tuple[str | None, str | None]],
+) -> pa.Table:
+    out: dict[str, list[Any]] = {name: [] for name in SESSION_IDENTITY.names}
+    for sid, s in sessions.items():
+        network = None
+        if s.consent and s.targets:  # withdrawn by the end of the session: no network ids
+            network = max(s.targets.values(), key=lambda t: (t[3], t[0], t[1]))
+        line = sub = hh = acc = None
+        confidence = 0.0
+        if s.login_subscriber is not None:
+            state = RecognitionState.AUTHENTICATED
+            sub, confidence = s.login_subscriber, 1.0
+            hh, acc = crm_of.get(sub, (None, None))
+            if network is not None and network[3] and col["subscriber_id"][network[2]] == sub:
+                line = col["line_id"][network[2]]
+            network_ms = s.network_ms if network is not None else None
+            starts = [t for t in (network_ms, s.login_ms) if t is not None]
+            recognised_ms: int | None = min(starts)
+        elif network is not None:
+            row = network[2]
+            state = (
+                RecognitionState.NETWORK_LINE if network[3] else RecognitionState.NETWORK_HOUSEHOLD
+            )
+            confidence = network[1]
+            hh, acc = col["household_id"][row], col["account_id"][row]
+            if network[3]:
+                line, sub = col["line_id"][row], col["subscriber_id"][row]
+            recognised_ms = s.network_ms
+        else:
+            state = RecognitionState.ANONYMOUS
+            recognised_ms = None
+        row_out = {
+            "session_id": sid,
+            "visitor_id": s.visitor,
+            "start_ms": s.start_ms,
+            "end_ms": s.end_ms,
+            "channel": s.channel,
+            "recognition": state.value,
+            "recognised_ms": recognised_ms,
+            "login_ms": s.login_ms,
+            "confidence": confidence,
+            "line_id": line,
+            "subscriber_id": sub,
+            "household_id": hh,
+            "account_id": acc,
+            "consent_personalisation": s.consent,
+        }
+        for name, value in row_out.items():
+            out[name].append(value)
+    return pa.Table.from_pydict(out, schema=SESSION_IDENTITY)

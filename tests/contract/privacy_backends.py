@@ -1,0 +1,80 @@
+"""Backends of the identity, consent and audit ports, for their contract suites.
+
+Every suite is parametrised over BACKENDS; the Redis case starts one real redis-server per
+test session (marked `redis`) and flushes it between tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.servers import redis_server
+
+BACKENDS = [
+    pytest.param("memory"),
+    pytest.param("duckdb"),
+    pytest.param("redis", marks=pytest.mark.redis),
+]
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    with redis_server() as url:
+        yield url
+
+
+@contextmanager
+def open_port(port: str, backend: str, tmp: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """An empty adapter for `port` (identity | consent | audit) on `backend`."""
+    if backend == "memory":
+        from netcx.adapters.storage.memory_audit import MemoryAuditLog
+        from netcx.adapters.storage.memory_consent import MemoryConsentLedger
+        from netcx.adapters.storage.memory_identity import MemoryIdentityStore
+
+        memory: dict[str, Any] = {
+            "identity": MemoryIdentityStore,
+            "consent": MemoryConsentLedger,
+            "audit": MemoryAuditLog,
+        }
+        yield memory[port]()
+        return
+    if backend == "duckdb":
+        from netcx.adapters.storage.duckdb_audit import DuckDBAuditLog
+        from netcx.adapters.storage.duckdb_consent import DuckDBConsentLedger
+        from netcx.adapters.storage.duckdb_identity import DuckDBIdentityStore
+
+        duck: dict[str, Any] = {
+            "identity": DuckDBIdentityStore,
+            "consent": DuckDBConsentLedger,
+            "audit": DuckDBAuditLog,
+        }
+        adapter = duck[port](tmp / f"{port}.duckdb")
+        try:
+            yield adapter
+        finally:
+            adapter.close()
+        return
+    if backend == "redis":
+        from netcx.adapters.storage._redis import client
+        from netcx.adapters.storage.redis_audit import RedisAuditLog
+        from netcx.adapters.storage.redis_consent import RedisConsentLedger
+        from netcx.adapters.storage.redis_identity import RedisIdentityStore
+
+        r = client(request.getfixturevalue("redis_url"))
+        r.flushdb()
+        red: dict[str, Any] = {
+            "identity": RedisIdentityStore,
+            "consent": RedisConsentLedger,
+            "audit": RedisAuditLog,
+        }
+        try:
+            yield red[port](r, prefix="t")
+        finally:
+            r.close()
+        return
+    raise AssertionError(f"unknown backend {backend}")
