@@ -59,7 +59,7 @@ def generate_world(p: WorldParams, out: Path, progress: Progress | None = None) 
         write_parquet(table, out / "crm" / f"{name}.parquet")
     step("network sessions")
     net = build_network(pop, p, streams[2])
-    write_parquet(net.radius, out / "network" / "radius.parquet")
+    write_parquet(net.radius.table, out / "network" / "radius.parquet")
     write_json(net.address_plan, out / "network" / "address_plan.json")
     write_json(net.deterministic_nat, out / "network" / "deterministic_nat.json")
     step("RADIUS detail files")
@@ -90,7 +90,7 @@ def generate_world(p: WorldParams, out: Path, progress: Progress | None = None) 
     write_json(p.effects(), out / "truth" / "effects.json")
     step("meta")
     counts = {
-        "radius": net.radius.num_rows,
+        "radius": net.radius.table.num_rows,
         "cgnat_events": sum(t.num_rows for t in net.cgnat.values()),
         "hits": web.hits.num_rows,
         "lines": crm["lines"].num_rows,
