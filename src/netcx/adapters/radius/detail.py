@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 from netcx.adapters.radius.attributes import Value, record_from_attributes
 from netcx.domain.network.records import AccountingRecord
@@ -89,3 +90,52 @@ def parse_detail(lines: Iterable[str], source: str) -> Iterator[AccountingRecord
     out = flush()
     if out is not None:
         yield out
+
+
+def read_radius_file(path: Path) -> Iterator[AccountingRecord | ParseError]:
+    """A FreeRADIUS detail file, or a Parquet export with the RADIUS table's columns."""
+    if path.suffix == ".parquet":
+        yield from _read_radius_parquet(path)
+        return
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        yield from parse_detail(fh, path.name)
+
+
+_PARQUET_ATTRS = {
+    "status": "Acct-Status-Type",
+    "nas_ip": "NAS-IP-Address",
+    "nas_identifier": "NAS-Identifier",
+    "session_id": "Acct-Session-Id",
+    "user_name": "User-Name",
+    "calling_station_id": "Calling-Station-Id",
+    "called_station_id": "Called-Station-Id",
+    "framed_ip": "Framed-IP-Address",
+    "framed_ipv6_prefix": "Framed-IPv6-Prefix",
+    "delegated_ipv6_prefix": "Delegated-IPv6-Prefix",
+    "imsi": "3GPP-IMSI",
+    "imeisv": "3GPP-IMEISV",
+    "event_ts_s": "Event-Timestamp",
+    "delay_s": "Acct-Delay-Time",
+    "session_time_s": "Acct-Session-Time",
+    "terminate_cause": "Acct-Terminate-Cause",
+}
+
+
+def _read_radius_parquet(path: Path) -> Iterator[AccountingRecord | ParseError]:
+    import pyarrow.parquet as pq
+
+    from netcx.tables import RADIUS, require_columns
+
+    table = require_columns(pq.read_table(path), RADIUS, path.name)
+    for no, row in enumerate(table.to_pylist(), start=1):
+        attrs = {
+            _PARQUET_ATTRS[k]: v
+            for k, v in row.items()
+            if k in _PARQUET_ATTRS and v not in (None, "")
+        }
+        try:
+            yield record_from_attributes(
+                attrs, arrival_ms=row["arrival_ms"], raw_ref=f"{path.name}:{no}"
+            )
+        except InvalidInput as err:
+            yield ParseError(str(err), source=path.name, line_no=no)

@@ -140,6 +140,13 @@ class BlockBook:
             for b in tl.bindings:
                 yield key, hi, step, b
 
+    def layout(self) -> Iterable[tuple[str, int, int, int]]:
+        """(outside ip, port_lo, port_hi, step) of every block range seen."""
+        for ip, (los, his) in self._layout.items():
+            for lo in los:
+                hi, step = his[lo]
+                yield ip, lo, hi, step
+
     def purge_before(self, cutoff_ms: int) -> int:
         """Forget events of blocks released before `cutoff_ms`."""
         dropped = 0
