@@ -73,13 +73,13 @@ def parse_detail(lines: Iterable[str], source: str) -> Iterator[AccountingRecord
             try:
                 arrival = _arrival_ms(line)
             except ValueError:
-                bad = ParseError(f"not a detail header: {line[:60]!r}", source=source, line_no=no)
+                bad = ParseError("not a detail header (date line)", source=source, line_no=no)
             continue
         name, sep, value = line.strip().partition(" = ")
         if not sep or not name:
             if bad is None:
                 bad = ParseError(
-                    f"expected 'Attribute = value', got {line.strip()[:60]!r}",
+                    "expected 'Attribute = value'",
                     source=source,
                     line_no=no,
                 )

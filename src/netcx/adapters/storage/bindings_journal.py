@@ -41,8 +41,6 @@ class FileJournal:
         self._offsets: dict[Path, int] = {}
         self._enc = msgspec.json.Encoder()
         self._dec = {k: msgspec.json.Decoder(t) for k, t in _TYPES.items()}
-        for stream in _TYPES:
-            (root / stream).mkdir(parents=True, exist_ok=True)
 
     # ------------------------------------------------------------ writing
 
@@ -62,6 +60,7 @@ class FileJournal:
             for day, buf in by_day.items():
                 fh = self._handles.get((stream, day))
                 if fh is None:
+                    (self.root / stream).mkdir(parents=True, exist_ok=True)
                     fh = (self.root / stream / f"{day}.jsonl").open("ab")
                     self._handles[(stream, day)] = fh
                 fh.write(buf)
