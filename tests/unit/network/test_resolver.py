@@ -246,3 +246,22 @@ def test_retention_purge_forgets_old_bindings(deps) -> None:  # type: ignore[no-
     assert r.blocks.purge_before(T0 + 100 * MIN) == 2
     assert r.resolve("198.18.0.7", None, T0 + MIN).reason == "no_lease"
     assert r.resolve("198.18.0.7", None, T0 + 121 * MIN).level is Level.HOUSEHOLD
+
+
+def test_release_without_alloc_means_held_since_before_the_log(deps) -> None:  # type: ignore[no-untyped-def]
+    plan, nat, directory, p = deps
+    records = [
+        mobile("Start", "S1", A, T0 - 10 * MIN, framed_ip="100.64.0.1"),
+        mobile("Start", "S2", B, T0, framed_ip="100.64.0.2"),
+    ]
+    events = [  # the first line of the log is a release: allocated before the log began
+        block("release", T0 + 10 * MIN, "100.64.0.1", "203.0.113.5", 1024),
+        block("alloc", T0 + 10 * MIN, "100.64.0.2", "203.0.113.5", 1024),
+    ]
+    r = make_resolver(plan, nat, directory, p, records, events)
+    early = r.resolve("203.0.113.5", 1030, T0 + 5 * MIN)
+    assert early.line_id == ln(p, "L-mob-1")
+    assert early.evidence[0].detail == "alloc:inferred_before_release"
+    # the same-second handover seen in logs with 1 s resolution: ambiguous, never the old one
+    assert r.resolve("203.0.113.5", 1030, T0 + 10 * MIN + 300).reason == "boundary"
+    assert r.resolve("203.0.113.5", 1030, T0 + 11 * MIN).line_id == ln(p, "L-mob-2")

@@ -9,6 +9,9 @@ from netcx.domain.network.plan import AddressPlan
 from netcx.domain.network.records import ALLOC, INTERIM, RELEASE, BlockEvent
 from netcx.domain.network.timeline import OPEN_END_MS, Binding, Timeline, close_overlaps
 
+BEFORE_LOG_MS = 0
+"""Start of a block whose allocation precedes the first log we have."""
+
 BlockKey = tuple[str, int]
 """(outside ip, first port of the block)."""
 
@@ -74,13 +77,24 @@ class BlockBook:
         current: Binding | None = None
         last_end: int | None = None
         for (at_ms, kind, holder), e in events:
-            if kind == ALLOC or (kind == INTERIM and (current is None or current.holder != holder)):
+            if kind == INTERIM and current is not None and current.holder == holder:
+                current.confirmed_ms = at_ms
+                continue
+            if (
+                kind == ALLOC
+                or (kind == INTERIM and current is None)
+                or (kind == INTERIM and current is not None and current.holder != holder)
+            ):
                 if current is not None:  # lost release: closed by the next allocation
                     current.end_ms = at_ms
                     current.detail = "release:inferred_next_alloc"
                     out.append(current)
+                # A lost allocation (interim first) started after the previous release,
+                # or before the log began.
+                lost = kind == INTERIM
+                start = (last_end or BEFORE_LOG_MS) if lost else at_ms
                 current = Binding(
-                    start_ms=at_ms,
+                    start_ms=start,
                     end_ms=OPEN_END_MS,
                     confirmed_ms=at_ms,
                     inferred_end=False,
@@ -88,32 +102,35 @@ class BlockBook:
                     kind="port_block",
                     ref=e.raw_ref or f"{e.nat_instance}:{e.outside_ip}:{e.port_lo}@{at_ms}",
                     source=e.nat_instance,
-                    detail="release:open" if kind == ALLOC else "alloc:interim",
+                    detail="alloc:inferred_interim" if lost else "release:open",
                 )
-            elif kind == INTERIM and current is not None:
-                current.confirmed_ms = at_ms
-            elif kind == RELEASE:
-                if current is not None and current.holder == holder:
-                    current.end_ms = at_ms
-                    current.detail = "release:log"
-                    out.append(current)
-                    current = None
-                elif current is None and last_end is not None:
-                    # lost allocation: the block was free since the previous release at most
-                    out.append(
-                        Binding(
-                            start_ms=last_end,
-                            end_ms=at_ms,
-                            confirmed_ms=at_ms,
-                            inferred_end=False,
-                            holder=holder,
-                            kind="port_block",
-                            ref=e.raw_ref,
-                            source=e.nat_instance,
-                            detail="alloc:inferred_prev_release",
-                        )
+                continue
+            # a release
+            if current is not None and current.holder == holder:
+                current.end_ms = at_ms
+                current.detail = (
+                    "release:log"
+                    if current.detail == "release:open"
+                    else ("alloc:inferred_interim+release:log")
+                )
+                out.append(current)
+                current = None
+            elif current is None:
+                # lost allocation: held since the previous release, or since before the log
+                out.append(
+                    Binding(
+                        start_ms=last_end if last_end is not None else BEFORE_LOG_MS,
+                        end_ms=at_ms,
+                        confirmed_ms=at_ms,
+                        inferred_end=False,
+                        holder=holder,
+                        kind="port_block",
+                        ref=e.raw_ref or f"{e.nat_instance}:{e.outside_ip}:{e.port_lo}@{at_ms}",
+                        source=e.nat_instance,
+                        detail="alloc:inferred_before_release",
                     )
-                last_end = at_ms
+                )
+            last_end = at_ms
         if current is not None:
             out.append(current)
         return close_overlaps(out)
