@@ -6,32 +6,51 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from netcx.adapters.auth.jwks import FileJwks, HttpJwks, JwtAccessTokenVerifier
 from netcx.adapters.camara.audit import JsonlAuditLog
 from netcx.adapters.camara.fixture import FixtureLines
+from netcx.adapters.cgnat.files import read_cgnat_file
+from netcx.adapters.radius.detail import read_radius_file
+from netcx.adapters.radius.listener import AccountingListener
+from netcx.adapters.storage.bindings_audit import FileResolveAudit
+from netcx.adapters.storage.bindings_config import lines_from_table, load_network_config
+from netcx.adapters.storage.bindings_duckdb import DuckDbBatchResolver
+from netcx.adapters.storage.bindings_journal import FileJournal
 from netcx.adapters.storage.eventlog_memory import MemoryEventLog
 from netcx.adapters.storage.eventlog_segments import SegmentEventLog
 from netcx.config import Settings
+from netcx.domain.network.config import NetworkConfig
+from netcx.domain.network.deterministic import DeterministicNat
+from netcx.domain.network.directory import LineDirectory as NetworkLineDirectory
+from netcx.domain.network.plan import AddressPlan
+from netcx.domain.network.records import AccountingRecord, BlockEvent
 from netcx.domain.privacy import RetentionPolicy
 from netcx.domain.pseudonyms import Pseudonymizer
-from netcx.errors import ConfigError
+from netcx.errors import ConfigError, ParseError
 from netcx.ports import (
     AuditLog,
+    BatchResolver,
     ConsentLedger,
     EventLog,
     IdentityStore,
     LineDirectory,
+    NetworkLogReader,
     NumberVerificationAudit,
     NumberVerificationConsent,
     Recognizer,
+    ResolveAudit,
+    ResolveConsentGate,
     Resolver,
+    World,
 )
 from netcx.services.collect import Collector, NullRecognizer
 from netcx.services.identity import IdentityService
+from netcx.services.network import NetworkService, build_resolver
 from netcx.services.number_verification import NumberVerificationService
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("netcx.bootstrap")
 
 
 @dataclass
@@ -42,6 +61,8 @@ class Container:
     pseudonymizer: Pseudonymizer
 
     # ------------------------------------------------------------ network identity
+    network: NetworkService
+    resolve_audit: ResolveAudit
 
     # ------------------------------------------------------------ collector, identity, consent
     event_log: EventLog
@@ -55,6 +76,11 @@ class Container:
 
     # ------------------------------------------------------------ CAMARA Number Verification
     number_verification: NumberVerificationService | None = None
+
+    # Gates /v1/resolve answers by purpose (consent); None answers every purpose.
+    resolve_consent_gate: ResolveConsentGate | None = None
+    read_radius_log: NetworkLogReader = read_radius_file
+    read_cgnat_log: NetworkLogReader = read_cgnat_file
 
 
 def now_ms() -> int:
@@ -209,9 +235,96 @@ def build_container(settings: Settings) -> Container:
     return Container(
         settings=settings,
         pseudonymizer=pseudonymizer,
+        network=build_network_service(settings, pseudonymizer),
+        resolve_audit=FileResolveAudit(settings.storage.data_dir / "audit" / "resolve"),
         event_log=event_log,
         recognizer=recognizer,
         collector=Collector(event_log, recognizer),
         identity=build_identity_service(settings, pseudonymizer),
         number_verification=build_number_verification(settings),
     )
+
+
+# ---------------------------------------------------------------- network identity
+
+
+def network_dir(settings: Settings) -> Path:
+    return settings.storage.data_dir / "network"
+
+
+def build_network_service(settings: Settings, pseudonymizer: Pseudonymizer) -> NetworkService:
+    """Resolver over the data dir's config and journal (loaded on first use)."""
+    root = network_dir(settings)
+    journal = FileJournal(root, fsync=settings.radius.fsync)
+    return NetworkService(
+        lambda: load_network_config(root), journal, pseudonymizer, settings.resolver
+    )
+
+
+def build_radius_listener(
+    settings: Settings, *, host: str | None = None, port: int | None = None
+) -> AccountingListener:
+    """The UDP accounting listener writing to the data dir's journal (binds now)."""
+    root = network_dir(settings)
+    root.mkdir(parents=True, exist_ok=True)
+    names: dict[str, str] = {}
+    plan_path = root / "address_plan.json"
+    if plan_path.is_file():
+        plan = AddressPlan.from_json(plan_path.read_bytes())
+        names = {n.nas_ip: n.nas_identifier for n in plan.nas if n.nas_identifier}
+    radius = settings.radius
+    return AccountingListener(
+        host or radius.host,
+        radius.port if port is None else port,
+        FileJournal(root, fsync=radius.fsync),
+        nas_secrets={ip: s.get_secret_value().encode() for ip, s in radius.nas_secrets.items()},
+        default_secret=radius.secret.get_secret_value().encode() if radius.secret else None,
+        nas_names=names,
+        stats_file=root / "radius_stats.json",
+    )
+
+
+def build_batch_resolver(
+    settings: Settings, world: World, pseudonymizer: Pseudonymizer, work_dir: Path
+) -> BatchResolver:
+    """Batch resolver for a world folder: parses its raw RADIUS detail files and CGNAT logs
+    (bad lines are counted and skipped), reads plan + NAT config + CRM lines, and resolves
+    hits with DuckDB ASOF joins."""
+    net = world.path / "network"
+    plan = AddressPlan.from_json((net / "address_plan.json").read_bytes())
+    nat_path = net / "deterministic_nat.json"
+    nat = (
+        DeterministicNat.from_json(nat_path.read_bytes())
+        if nat_path.is_file()
+        else DeterministicNat([])
+    )
+    directory = NetworkLineDirectory(lines_from_table(world.table("crm/lines")))
+    config = NetworkConfig(plan, nat, directory)
+    records: list[AccountingRecord] = []
+    events: list[BlockEvent] = []
+    errors: list[ParseError] = []
+    logs: list[tuple[NetworkLogReader, Path]] = [
+        *((read_radius_file, p) for p in sorted((net / "radius").glob("detail-*.log"))),
+        *(
+            (read_cgnat_file, p)
+            for p in sorted((net / "cgnat").glob("*"))
+            if p.suffix in (".log", ".ipfix")
+        ),
+    ]
+    for reader, path in logs:
+        for item in reader(path):
+            if isinstance(item, ParseError):
+                errors.append(item)
+            elif isinstance(item, AccountingRecord):
+                records.append(item)
+            else:
+                events.append(item)
+    if errors:
+        log.warning(
+            "network.batch_ingest skipped=%d first=%s:%d",
+            len(errors),
+            errors[0].source,
+            errors[0].line_no,
+        )
+    resolver = build_resolver(config, settings.resolver, pseudonymizer, records, events)
+    return DuckDbBatchResolver(resolver, work_dir, settings.resolver.batch_memory_limit)

@@ -13,8 +13,10 @@ from netcx.domain.camara import AuditRecord as CamaraAuditRecord
 from netcx.domain.consent import ConsentDecision
 from netcx.domain.events import Event, Recognition, StoredEvent
 from netcx.domain.identity import Edge, EdgeSource, IntentNote
+from netcx.domain.network.records import AccountingRecord, BlockEvent
 from netcx.domain.privacy import AuditRecord
 from netcx.domain.resolution import Resolution
+from netcx.errors import ParseError
 
 # ---------------------------------------------------------------- the world (input data)
 
@@ -53,6 +55,42 @@ class BatchResolver(Protocol):
     def resolve_hits(self, hits: pa.Table) -> pa.Table:
         """Return RESOLVED_HITS, one row per input hit_id."""
         ...
+
+
+class BindingJournal(Protocol):
+    """Durable, append-only store of normalised RADIUS records and port-block events.
+
+    `append_*` returns only when the records are durable (RFC 2866: acknowledge after
+    recording). `read_new_*` returns what was appended (by any process) since the last call.
+    """
+
+    def append_accounting(self, records: Sequence[AccountingRecord]) -> None: ...
+
+    def append_blocks(self, events: Sequence[BlockEvent]) -> None: ...
+
+    def read_new_accounting(self) -> list[AccountingRecord]: ...
+
+    def read_new_blocks(self) -> list[BlockEvent]: ...
+
+    def purge_before(self, cutoff_ms: int) -> int: ...
+
+
+class NetworkLogReader(Protocol):
+    """Parses one log file; a record that does not parse comes back as a ParseError."""
+
+    def __call__(self, path: Path) -> Iterator[AccountingRecord | BlockEvent | ParseError]: ...
+
+
+class ResolveConsentGate(Protocol):
+    """Hook for the consent helper: may downgrade a Resolution for the caller's purpose."""
+
+    def gate(self, resolution: Resolution, purpose: str, at_ms: int) -> Resolution: ...
+
+
+class ResolveAudit(Protocol):
+    """Records every resolution asked through an API (who, purpose, answer, evidence)."""
+
+    def record(self, caller: str, purpose: str, resolution: Resolution, at_ms: int) -> None: ...
 
 
 # ---------------------------------------------------------------- collector, identity, consent

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -37,6 +38,7 @@ def register(app: typer.Typer) -> None:
         os.environ["NETCX_HTTP__PORT"] = str(port)
         if world is not None:
             os.environ["NETCX_WORLD"] = str(world.resolve())
+        radius = _start_radius_listener()
         Granian(
             "netcx.entrypoints.http.asgi:create",
             address=host,
@@ -46,3 +48,24 @@ def register(app: typer.Typer) -> None:
             factory=True,
             log_access=False,
         ).serve()
+        if radius is not None:
+            radius.set()
+
+
+def _start_radius_listener() -> threading.Event | None:
+    """The RADIUS accounting listener runs in this (granian's main) process when
+    settings.radius.enabled; HTTP workers read what it stores through the journal."""
+    from netcx.bootstrap import build_radius_listener
+    from netcx.config import load_settings
+
+    settings = load_settings()
+    if not settings.radius.enabled:
+        return None
+    from netcx.adapters.radius.listener import start_in_thread
+
+    try:
+        listener = build_radius_listener(settings)
+    except OSError as err:
+        typer.echo(f"warning: RADIUS listener not started: {err}", err=True)
+        return None
+    return start_in_thread(listener)[1]

@@ -9,7 +9,7 @@ from starlette.routing import BaseRoute, Route
 
 from netcx import __version__
 from netcx.bootstrap import Container
-from netcx.entrypoints.http import camara, collect, consent, privacy, profiles
+from netcx.entrypoints.http import camara, collect, consent, privacy, profiles, resolve
 
 
 async def healthz(_: Request) -> Response:
@@ -22,6 +22,7 @@ def create_app(container: Container) -> Starlette:
     routes += camara.routes(container)
     routes += collect.routes(container)
     routes += profiles.routes(container) + consent.routes(container) + privacy.routes(container)
+    routes += resolve.routes(container)
     app = Starlette(routes=routes)
     app.state.container = container
     return app

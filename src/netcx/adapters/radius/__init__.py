@@ -1,0 +1,1 @@
+"""RADIUS accounting: attribute mapping, FreeRADIUS detail files, the UDP listener."""

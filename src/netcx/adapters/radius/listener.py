@@ -1,0 +1,248 @@
+"""RADIUS accounting listener (UDP): verify, decode (pyrad), persist, then acknowledge.
+
+One thread runs a receive loop that drains up to `batch` datagrams, verifies each
+Request Authenticator with the secret of its source address, decodes attributes with
+pyrad and the packaged dictionary (3GPP VSAs included), appends the new records to the
+journal in one durable write (group commit), and only then sends the
+Accounting-Responses (RFC 2866 §2). Exact retransmissions get the cached response;
+re-sent events (same session, status and time) are acknowledged but stored once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import logging
+import socket
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyrad import packet as rpacket
+from pyrad.dictionary import Dictionary
+
+from netcx.adapters.radius.attributes import Value, record_from_attributes
+from netcx.domain.network.records import AccountingRecord
+from netcx.errors import InvalidInput
+from netcx.ports import BindingJournal
+
+log = logging.getLogger("netcx.radius")
+
+DICTIONARY = Path(__file__).with_name("dictionary") / "dictionary"
+ACCOUNTING_REQUEST = 4
+ACCOUNTING_RESPONSE = 5
+
+COUNTERS = (
+    "received",
+    "accepted",
+    "stored",
+    "retransmissions",
+    "duplicates",
+    "dropped_unknown_nas",
+    "dropped_bad_authenticator",
+    "dropped_malformed",
+)
+
+
+def request_authenticator_ok(raw: bytes, secret: bytes) -> bool:
+    """RFC 2866 §3: MD5(Code+Id+Length+16 zero octets+attributes+secret)."""
+    return hashlib.md5(raw[:4] + b"\x00" * 16 + raw[20:] + secret).digest() == raw[4:20]  # noqa: S324
+
+
+def accounting_response(request: bytes, secret: bytes) -> bytes:
+    header = bytes([ACCOUNTING_RESPONSE, request[1]]) + (20).to_bytes(2, "big")
+    return header + hashlib.md5(header + request[4:20] + secret).digest()  # noqa: S324
+
+
+def _is_loopback(ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False
+
+
+def _nas_label(ip: str, names: dict[str, str]) -> str:
+    """How a NAS appears in logs: its configured name, else a short hash (no raw IP)."""
+    return names.get(ip) or "nas#" + hashlib.sha256(ip.encode()).hexdigest()[:8]
+
+
+@dataclass
+class ListenerStats:
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, name: str, n: int = 1) -> None:
+        with self.lock:
+            self.counts[name] += n
+
+    def snapshot(self) -> dict[str, int]:
+        with self.lock:
+            return dict(self.counts)
+
+
+class AccountingListener:
+    """Binds on construction; `serve(stop)` runs until `stop` is set."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        journal: BindingJournal,
+        *,
+        nas_secrets: dict[str, bytes] | None = None,
+        default_secret: bytes | None = None,
+        nas_names: dict[str, str] | None = None,
+        stats_file: Path | None = None,
+        batch: int = 256,
+    ) -> None:
+        self.journal = journal
+        self.nas_secrets = dict(nas_secrets or {})
+        self.default_secret = default_secret
+        self.nas_names = dict(nas_names or {})
+        self.stats_file = stats_file
+        self.batch = batch
+        self.stats = ListenerStats()
+        self.dictionary = Dictionary(str(DICTIONARY))
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        self.sock.bind((host, port))
+        self.address: tuple[str, int] = self.sock.getsockname()[:2]
+        self._responses: OrderedDict[tuple[str, int, bytes], bytes] = OrderedDict()
+        self._seen: OrderedDict[tuple[str, str, str, int, int], None] = OrderedDict()
+        self._stats_dirty = False
+        self._stats_written = 0.0
+
+    # ------------------------------------------------------------ loop
+
+    def serve(self, stop: threading.Event) -> None:
+        self.sock.settimeout(0.2)
+        try:
+            while not stop.is_set():
+                try:
+                    first = self.sock.recvfrom(4096)
+                except TimeoutError:
+                    self._write_stats(force=False)
+                    continue
+                datagrams = [first]
+                self.sock.setblocking(False)
+                try:
+                    while len(datagrams) < self.batch:
+                        datagrams.append(self.sock.recvfrom(4096))
+                except BlockingIOError:
+                    pass
+                finally:
+                    self.sock.settimeout(0.2)
+                self.handle(datagrams)
+                self._write_stats(force=False)
+        finally:
+            self._write_stats(force=True)
+            self.sock.close()
+
+    def handle(self, datagrams: list[tuple[bytes, tuple[str, int]]]) -> None:
+        """Verify and decode a batch, persist new records once, then answer."""
+        replies: list[tuple[bytes, tuple[str, int]]] = []
+        new_records: list[AccountingRecord] = []
+        now_ms = int(time.time() * 1000)
+        for raw, addr in datagrams:
+            self.stats.add("received")
+            reply = self._one(raw, addr, now_ms, new_records)
+            if reply is not None:
+                replies.append((reply, addr))
+        if new_records:
+            self.journal.append_accounting(new_records)  # durable before any answer
+            self.stats.add("stored", len(new_records))
+        for reply, addr in replies:
+            try:
+                self.sock.sendto(reply, addr)
+            except OSError as err:
+                log.warning("radius.reply_failed error=%s", err.__class__.__name__)
+        self._stats_dirty = True
+
+    def _one(
+        self, raw: bytes, addr: tuple[str, int], now_ms: int, new: list[AccountingRecord]
+    ) -> bytes | None:
+        src = addr[0]
+        if (
+            len(raw) < 20
+            or raw[0] != ACCOUNTING_REQUEST
+            or int.from_bytes(raw[2:4], "big") > len(raw)
+        ):
+            return self._drop("dropped_malformed", src, "not an Accounting-Request")
+        raw = raw[: int.from_bytes(raw[2:4], "big")]
+        secret = self.nas_secrets.get(src)
+        if secret is None and self.default_secret is not None and _is_loopback(src):
+            secret = self.default_secret
+        if secret is None:
+            return self._drop("dropped_unknown_nas", src, "no secret for this source")
+        if not request_authenticator_ok(raw, secret):
+            return self._drop("dropped_bad_authenticator", src, "request authenticator mismatch")
+        key = (src, raw[1], raw[4:20])
+        cached = self._responses.get(key)
+        if cached is not None:  # same NAS, identifier and authenticator: a retransmission
+            self.stats.add("retransmissions")
+            return cached
+        try:
+            pkt = rpacket.AcctPacket(packet=raw, dict=self.dictionary, secret=secret)
+            attrs: dict[str, Value] = {}
+            for name in pkt.keys():  # noqa: SIM118 (pyrad maps codes to names in keys())
+                if isinstance(name, str) and name not in attrs:
+                    attrs[name] = pkt[name][0]
+            record = record_from_attributes(
+                attrs,
+                arrival_ms=now_ms,
+                raw_ref=f"radius:{_nas_label(src, self.nas_names)}:{raw[1]}",
+            )
+        except (rpacket.PacketError, InvalidInput, KeyError, ValueError, IndexError) as err:
+            detail = str(err) if isinstance(err, InvalidInput) else err.__class__.__name__
+            return self._drop("dropped_malformed", src, detail)
+        reply = accounting_response(raw, secret)
+        self._remember(self._responses, key, reply)
+        dedupe = record.dedupe_key()
+        if dedupe in self._seen:  # rebuilt retransmission (e.g. larger Acct-Delay-Time)
+            self.stats.add("duplicates")
+        else:
+            self._remember(self._seen, dedupe, None)
+            new.append(record)
+        self.stats.add("accepted")
+        return reply
+
+    @staticmethod
+    def _remember(cache: OrderedDict, key: object, value: object, limit: int = 65536) -> None:  # type: ignore[type-arg]
+        cache[key] = value
+        if len(cache) > limit:
+            cache.popitem(last=False)
+
+    def _drop(self, counter: str, src: str, why: str) -> bytes | None:
+        """Count and log a dropped request; no answer goes back (the NAS will retry)."""
+        self.stats.add(counter)
+        log.warning(
+            "radius.drop reason=%s nas=%s detail=%s",
+            counter.removeprefix("dropped_"),
+            _nas_label(src, self.nas_names),
+            why,
+        )
+        return None
+
+    def _write_stats(self, *, force: bool) -> None:
+        if self.stats_file is None or not (self._stats_dirty or force):
+            return
+        now = time.monotonic()
+        if not force and now - self._stats_written < 0.2:
+            return
+        tmp = self.stats_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.stats.snapshot()))
+        tmp.replace(self.stats_file)
+        self._stats_dirty = False
+        self._stats_written = now
+
+
+def start_in_thread(listener: AccountingListener) -> tuple[threading.Thread, threading.Event]:
+    """Run the listener beside another server in this process (`netcx serve`)."""
+    stop = threading.Event()
+    thread = threading.Thread(target=listener.serve, args=(stop,), name="radius", daemon=True)
+    thread.start()
+    return thread, stop

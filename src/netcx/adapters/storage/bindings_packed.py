@@ -1,0 +1,152 @@
+"""Compact port-block index: packed numpy columns, scalar and vectorised lookups.
+
+Same ε rule as `netcx.domain.network.timeline.choose` (A = last block of the key starting
+at or before T+ε, P = the one before it), in 20 bytes per block: a shifted start (int64),
+the end (int64) and a holder id (uint32), plus a small per-key segment table. The start
+is stored shifted by `rank(key) × SPAN`, which makes the whole column one sorted array:
+one `searchsorted` answers a batch of hits, one `bisect` answers a single hit.
+Built once from a table of blocks (a compaction of older bindings, or a benchmark's
+Parquet); the mutable in-memory books serve the newest records.
+"""
+
+from __future__ import annotations
+
+import sys
+from bisect import bisect_right
+
+import numpy as np
+import numpy.typing as npt
+
+NONE = -1
+BOUNDARY = -2
+
+I64 = npt.NDArray[np.int64]
+Ints = npt.NDArray[np.integer]
+
+
+class PackedBlockIndex:
+    """Blocks keyed by (outside ip as int, port_lo), each with [start_ms, end_ms) and holder."""
+
+    def __init__(
+        self,
+        ip: Ints,
+        port_lo: Ints,
+        port_hi: Ints,
+        start_ms: Ints,
+        end_ms: Ints,
+        holder: Ints,
+        eps_ms: int,
+    ) -> None:
+        key = (ip.astype(np.uint64) << np.uint64(16)) | port_lo.astype(np.uint64)
+        order = np.lexsort((start_ms, key))
+        key = key[order]
+        start = start_ms[order].astype(np.int64)
+        self.eps_ms = int(eps_ms)
+        first = (
+            np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, np.int64)
+        )
+        self.ukey = key[first]
+        self.useg = np.r_[first, len(key)].astype(np.int64)
+        self.uport_hi = port_hi[order][first].astype(np.int32)
+        rank = (
+            np.cumsum(np.r_[True, key[1:] != key[:-1]]) - 1 if len(key) else np.zeros(0, np.int64)
+        )
+        self.base = int(start.min()) - 1 if len(start) else 0
+        self.span = (int(start.max()) - self.base + 2) if len(start) else 1
+        self.shifted = start - self.base + rank.astype(np.int64) * self.span
+        self.end = end_ms[order].astype(np.int64)
+        self.holder = holder[order].astype(np.uint32)
+        # scalar path: memoryviews share the numpy buffers (no copies)
+        self._shifted = self.shifted.data
+        self._end = self.end.data
+        self._holder = self.holder.data
+        self._seg = self.useg.tolist()
+        self._rank: dict[int, int] = {int(k): r for r, k in enumerate(self.ukey.tolist())}
+        self._layout: dict[int, tuple[list[int], list[int]]] = {}
+        for k, h in zip(self.ukey.tolist(), self.uport_hi.tolist(), strict=True):
+            los, his = self._layout.setdefault(k >> 16, ([], []))
+            los.append(k & 0xFFFF)
+            his.append(h)
+
+    def __len__(self) -> int:
+        return len(self.end)
+
+    def nbytes(self) -> int:
+        """Approximate bytes held: columns, segment tables and the scalar-path dicts."""
+        cols = self.shifted.nbytes + self.end.nbytes + self.holder.nbytes
+        segs = self.ukey.nbytes + self.useg.nbytes + self.uport_hi.nbytes
+        py = (
+            sys.getsizeof(self._rank)
+            + 64 * len(self._rank)
+            + 8 * len(self._seg)
+            + 32 * len(self._seg)
+        )
+        py += sys.getsizeof(self._layout) + sum(
+            200 + 2 * 40 * len(los) for los, _ in self._layout.values()
+        )
+        return int(cols + segs + py)
+
+    def start_of(self, row: int) -> int:
+        r = int(np.searchsorted(self.useg, row, side="right")) - 1
+        return int(self.shifted[row]) - r * self.span + self.base
+
+    # ------------------------------------------------------------ one lookup
+
+    def lookup(self, ip: int, port: int, at_ms: int) -> int:
+        """Row of the block holding ip:port at at_ms, or NONE / BOUNDARY."""
+        layout = self._layout.get(ip)
+        if layout is None:
+            return NONE
+        los, his = layout
+        j = bisect_right(los, port) - 1
+        if j < 0 or port > his[j]:
+            return NONE
+        r = self._rank[(ip << 16) | los[j]]
+        lo, hi = self._seg[r], self._seg[r + 1]
+        off = r * self.span - self.base
+        eps = self.eps_ms
+        i = bisect_right(self._shifted, at_ms + eps + off, lo, hi) - 1
+        if i < lo:
+            return NONE
+        end = self._end
+        if end[i] <= at_ms - eps:
+            return NONE
+        if i > lo and end[i - 1] > at_ms - eps:
+            if self._holder[i - 1] != self._holder[i]:
+                return BOUNDARY
+            if self._shifted[i] > at_ms + off:
+                return i - 1
+        return i
+
+    # ------------------------------------------------------------ many lookups
+
+    def lookup_many(self, ip: Ints, port: Ints, at_ms: I64) -> I64:
+        """Vectorised `lookup`: row per query, or NONE / BOUNDARY."""
+        eps = self.eps_ms
+        n_rows = len(self.end)
+        if n_rows == 0:
+            return np.full(len(at_ms), NONE, np.int64)
+        ip64 = ip.astype(np.uint64)
+        # the block range: last key (ip, port_lo) with port_lo <= port, on the same ip
+        k = (
+            np.searchsorted(self.ukey, (ip64 << np.uint64(16)) | port.astype(np.uint64), "right")
+            - 1
+        )
+        kc = np.clip(k, 0, None)
+        ok = (k >= 0) & ((self.ukey[kc] >> np.uint64(16)) == ip64)
+        ok &= port.astype(np.int64) <= self.uport_hi[kc]
+        lo = self.useg[kc]
+        off = kc.astype(np.int64) * self.span - self.base
+        target = (
+            np.clip(at_ms + eps - self.base, -1, self.span - 1) + kc.astype(np.int64) * self.span
+        )
+        i = np.searchsorted(self.shifted, target, "right") - 1
+        ok &= i >= lo
+        ic = np.clip(i, 0, n_rows - 1)
+        ok &= self.end[ic] > at_ms - eps
+        pc = np.clip(ic - 1, 0, None)
+        p_near = ok & (ic > lo) & (self.end[pc] > at_ms - eps)
+        boundary = p_near & (self.holder[pc] != self.holder[ic])
+        use_prev = p_near & ~boundary & (self.shifted[ic] > at_ms + off)
+        out = np.where(ok, np.where(use_prev, pc, ic), NONE)
+        return np.where(boundary, BOUNDARY, out).astype(np.int64)

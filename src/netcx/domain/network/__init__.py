@@ -1,0 +1,1 @@
+"""Network identity: address plan, bindings (leases, port blocks, NAT rules), resolution."""

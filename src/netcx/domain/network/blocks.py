@@ -1,0 +1,179 @@
+"""CGNAT port-block events → block timelines per (outside ip, port range) (§2.6, §3.4)."""
+
+from __future__ import annotations
+
+from bisect import bisect_right, insort
+from collections.abc import Iterable
+
+from netcx.domain.network.plan import AddressPlan
+from netcx.domain.network.records import ALLOC, INTERIM, RELEASE, BlockEvent
+from netcx.domain.network.timeline import OPEN_END_MS, Binding, Timeline, close_overlaps
+
+BEFORE_LOG_MS = 0
+"""Start of a block whose allocation precedes the first log we have."""
+
+BlockKey = tuple[str, int]
+"""(outside ip, first port of the block)."""
+
+
+def inside_of(holder: str) -> tuple[str, str]:
+    """(inside vrf, inside ip) of a block holder string."""
+    vrf, _, ip = holder.rpartition("|")
+    return vrf, ip
+
+
+class BlockBook:
+    """Folds port-block events into per-block timelines; idempotent, order-independent."""
+
+    def __init__(self, plan: AddressPlan) -> None:
+        self.plan = plan
+        self._events: dict[BlockKey, dict[tuple[int, str, str], BlockEvent]] = {}
+        self._layout: dict[str, tuple[list[int], dict[int, tuple[int, int]]]] = {}
+        self._timelines: dict[BlockKey, Timeline] = {}
+        self._dirty: set[BlockKey] = set()
+        self.events_applied = 0
+
+    def apply_all(self, events: Iterable[BlockEvent]) -> None:
+        for e in events:
+            self.apply(e)
+
+    def apply(self, e: BlockEvent) -> None:
+        self.events_applied += 1
+        key = (e.outside_ip, e.port_lo)
+        vrf = e.inside_vrf
+        pool = self.plan.pool_of(e.outside_ip)
+        if pool is not None and pool.inside_vrf:
+            vrf = pool.inside_vrf
+        holder = f"{vrf}|{e.inside_ip}"
+        self._events.setdefault(key, {})[(e.at_ms, e.event, holder)] = e
+        los, his = self._layout.setdefault(e.outside_ip, ([], {}))
+        if e.port_lo not in his:
+            insort(los, e.port_lo)
+        his[e.port_lo] = (e.port_hi, max(1, e.step))
+        self._dirty.add(key)
+
+    def block_for(self, outside_ip: str, port: int) -> BlockKey | None:
+        """The block layout entry containing `port` on `outside_ip` (layouts are assumed
+        not to overlap: one port belongs to one block range on an address)."""
+        layout = self._layout.get(outside_ip)
+        if layout is None:
+            return None
+        los, his = layout
+        i = bisect_right(los, port) - 1
+        if i < 0:
+            return None
+        lo = los[i]
+        hi, step = his[lo]
+        if port > hi or (port - lo) % step:
+            return None
+        return (outside_ip, lo)
+
+    def bindings_of(self, key: BlockKey) -> list[Binding]:
+        events = sorted(
+            self._events.get(key, {}).items(),
+            key=lambda kv: (kv[0][0], kv[0][1] != RELEASE, kv[0][2]),
+        )
+        out: list[Binding] = []
+        current: Binding | None = None
+        last_end: int | None = None
+        for (at_ms, kind, holder), e in events:
+            if kind == INTERIM and current is not None and current.holder == holder:
+                current.confirmed_ms = at_ms
+                continue
+            if (
+                kind == ALLOC
+                or (kind == INTERIM and current is None)
+                or (kind == INTERIM and current is not None and current.holder != holder)
+            ):
+                if current is not None:  # lost release: closed by the next allocation
+                    current.end_ms = at_ms
+                    current.detail = "release:inferred_next_alloc"
+                    out.append(current)
+                # A lost allocation (interim first) started after the previous release,
+                # or before the log began.
+                lost = kind == INTERIM
+                start = (last_end or BEFORE_LOG_MS) if lost else at_ms
+                current = Binding(
+                    start_ms=start,
+                    end_ms=OPEN_END_MS,
+                    confirmed_ms=at_ms,
+                    inferred_end=False,
+                    holder=holder,
+                    kind="port_block",
+                    ref=e.raw_ref or f"{e.nat_instance}:{e.outside_ip}:{e.port_lo}@{at_ms}",
+                    source=e.nat_instance,
+                    detail="alloc:inferred_interim" if lost else "release:open",
+                )
+                continue
+            # a release
+            if current is not None and current.holder == holder:
+                current.end_ms = at_ms
+                current.detail = (
+                    "release:log"
+                    if current.detail == "release:open"
+                    else ("alloc:inferred_interim+release:log")
+                )
+                out.append(current)
+                current = None
+            elif current is None:
+                # lost allocation: held since the previous release, or since before the log
+                out.append(
+                    Binding(
+                        start_ms=last_end if last_end is not None else BEFORE_LOG_MS,
+                        end_ms=at_ms,
+                        confirmed_ms=at_ms,
+                        inferred_end=False,
+                        holder=holder,
+                        kind="port_block",
+                        ref=e.raw_ref or f"{e.nat_instance}:{e.outside_ip}:{e.port_lo}@{at_ms}",
+                        source=e.nat_instance,
+                        detail="alloc:inferred_before_release",
+                    )
+                )
+            last_end = at_ms
+        if current is not None:
+            out.append(current)
+        return close_overlaps(out)
+
+    def timeline(self, key: BlockKey) -> Timeline | None:
+        if key in self._dirty:
+            self._refresh()
+        return self._timelines.get(key)
+
+    def _refresh(self) -> None:
+        for key in self._dirty:
+            bindings = self.bindings_of(key)
+            if bindings:
+                self._timelines[key] = Timeline(bindings)
+            else:
+                self._timelines.pop(key, None)
+        self._dirty.clear()
+
+    def all_bindings(self) -> Iterable[tuple[BlockKey, int, int, Binding]]:
+        """(key, port_hi, step, binding) of every block (for the batch resolver)."""
+        self._refresh()
+        for key, tl in self._timelines.items():
+            hi, step = self._layout[key[0]][1][key[1]]
+            for b in tl.bindings:
+                yield key, hi, step, b
+
+    def layout(self) -> Iterable[tuple[str, int, int, int]]:
+        """(outside ip, port_lo, port_hi, step) of every block range seen."""
+        for ip, (los, his) in self._layout.items():
+            for lo in los:
+                hi, step = his[lo]
+                yield ip, lo, hi, step
+
+    def purge_before(self, cutoff_ms: int) -> int:
+        """Forget events of blocks released before `cutoff_ms`."""
+        dropped = 0
+        self._refresh()
+        for key, tl in list(self._timelines.items()):
+            keep_from = next((b.start_ms for b in tl.bindings if b.end_ms >= cutoff_ms), None)
+            events = self._events[key]
+            for ek in [ek for ek in events if keep_from is None or ek[0] < keep_from]:
+                del events[ek]
+                dropped += 1
+            self._dirty.add(key)
+        self._refresh()
+        return dropped

@@ -1,0 +1,77 @@
+"""The packed block index answers like the block timelines (scalar and vectorised)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from netcx.adapters.storage.bindings_packed import BOUNDARY, NONE, PackedBlockIndex
+from netcx.domain.network.blocks import BlockBook
+from netcx.domain.network.plan import AddressPlan
+from netcx.domain.network.timeline import OPEN_END_MS, Choice
+
+from .builders import T0, block
+
+IPS = ["203.0.113.5", "203.0.113.6"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    events=st.lists(
+        st.tuples(
+            st.sampled_from(["alloc", "alloc", "release"]),
+            st.integers(0, 60),
+            st.sampled_from(["100.64.0.1", "100.64.0.2", "100.64.0.3"]),
+            st.sampled_from(IPS),
+            st.sampled_from([1024, 1152]),
+        ),
+        max_size=14,
+    ),
+    queries=st.lists(
+        st.tuples(
+            st.sampled_from(IPS),
+            st.sampled_from([1000, 1024, 1100, 1200, 1300]),
+            st.integers(-4, 130),
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    eps_ms=st.sampled_from([0, 500, 2000]),
+)
+def test_packed_equals_timelines(
+    events: list[tuple[str, int, str, str, int]],
+    queries: list[tuple[str, int, int]],
+    eps_ms: int,
+) -> None:
+    book = BlockBook(AddressPlan.from_json({"pools": []}))
+    book.apply_all(block(e, T0 + k * 1000, ins, out, lo) for e, k, ins, out, lo in events)
+    rows = list(book.all_bindings())
+    holders = sorted({b.holder for *_, b in rows})
+    idx = PackedBlockIndex(
+        np.array([int(ipaddress.IPv4Address(k[0])) for k, *_ in rows], np.uint32),
+        np.array([k[1] for k, *_ in rows], np.int32),
+        np.array([hi for _, hi, _, _ in rows], np.int32),
+        np.array([b.start_ms for *_, b in rows], np.int64),
+        np.array([min(b.end_ms, OPEN_END_MS) for *_, b in rows], np.int64),
+        np.array([holders.index(b.holder) for *_, b in rows], np.uint32),
+        eps_ms,
+    )
+    ips = np.array([int(ipaddress.IPv4Address(q[0])) for q in queries], np.uint32)
+    ports = np.array([q[1] for q in queries], np.int32)
+    ts = np.array([T0 + q[2] * 500 for q in queries], np.int64)
+    many = idx.lookup_many(ips, ports, ts)
+    for n, (ip, port, _) in enumerate(queries):
+        t = int(ts[n])
+        key = book.block_for(ip, port)
+        tl = book.timeline(key) if key else None
+        want = tl.choose(t, eps_ms) if tl else "none"
+        got = idx.lookup(int(ips[n]), port, t)
+        assert got == many[n]
+        if isinstance(want, Choice):
+            assert got >= 0 and idx.start_of(got) == want.binding.start_ms
+            assert holders[int(idx.holder[got])] == want.binding.holder
+        else:
+            assert got == (BOUNDARY if want == "boundary" else NONE)
