@@ -60,6 +60,15 @@ class RadiusSettings(BaseModel):
     nas_secrets: dict[str, SecretStr] = Field(default_factory=dict)
 
 
+class IntentSettings(BaseModel):
+    """Intent detection: the taxonomy file and where scorer state lives."""
+
+    taxonomy_path: Path | None = None  # None: the default taxonomy shipped with netcx
+    state_backend: str = "embedded"  # memory | embedded (DuckDB in data_dir) | redis
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    state_ttl_s: int = 90 * 86400  # redis: a subject untouched this long is forgotten
+
+
 class Settings(BaseSettings):
     """All settings. Env NETCX_<SECTION>__<FIELD> (NETCX_HTTP__PORT=9000); file NETCX_CONFIG."""
 
@@ -72,6 +81,7 @@ class Settings(BaseSettings):
     resolver: ResolverSettings = Field(default_factory=ResolverSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     radius: RadiusSettings = Field(default_factory=RadiusSettings)
+    intents: IntentSettings = Field(default_factory=IntentSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import msgspec
 
 from netcx.domain.intents.scoring import ActiveIntent, IntentScorer, SubjectState
@@ -24,23 +22,17 @@ class HouseholdJourney(msgspec.Struct, frozen=True):
 
 
 def household_journey(
-    scorer: IntentScorer,
-    household_id: str,
-    member_states: Mapping[str, SubjectState],
-    at_ms: int,
+    scorer: IntentScorer, household_id: str, state: SubjectState, at_ms: int
 ) -> HouseholdJourney | None:
-    """Combine member states (keyed by line/visitor id); None when nothing is active."""
-    active = scorer.active(household_id, scorer.combine(member_states), at_ms)
+    """The journey in a household's state (fed directly, or `scorer.combine` of its members'
+    states); None when nothing is active at `at_ms`."""
+    active = scorer.active(household_id, state, at_ms)
     if not active:
         return None
-    members = tuple(
-        dict.fromkeys(src for a in active for src in a.sources)
-        or (m for m, st in member_states.items() if st.intents)
-    )
     return HouseholdJourney(
         household_id=household_id,
         at_ms=at_ms,
         started_ms=min(a.first_signal_ms for a in active),
         intents=tuple(active),
-        members=members,
+        members=tuple(dict.fromkeys(src for a in active for src in a.sources)),
     )

@@ -33,6 +33,7 @@ class Evidence(msgspec.Struct, frozen=True, omit_defaults=True):
     weight: float
     source: str = ""  # subject whose event it was (line / visitor / session pseudonym)
     ref: str = ""  # hit or event id
+    intent: str = ""  # set in exports where the intent is not implied (e.g. 'none' rows)
 
 
 class IntentScore(msgspec.Struct, frozen=True, omit_defaults=True):
