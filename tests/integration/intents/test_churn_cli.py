@@ -47,7 +47,8 @@ def test_train_on_a_telco_table_prints_metrics_and_scores(telco: Path, tmp_path:
     assert 0 < m["pr_auc"] <= 1.0
     assert m["top_decile_lift"] > 1.5
     assert m["calibration"]["ece"] < 0.1
-    assert len(m["calibration"]["bins"]) == 10
+    assert 3 <= len(m["calibration"]["bins"]) <= 10
+    assert sum(b["n"] for b in m["calibration"]["bins"]) == m["n_test"]
     assert m["features"]["TotalCharges"] == "numeric"  # blank strings are missing numbers
     assert m["features"]["Contract"] == "categorical"
     assert "customerID" not in m["features"]
@@ -132,3 +133,15 @@ def test_scoring_data_without_a_model_column_names_it(telco: Path, tmp_path: Pat
     r = netcx("churn", "score", "--model", model, "--data", tmp_path / "new.csv")
     assert r.returncode == 2
     assert "missing column(s) the model needs: Contract" in " ".join(r.stderr.split())
+
+
+def test_intents_check_validates_a_taxonomy_file(tmp_path: Path) -> None:
+    r = netcx("intents", "check")
+    assert r.returncode == 0, r.stderr
+    shipped = json.loads(r.stdout)
+    assert len(shipped["intents"]) == 8
+    bad = tmp_path / "taxonomy.yaml"
+    bad.write_text("intents:\n  roaming:\n    rules:\n      - {family: url, match: [x]}\n")
+    r = netcx("intents", "check", "--taxonomy", bad)
+    assert r.returncode == 3
+    assert "intents.roaming.rules[0].family" in " ".join(r.stderr.split())

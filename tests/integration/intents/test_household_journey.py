@@ -20,6 +20,7 @@ from tests.unit.intents.hits_factory import T0, hits_table
 
 pytestmark = pytest.mark.integration
 MIN = 60_000
+DAY = 86_400_000
 
 
 def test_household_journey_over_http_survives_a_restart(tmp_path: Path) -> None:
@@ -38,16 +39,19 @@ def test_household_journey_over_http_survives_a_restart(tmp_path: Path) -> None:
                 },
             )
             assert r.status_code == 200, r.text
-        r = http.post(
-            "/v1/intents/events",
-            json={
-                "subjects": partner_b,
-                "ts_ms": T0 + 3 * 86_400_000,
-                "search_term": "Vertrag kündigen Frist",
-                "ref": "b0",
-            },
-        )
-        assert r.status_code == 200
+        for i, event in enumerate(
+            [{"search_term": "Vertrag kündigen Frist"}, {"url": "https://example.de/kuendigen"}]
+        ):
+            r = http.post(
+                "/v1/intents/events",
+                json={
+                    "subjects": partner_b,
+                    "ts_ms": T0 + 3 * 86_400_000 + i * MIN,
+                    "ref": f"b{i}",
+                    **event,
+                },
+            )
+            assert r.status_code == 200
         emerged = {(e["subject_id"], e["intent"]) for e in r.json()["emerged"]}
         assert emerged == {
             ("vi_b", "churn_research"),
@@ -61,7 +65,7 @@ def test_household_journey_over_http_survives_a_restart(tmp_path: Path) -> None:
         assert bad.status_code == 400
     # a new process on the same data dir still knows the journey
     with netcx_server(data) as base, httpx.Client(base_url=base) as http:
-        at = T0 + 3 * 86_400_000 + MIN
+        at = T0 + 3 * 86_400_000 + 2 * MIN
         journey = http.get("/v1/households/hh_1/journey", params={"at_ms": at}).json()["journey"]
         assert {i["intent"] for i in journey["intents"]} == {"fibre_availability", "churn_research"}
         assert set(journey["members"]) == {"vi_a", "vi_b"}  # the first subject is the source
@@ -77,12 +81,16 @@ def test_batch_household_intents_combine_the_members_sessions() -> None:
     hits = hits_table(
         [
             {"session_id": "sA", "url": "https://www.example.de/glasfaser", "ts_ms": T0},
-            {"session_id": "sB", "url": "https://www.example.com/cancel", "ts_ms": T0 + 86_400_000},
-            # two weak signals from two members add up in the household only
-            {"session_id": "sC", "title": "Roaming", "ts_ms": T0 + 2 * 86_400_000},
-            {"session_id": "sD", "title": "Reisen", "ts_ms": T0 + 2 * 86_400_000 + MIN},
+            {"session_id": "sA", "url": "https://example.de/glasfaser/check", "ts_ms": T0 + MIN},
+            {"session_id": "sB", "url": "https://www.example.com/cancel", "ts_ms": T0 + DAY},
+            {"session_id": "sB", "search_term": "notice period", "ts_ms": T0 + DAY + MIN},
+            # weak signals from two members add up in the household only
+            {"session_id": "sC", "title": "Roaming", "ts_ms": T0 + 2 * DAY},
+            {"session_id": "sC", "title": "Reisen", "ts_ms": T0 + 2 * DAY + MIN},
+            {"session_id": "sD", "title": "Roaming abroad", "ts_ms": T0 + 2 * DAY + 2 * MIN},
             # another household's session stays out
             {"session_id": "sX", "url": "https://www.example.com/cancel", "ts_ms": T0},
+            {"session_id": "sX", "url": "https://www.example.com/cancel/confirm", "ts_ms": T0},
         ]
     )
     identity = pa.Table.from_pylist(

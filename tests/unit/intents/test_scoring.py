@@ -109,15 +109,18 @@ def test_an_intent_fades_and_can_emerge_again_as_a_new_journey(
 ) -> None:
     page = Signal(0, url="https://example.de/stoerung")
     outage_hl_ms = int(scorer.taxonomy.intents["outage"].half_life_s * 1000)
-    state, events = scorer.observe("v", None, matcher.match(page), 0)
+    state, _ = scorer.observe("v", None, matcher.match(page), 0)
+    state, events = scorer.observe("v", state, matcher.match(page), 1000)
     assert [e.intent for e in events] == ["outage"]
-    assert scorer.active("v", state, outage_hl_ms // 2)
-    assert scorer.active("v", state, 2 * outage_hl_ms) == []  # 0.25 < 0.5 active floor
+    assert scorer.active("v", state, outage_hl_ms)  # 1.0 ≥ 0.75 active floor
+    assert scorer.active("v", state, 2 * outage_hl_ms) == []  # 0.5 < 0.75
     later = 20 * outage_hl_ms
     state, events = scorer.observe("v", state, matcher.match(page), later)
+    assert events == []  # one page of a new journey is not enough
+    state, events = scorer.observe("v", state, matcher.match(page), later + 1000)
     [ev] = events
     assert ev.first_signal_ms == later  # the old journey was forgotten
-    assert len(ev.evidence) == 1
+    assert len(ev.evidence) == 2
 
 
 def test_evidence_is_capped_to_the_latest(matcher: Matcher, scorer: IntentScorer) -> None:
@@ -132,12 +135,12 @@ def test_evidence_is_capped_to_the_latest(matcher: Matcher, scorer: IntentScorer
 
 
 def test_combined_states_add_up(scorer: IntentScorer, taxonomy: Taxonomy) -> None:
-    a, _ = scorer.add("l1", None, [("fibre_availability", 0.6, _ev(0, 0.6))])
-    b, _ = scorer.add("l2", None, [("fibre_availability", 0.6, _ev(HOUR, 0.6))])
+    a, _ = scorer.add("l1", None, [("fibre_availability", 0.8, _ev(0, 0.8))])
+    b, _ = scorer.add("l2", None, [("fibre_availability", 0.8, _ev(HOUR, 0.8))])
     both = scorer.combine({"l1": a, "l2": b})
     hl = taxonomy.intents["fibre_availability"].half_life_s
     assert math.isclose(
-        scorer.score_at(both, "fibre_availability", HOUR), decay(0.6, 0, HOUR, hl) + 0.6
+        scorer.score_at(both, "fibre_availability", HOUR), decay(0.8, 0, HOUR, hl) + 0.8
     )
     # neither line alone crossed the threshold; the household did
     assert scorer.active("l1", a, HOUR) == []

@@ -22,14 +22,23 @@ def _hits() -> pa.Table:
             {"session_id": "s1", "event_type": "search", "search_term": "Kündigungsfrist"},
             {"session_id": "s1", "url": "https://www.example.de/kuendigung", "title": "Kündigung"},
             # s2: English roaming in the app
-            {"session_id": "s2", "channel": "app", "event_type": "screen", "url": "travel/roaming"},
+            {"session_id": "s2", "channel": "app", "event_type": "screen", "url": "app://x/travel"},
+            {
+                "session_id": "s2",
+                "channel": "app",
+                "event_type": "screen",
+                "url": "app://x/roaming",
+            },
             # s3: nothing
             {"session_id": "s3", "url": "https://www.example.com/about", "title": "About us"},
             # s4: one weak signal only (a title): stays 'none' with its evidence
             {"session_id": "s4", "url": "https://www.example.com/x", "title": "Upgrade"},
-            # s5: a click named like an upgrade, then tariffs
+            # s5: upgrade (a click, two pages) and tariff comparison (a page, a search)
             {"session_id": "s5", "event_type": "click", "title": "upgrade_start"},
             {"session_id": "s5", "url": "https://www.example.de/tarife", "title": "Tarife"},
+            {"session_id": "s5", "url": "https://www.example.com/en/upgrade"},
+            {"session_id": "s5", "event_type": "search", "search_term": "günstiger Tarif"},
+            {"session_id": "s5", "url": "https://www.example.de/vertragsverlaengerung"},
         ]
     )
 
@@ -39,12 +48,13 @@ def test_each_session_gets_its_intents_with_evidence() -> None:
     assert out.schema == SESSION_INTENTS
     rows = {(r["session_id"], r["intent"]): r for r in out.to_pylist()}
     churn = rows[("s1", "churn_research")]
-    assert churn["emerged_ms"] == T0 + 2 * 30_000  # the search crossed the threshold
+    assert churn["emerged_ms"] == T0 + 3 * 30_000  # the second signal crossed the threshold
     assert churn["first_signal_ms"] == T0 + 2 * 30_000
     evidence = json.loads(churn["evidence"])
     assert [e["ref"] for e in evidence] == ["3", "4"]
     assert evidence[0]["family"] == "search"
-    assert rows[("s2", "roaming")]["emerged_ms"] == T0 + 4 * 30_000
+    assert rows[("s2", "roaming")]["emerged_ms"] == T0 + 5 * 30_000
+    assert rows[("s2", "roaming")]["first_signal_ms"] == T0 + 4 * 30_000
     assert rows[("s3", "none")]["score"] == 0.0
     assert rows[("s3", "none")]["emerged_ms"] is None
     weak = rows[("s4", "none")]

@@ -7,10 +7,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import pyarrow.csv as pacsv
 import typer
-
-from netcx.services import churn, intents
 
 
 def _print_json(obj: Any) -> None:
@@ -36,6 +33,8 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path | None, typer.Option(help="Write the model here.")] = None,
     ) -> None:
         """Train a calibrated gradient-boosting model; print its test metrics as one JSON line."""
+        from netcx.services import churn  # scikit-learn loads only for churn commands
+
         metrics = churn.train_churn_model(data, target, id_column, time_column, out)
         if out is not None:
             metrics = {**metrics, "model": str(out)}
@@ -50,6 +49,10 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Score every row; writes id (if the model has one) and churn_probability."""
+        import pyarrow.csv as pacsv
+
+        from netcx.services import churn
+
         scores = churn.score_churn(model, data)
         if out is None:
             pacsv.write_csv(scores, sys.stdout.buffer)
@@ -67,6 +70,8 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Validate a taxonomy file and print its intents and rule counts."""
+        from netcx.services import intents
+
         tax = intents.load_taxonomy(taxonomy)
         counts = {name: sum(1 for r in tax.rules if r.intent == name) for name in tax.intents}
         _print_json({"threshold": tax.threshold, "intents": counts})
