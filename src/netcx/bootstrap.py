@@ -20,6 +20,9 @@ from netcx.adapters.storage.bindings_duckdb import DuckDbBatchResolver
 from netcx.adapters.storage.bindings_journal import FileJournal
 from netcx.adapters.storage.eventlog_memory import MemoryEventLog
 from netcx.adapters.storage.eventlog_segments import SegmentEventLog
+from netcx.adapters.storage.intent_state_duckdb import DuckDBIntentStateStore
+from netcx.adapters.storage.intent_state_memory import MemoryIntentStateStore
+from netcx.adapters.storage.intent_state_redis import RedisIntentStateStore
 from netcx.config import Settings
 from netcx.domain.network.config import NetworkConfig
 from netcx.domain.network.deterministic import DeterministicNat
@@ -35,6 +38,7 @@ from netcx.ports import (
     ConsentLedger,
     EventLog,
     IdentityStore,
+    IntentStateStore,
     LineDirectory,
     NetworkLogReader,
     NumberVerificationAudit,
@@ -47,6 +51,7 @@ from netcx.ports import (
 )
 from netcx.services.collect import Collector, NullRecognizer
 from netcx.services.identity import IdentityService
+from netcx.services.intents import IntentService, load_taxonomy
 from netcx.services.network import NetworkService, build_resolver
 from netcx.services.number_verification import NumberVerificationService
 
@@ -71,6 +76,7 @@ class Container:
     identity: IdentityService
 
     # ------------------------------------------------------------ intents
+    intents: IntentService | None = None
 
     # ------------------------------------------------------------ decisions and triggers
 
@@ -242,6 +248,7 @@ def build_container(settings: Settings) -> Container:
         collector=Collector(event_log, recognizer),
         identity=build_identity_service(settings, pseudonymizer),
         number_verification=build_number_verification(settings),
+        intents=build_intent_service(settings),
     )
 
 
@@ -328,3 +335,22 @@ def build_batch_resolver(
         )
     resolver = build_resolver(config, settings.resolver, pseudonymizer, records, events)
     return DuckDbBatchResolver(resolver, work_dir, settings.resolver.batch_memory_limit)
+
+
+_INTENT_STATE_BACKENDS: dict[str, Callable[[Settings], IntentStateStore]] = {
+    "memory": lambda s: MemoryIntentStateStore(),
+    "embedded": lambda s: DuckDBIntentStateStore(s.storage.data_dir / "intent_state.duckdb"),
+    "redis": lambda s: RedisIntentStateStore(s.intents.redis_url, ttl_s=s.intents.state_ttl_s),
+}
+
+
+def build_intent_service(settings: Settings) -> IntentService:
+    """Real-time intent scoring over the configured state backend and taxonomy."""
+    backend = settings.intents.state_backend
+    if backend not in _INTENT_STATE_BACKENDS:
+        raise ConfigError(
+            f"intents.state_backend: unknown backend {backend!r} "
+            f"(one of {', '.join(_INTENT_STATE_BACKENDS)})"
+        )
+    store = _INTENT_STATE_BACKENDS[backend](settings)
+    return IntentService(load_taxonomy(settings.intents.taxonomy_path), store)

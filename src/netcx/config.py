@@ -125,6 +125,15 @@ class IdentitySettings(BaseModel):
     static_bindings: Path | None = None
 
 
+class IntentSettings(BaseModel):
+    """Intent detection: the taxonomy file and where scorer state lives."""
+
+    taxonomy_path: Path | None = None  # None: the default taxonomy shipped with netcx
+    state_backend: str = "embedded"  # memory | embedded (DuckDB in data_dir) | redis
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    state_ttl_s: int = 90 * 86400  # redis: a subject untouched this long is forgotten
+
+
 class Settings(BaseSettings):
     """All settings. Env NETCX_<SECTION>__<FIELD> (NETCX_HTTP__PORT=9000); file NETCX_CONFIG."""
 
@@ -140,6 +149,7 @@ class Settings(BaseSettings):
     camara: CamaraSettings = Field(default_factory=CamaraSettings)
     collect: CollectSettings = Field(default_factory=CollectSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    intents: IntentSettings = Field(default_factory=IntentSettings)
 
     @classmethod
     def settings_customise_sources(

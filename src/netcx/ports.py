@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -13,6 +13,7 @@ from netcx.domain.camara import AuditRecord as CamaraAuditRecord
 from netcx.domain.consent import ConsentDecision
 from netcx.domain.events import Event, Recognition, StoredEvent
 from netcx.domain.identity import Edge, EdgeSource, IntentNote
+from netcx.domain.intents.scoring import ActiveIntent, SubjectState
 from netcx.domain.network.records import AccountingRecord, BlockEvent
 from netcx.domain.privacy import AuditRecord
 from netcx.domain.resolution import Resolution
@@ -204,6 +205,36 @@ class Recognizer(Protocol):
 
 
 # ---------------------------------------------------------------- intents
+
+
+class IntentStateStore(Protocol):
+    """Scorer state per subject (visitor, line, household), shared by every worker."""
+
+    def get_many(self, subject_ids: Sequence[str]) -> dict[str, SubjectState]:
+        """States of the subjects that have one (unknown ids are left out)."""
+        ...
+
+    def update(
+        self, subject_id: str, change: Callable[[SubjectState | None], SubjectState]
+    ) -> SubjectState:
+        """Atomically replace a subject's state by `change(current)`; return the new state.
+
+        `change` may run more than once when another worker wrote concurrently; the last
+        run's result is stored, so it must not have side effects beyond its return value.
+        """
+        ...
+
+    def delete(self, subject_id: str) -> bool:
+        """Forget a subject (erasure); True when there was a state."""
+        ...
+
+
+class IntentSource(Protocol):
+    """Read API of the decision helper: active intents of a visitor / line / household."""
+
+    def active_intents(self, subject_ids: Sequence[str], at_ms: int) -> list[ActiveIntent]:
+        """Active intents of each subject at `at_ms`, strongest first, with evidence."""
+        ...
 
 
 # ---------------------------------------------------------------- decisions and triggers

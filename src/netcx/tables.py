@@ -199,6 +199,21 @@ DECISIONS = pa.schema(
     ]
 )
 
+# intents of a household across its members' sessions (netcx.services.intents)
+HOUSEHOLD_INTENTS = pa.schema(
+    [
+        ("household_id", s),  # pseudonym
+        ("intent", s),
+        ("score", pa.float64()),  # household score when the intent emerged
+        ("emerged_ms", ms),
+        ("first_signal_ms", ms),
+        ("last_signal_ms", ms),
+        ("members", s),  # JSON list of the line / visitor pseudonyms behind the evidence
+        ("sessions", s),  # JSON list of session ids
+        ("evidence", s),  # JSON: the pages/searches that scored, with their member
+    ]
+)
+
 
 def require_columns(table: pa.Table, schema: pa.Schema, source: str) -> pa.Table:
     """Select and cast `table` to `schema`; raise InvalidInput naming the source and column."""

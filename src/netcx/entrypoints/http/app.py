@@ -9,7 +9,7 @@ from starlette.routing import BaseRoute, Route
 
 from netcx import __version__
 from netcx.bootstrap import Container
-from netcx.entrypoints.http import camara, collect, consent, privacy, profiles, resolve
+from netcx.entrypoints.http import camara, collect, consent, intents, privacy, profiles, resolve
 
 
 async def healthz(_: Request) -> Response:
@@ -23,6 +23,7 @@ def create_app(container: Container) -> Starlette:
     routes += collect.routes(container)
     routes += profiles.routes(container) + consent.routes(container) + privacy.routes(container)
     routes += resolve.routes(container)
+    routes += intents.routes(container)
     app = Starlette(routes=routes)
     app.state.container = container
     return app

@@ -1,0 +1,84 @@
+"""Embedded IntentStateStore: one DuckDB table of encoded states (a file, or in memory)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import duckdb
+
+from netcx.adapters.storage.intent_state_codec import decode_state, encode_state
+from netcx.domain.intents.scoring import SubjectState
+from netcx.errors import Unavailable
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS intent_state (
+    subject_id VARCHAR PRIMARY KEY,
+    state BLOB NOT NULL
+)
+"""
+
+
+class DuckDBIntentStateStore:
+    """States survive restarts when `path` is a file; one process owns the file, so it is
+    opened on first use (a CLI command that never scores does not lock it)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._connection: duckdb.DuckDBPyConnection | None = None
+
+    @property
+    def _con(self) -> duckdb.DuckDBPyConnection:
+        if self._connection is None:
+            target = ":memory:"
+            if self._path is not None:
+                self._path.parent.mkdir(parents=True, exist_ok=True)
+                target = str(self._path)
+            try:
+                con = duckdb.connect(target)
+                con.execute(_SCHEMA)
+            except duckdb.Error as err:
+                raise Unavailable(f"intent state store {target}: {err}") from err
+            self._connection = con
+        return self._connection
+
+    def get_many(self, subject_ids: Sequence[str]) -> dict[str, SubjectState]:
+        if not subject_ids:
+            return {}
+        with self._lock:
+            rows = self._con.execute(
+                "SELECT subject_id, state FROM intent_state WHERE subject_id IN "
+                "(SELECT unnest(?::VARCHAR[]))",
+                [list(subject_ids)],
+            ).fetchall()
+        return {sid: decode_state(blob) for sid, blob in rows}
+
+    def update(
+        self, subject_id: str, change: Callable[[SubjectState | None], SubjectState]
+    ) -> SubjectState:
+        with self._lock:
+            row = self._con.execute(
+                "SELECT state FROM intent_state WHERE subject_id = ?", [subject_id]
+            ).fetchone()
+            new = change(decode_state(row[0]) if row else None)
+            self._con.execute(
+                "INSERT OR REPLACE INTO intent_state VALUES (?, ?)",
+                [subject_id, encode_state(new)],
+            )
+            return new
+
+    def delete(self, subject_id: str) -> bool:
+        with self._lock:
+            gone = self._con.execute(
+                "DELETE FROM intent_state WHERE subject_id = ? RETURNING subject_id",
+                [subject_id],
+            ).fetchall()
+        return bool(gone)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None

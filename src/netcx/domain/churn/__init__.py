@@ -1,0 +1,1 @@
+"""Churn propensity: feature typing, calibrated gradient boosting, metrics."""

@@ -1,0 +1,1 @@
+"""Intent detection: taxonomy, rule matching, decayed scoring and household journeys."""

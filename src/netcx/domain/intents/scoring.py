@@ -1,0 +1,261 @@
+"""Stateful intent scoring: decayed scores per subject, emergence at a threshold, evidence.
+
+A subject is anything signals accumulate on: a session, a visitor, a line or a household.
+Every function here is pure; the caller passes the time (`at_ms`) and stores the state.
+
+The score of an intent at time t is  Σ wᵢ · 2^(−(t − tᵢ)/half_life)  over its signals
+(wᵢ at tᵢ ≤ t): additive, order-independent, bounded by Σ wᵢ and non-increasing between
+signals. An intent *emerges* when the score reaches the taxonomy threshold and stays
+active until it decays below threshold × active_ratio (hysteresis, so it does not flicker).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import msgspec
+
+from netcx.domain.intents.matching import Match
+from netcx.domain.intents.taxonomy import Taxonomy
+
+_FRESH_RATIO = 0.01
+"""Below threshold × this, an intent's history is forgotten: the next signal starts a new
+journey (new first_signal_ms, new evidence)."""
+
+
+class Evidence(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One event that added to an intent's score."""
+
+    ts_ms: int
+    family: str
+    rule: str
+    value: str
+    weight: float
+    source: str = ""  # subject whose event it was (line / visitor / session pseudonym)
+    ref: str = ""  # hit or event id
+    intent: str = ""  # set in exports where the intent is not implied (e.g. 'none' rows)
+
+
+class IntentScore(msgspec.Struct, frozen=True, omit_defaults=True):
+    """An intent's score as of `updated_ms` (decay it to read it at another time)."""
+
+    score: float
+    updated_ms: int
+    first_signal_ms: int
+    last_signal_ms: int
+    emerged_ms: int | None = None  # set while the intent is active
+    evidence: tuple[Evidence, ...] = ()
+
+
+class SubjectState(msgspec.Struct, frozen=True):
+    """Everything the scorer keeps about one subject."""
+
+    intents: dict[str, IntentScore] = msgspec.field(default_factory=dict)
+
+
+class IntentEvent(msgspec.Struct, frozen=True):
+    """Emitted once when an intent emerges for a subject."""
+
+    subject_id: str
+    intent: str
+    score: float
+    emerged_ms: int
+    first_signal_ms: int
+    evidence: tuple[Evidence, ...]
+
+
+class ActiveIntent(msgspec.Struct, frozen=True):
+    """An emerged intent as read at `at_ms`, with its decayed score and evidence."""
+
+    subject_id: str
+    intent: str
+    score: float
+    at_ms: int
+    emerged_ms: int
+    first_signal_ms: int
+    last_signal_ms: int
+    evidence: tuple[Evidence, ...]
+    sources: tuple[str, ...] = ()  # distinct subjects behind the evidence
+
+
+def decay(score: float, from_ms: int, to_ms: int, half_life_s: float) -> float:
+    """`score` at `from_ms` read at `to_ms` (never grows: reading the past returns it as is)."""
+    if to_ms <= from_ms:
+        return score
+    return float(score * 2.0 ** (-(to_ms - from_ms) / (half_life_s * 1000.0)))
+
+
+class IntentScorer:
+    """Applies matches to subject states under one taxonomy."""
+
+    def __init__(self, taxonomy: Taxonomy) -> None:
+        self.taxonomy = taxonomy
+        self._half_life = {name: d.half_life_s for name, d in taxonomy.intents.items()}
+        self._threshold = taxonomy.threshold
+        self._active_floor = taxonomy.threshold * taxonomy.active_ratio
+        self._fresh_floor = taxonomy.threshold * _FRESH_RATIO
+
+    def observe(
+        self,
+        subject_id: str,
+        state: SubjectState | None,
+        matches: Sequence[Match],
+        at_ms: int,
+        *,
+        source: str = "",
+        ref: str = "",
+    ) -> tuple[SubjectState, list[IntentEvent]]:
+        """Add one event's matches at `at_ms`; return the new state and emergence events."""
+        evidence = [
+            (
+                m.intent,
+                m.weight,
+                Evidence(
+                    ts_ms=at_ms,
+                    family=m.family.value,
+                    rule=m.rule_id,
+                    value=m.value,
+                    weight=m.weight,
+                    source=source,
+                    ref=ref,
+                ),
+            )
+            for m in matches
+        ]
+        return self.add(subject_id, state, evidence)
+
+    def add(
+        self,
+        subject_id: str,
+        state: SubjectState | None,
+        signals: Iterable[tuple[str, float, Evidence]],
+    ) -> tuple[SubjectState, list[IntentEvent]]:
+        """Add weighted signals (intent, weight, evidence at evidence.ts_ms)."""
+        intents = dict(state.intents) if state is not None else {}
+        events: list[IntentEvent] = []
+        for intent, weight, ev in signals:
+            half_life = self._half_life[intent]
+            at_ms = ev.ts_ms
+            prev = intents.get(intent)
+            if prev is not None and decay(prev.score, prev.updated_ms, at_ms, half_life) < (
+                self._fresh_floor
+            ):
+                prev = None
+            if prev is None:
+                new = IntentScore(
+                    score=weight,
+                    updated_ms=at_ms,
+                    first_signal_ms=at_ms,
+                    last_signal_ms=at_ms,
+                    evidence=(ev,),
+                )
+            else:
+                if at_ms >= prev.updated_ms:
+                    before = decay(prev.score, prev.updated_ms, at_ms, half_life)
+                    score, updated = before + weight, at_ms
+                else:  # a late event: its weight, decayed to the state's time
+                    before = prev.score
+                    score = before + decay(weight, at_ms, prev.updated_ms, half_life)
+                    updated = prev.updated_ms
+                emerged = prev.emerged_ms
+                if emerged is not None and before < self._active_floor:
+                    emerged = None
+                new = IntentScore(
+                    score=score,
+                    updated_ms=updated,
+                    first_signal_ms=min(prev.first_signal_ms, at_ms),
+                    last_signal_ms=max(prev.last_signal_ms, at_ms),
+                    emerged_ms=emerged,
+                    evidence=_keep_latest(prev.evidence, ev, self.taxonomy.max_evidence),
+                )
+            if new.emerged_ms is None and new.score >= self._threshold:
+                new = msgspec.structs.replace(new, emerged_ms=at_ms)
+                events.append(
+                    IntentEvent(
+                        subject_id=subject_id,
+                        intent=intent,
+                        score=new.score,
+                        emerged_ms=at_ms,
+                        first_signal_ms=new.first_signal_ms,
+                        evidence=new.evidence,
+                    )
+                )
+            intents[intent] = new
+        return SubjectState(intents=intents), events
+
+    def score_at(self, state: SubjectState, intent: str, at_ms: int) -> float:
+        """The decayed score of `intent` at `at_ms` (0 when never signalled)."""
+        s = state.intents.get(intent)
+        if s is None:
+            return 0.0
+        return decay(s.score, s.updated_ms, at_ms, self._half_life[intent])
+
+    def active(self, subject_id: str, state: SubjectState, at_ms: int) -> list[ActiveIntent]:
+        """Emerged intents still above the active floor at `at_ms`, strongest first."""
+        out = []
+        for intent, s in state.intents.items():
+            if s.emerged_ms is None:
+                continue
+            score = decay(s.score, s.updated_ms, at_ms, self._half_life[intent])
+            if score < self._active_floor:
+                continue
+            out.append(
+                ActiveIntent(
+                    subject_id=subject_id,
+                    intent=intent,
+                    score=score,
+                    at_ms=at_ms,
+                    emerged_ms=s.emerged_ms,
+                    first_signal_ms=s.first_signal_ms,
+                    last_signal_ms=s.last_signal_ms,
+                    evidence=s.evidence,
+                    sources=_sources(s.evidence),
+                )
+            )
+        out.sort(key=lambda a: -a.score)
+        return out
+
+    def combine(self, states: Mapping[str, SubjectState]) -> SubjectState:
+        """One state whose scores are the sums of the members' (e.g. a household's lines).
+
+        Because scores are additive, this equals the state that would have seen every
+        member's signals; an intent is emerged when any member's is or the sum crosses.
+        """
+        merged: dict[str, IntentScore] = {}
+        for state in states.values():
+            for intent, s in state.intents.items():
+                prev = merged.get(intent)
+                if prev is None:
+                    merged[intent] = s
+                    continue
+                half_life = self._half_life[intent]
+                updated = max(prev.updated_ms, s.updated_ms)
+                score = decay(prev.score, prev.updated_ms, updated, half_life) + decay(
+                    s.score, s.updated_ms, updated, half_life
+                )
+                emerged = [e for e in (prev.emerged_ms, s.emerged_ms) if e is not None]
+                evidence = tuple(sorted((*prev.evidence, *s.evidence), key=lambda e: e.ts_ms))[
+                    -self.taxonomy.max_evidence :
+                ]
+                merged[intent] = IntentScore(
+                    score=score,
+                    updated_ms=updated,
+                    first_signal_ms=min(prev.first_signal_ms, s.first_signal_ms),
+                    last_signal_ms=max(prev.last_signal_ms, s.last_signal_ms),
+                    emerged_ms=min(emerged)
+                    if emerged
+                    else (updated if score >= self._threshold else None),
+                    evidence=evidence,
+                )
+        return SubjectState(intents=merged)
+
+
+def _keep_latest(evidence: tuple[Evidence, ...], new: Evidence, limit: int) -> tuple[Evidence, ...]:
+    out = (*evidence, new)
+    if new.ts_ms < evidence[-1].ts_ms if evidence else False:
+        out = tuple(sorted(out, key=lambda e: e.ts_ms))
+    return out[-limit:]
+
+
+def _sources(evidence: Iterable[Evidence]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(e.source for e in evidence if e.source))

@@ -1,0 +1,117 @@
+"""One contract for every IntentStateStore: memory, embedded (DuckDB) and Redis."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from netcx.adapters.storage.intent_state_duckdb import DuckDBIntentStateStore
+from netcx.adapters.storage.intent_state_memory import MemoryIntentStateStore
+from netcx.adapters.storage.intent_state_redis import RedisIntentStateStore
+from netcx.domain.intents.scoring import Evidence, IntentScorer, SubjectState
+from netcx.ports import IntentStateStore
+from netcx.services.intents import load_taxonomy
+from tests.servers import redis_server
+
+# A backend: (open a store; open another worker's store on the same data, or None if the
+# backend has no second view of its data)
+Opener = Callable[[], IntentStateStore]
+scorer = IntentScorer(load_taxonomy())
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    with redis_server() as url:
+        yield url
+
+
+@pytest.fixture(
+    params=["memory", "duckdb", pytest.param("redis", marks=pytest.mark.redis)],
+)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Opener, bool]:
+    """(open another handle on the same data, does the data survive a new handle)."""
+    if request.param == "memory":
+        shared = MemoryIntentStateStore()
+        return (lambda: shared), False
+    if request.param == "duckdb":
+        db = DuckDBIntentStateStore(tmp_path / "state.duckdb")
+        request.addfinalizer(db.close)
+        return (lambda: db), True
+    url = request.getfixturevalue("redis_url")
+    prefix = f"t:{request.node.name}:"
+    opened: list[RedisIntentStateStore] = []
+
+    def open_redis() -> IntentStateStore:
+        store = RedisIntentStateStore(url, ttl_s=3600, prefix=prefix)
+        opened.append(store)
+        return store
+
+    request.addfinalizer(lambda: [s.close() for s in opened])
+    return open_redis, True
+
+
+def _signal(state: SubjectState | None, intent: str, ts: int, ref: str = "") -> SubjectState:
+    ev = Evidence(
+        ts_ms=ts, family="path", rule=f"{intent}.rules[0]:x", value="/ä/x", weight=0.7, ref=ref
+    )
+    new, _ = scorer.add("s", state, [(intent, 0.7, ev)])
+    return new
+
+
+def test_unknown_subjects_have_no_state(backend: tuple[Opener, bool]) -> None:
+    store = backend[0]()
+    assert store.get_many(["nobody"]) == {}
+    assert store.get_many([]) == {}
+    assert store.delete("nobody") is False
+
+
+def test_update_creates_and_changes_a_state_exactly(backend: tuple[Opener, bool]) -> None:
+    store = backend[0]()
+    first = store.update("ln_1", lambda s: _signal(s, "roaming", 1000, "h1"))
+    assert first.intents["roaming"].score == pytest.approx(0.7)
+    second = store.update("ln_1", lambda s: _signal(s, "roaming", 2000, "h2"))
+    got = store.get_many(["ln_1", "ln_2"])
+    assert list(got) == ["ln_1"]
+    assert got["ln_1"] == second
+    assert [e.ref for e in got["ln_1"].intents["roaming"].evidence] == ["h1", "h2"]
+    assert got["ln_1"].intents["roaming"].evidence[0].value == "/ä/x"
+
+
+def test_delete_forgets_a_subject(backend: tuple[Opener, bool]) -> None:
+    store = backend[0]()
+    store.update("hh_1", lambda s: _signal(s, "outage", 1))
+    store.update("hh_2", lambda s: _signal(s, "outage", 1))
+    assert store.delete("hh_1") is True
+    assert list(store.get_many(["hh_1", "hh_2"])) == ["hh_2"]
+
+
+def test_state_is_shared_between_workers(backend: tuple[Opener, bool]) -> None:
+    open_store, persistent = backend
+    a = open_store()
+    a.update("vi_1", lambda s: _signal(s, "upgrade", 5))
+    b = open_store()
+    if persistent:
+        assert b.get_many(["vi_1"])["vi_1"].intents["upgrade"].first_signal_ms == 5
+
+
+def test_concurrent_updates_are_not_lost(backend: tuple[Opener, bool]) -> None:
+    open_store = backend[0]
+    workers = [open_store() for _ in range(4)]
+    per_worker = 25
+
+    def run(store: IntentStateStore, w: int) -> None:
+        for i in range(per_worker):
+            store.update("hh_busy", lambda s, i=i: _signal(s, "fibre_availability", i, f"{w}"))
+
+    threads = [threading.Thread(target=run, args=(s, w)) for w, s in enumerate(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    final = workers[0].get_many(["hh_busy"])["hh_busy"].intents["fibre_availability"]
+    hl = scorer.taxonomy.intents["fibre_availability"].half_life_s
+    # every signal landed (≈ 100 × 0.7, decay over 25 ms is negligible at a 7-day half-life)
+    assert final.score == pytest.approx(len(workers) * per_worker * 0.7, rel=1e-6), hl

@@ -1,0 +1,147 @@
+"""The decayed scorer: emergence, hysteresis, evidence, and the decay laws (property tests)."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from netcx.domain.intents.matching import Matcher, Signal
+from netcx.domain.intents.scoring import Evidence, IntentScorer, SubjectState, decay
+from netcx.domain.intents.taxonomy import Taxonomy
+
+HOUR = 3_600_000
+DAY = 24 * HOUR
+half_lives = st.floats(min_value=1.0, max_value=1e7)
+times = st.integers(min_value=0, max_value=10**12)
+durations = st.integers(min_value=0, max_value=10**10)
+scores = st.floats(min_value=0.0, max_value=1e6)
+
+
+@given(scores, times, durations, durations, half_lives)
+def test_decay_is_monotone_in_time(s: float, t0: int, d1: int, d2: int, hl: float) -> None:
+    early, late = sorted((d1, d2))
+    assert decay(s, t0, t0 + late, hl) <= decay(s, t0, t0 + early, hl)
+
+
+@given(scores, times, durations, half_lives)
+def test_decay_is_bounded(s: float, t0: int, d: int, hl: float) -> None:
+    assert 0.0 <= decay(s, t0, t0 + d, hl) <= s
+    # reading before the last update never makes a score grow
+    assert decay(s, t0, t0 - d, hl) == s
+
+
+@given(scores, scores, times, durations, half_lives)
+def test_decay_is_additive(a: float, b: float, t0: int, d: int, hl: float) -> None:
+    assert math.isclose(
+        decay(a + b, t0, t0 + d, hl),
+        decay(a, t0, t0 + d, hl) + decay(b, t0, t0 + d, hl),
+        rel_tol=1e-9,
+        abs_tol=1e-12,
+    )
+
+
+@given(scores, times, durations, durations, half_lives)
+def test_decay_composes(s: float, t0: int, d1: int, d2: int, hl: float) -> None:
+    two_steps = decay(decay(s, t0, t0 + d1, hl), t0 + d1, t0 + d1 + d2, hl)
+    assert math.isclose(two_steps, decay(s, t0, t0 + d1 + d2, hl), rel_tol=1e-9, abs_tol=1e-12)
+
+
+def _ev(ts: int, w: float) -> Evidence:
+    return Evidence(ts_ms=ts, family="path", rule="r", value="/x", weight=w)
+
+
+signals = st.lists(
+    st.tuples(st.integers(min_value=0, max_value=30 * DAY), st.floats(0.05, 2.0)),
+    min_size=1,
+    max_size=25,
+)
+
+
+@settings(max_examples=60)
+@given(signals, st.randoms(use_true_random=False))
+def test_scorer_score_is_the_sum_of_decayed_signals_in_any_order(
+    scorer: IntentScorer, sigs: list[tuple[int, float]], rnd: object
+) -> None:
+    hl = scorer.taxonomy.intents["churn_research"].half_life_s
+    end = max(t for t, _ in sigs)
+    expected = sum(decay(w, t, end, hl) for t, w in sigs)
+    shuffled = list(sigs)
+    rnd.shuffle(shuffled)  # type: ignore[attr-defined]
+    for order in (sorted(sigs), shuffled):
+        state: SubjectState | None = None
+        for t, w in order:
+            state, _ = scorer.add("v", state, [("churn_research", w, _ev(t, w))])
+        assert state is not None
+        got = scorer.score_at(state, "churn_research", end)
+        # a history that decayed to ~0 is forgotten (a new journey), so allow that much
+        assert got <= expected + 1e-9
+        assert got >= expected - scorer.taxonomy.threshold * 0.011 * len(sigs)
+        assert got <= sum(w for _, w in sigs) + 1e-9
+
+
+def test_intent_emerges_once_at_the_threshold_with_its_evidence(
+    matcher: Matcher, scorer: IntentScorer
+) -> None:
+    title_only = Signal(1000, title="Kündigung", ref="h1")  # weight 0.6: below threshold
+    page = Signal(61_000, url="https://example.de/kuendigung", ref="h2")
+    state, events = scorer.observe("v1", None, matcher.match(title_only), 1000, ref="h1")
+    assert events == []
+    assert scorer.active("v1", state, 1000) == []
+    state, events = scorer.observe("v1", state, matcher.match(page), 61_000, ref="h2")
+    [ev] = events
+    assert ev.intent == "churn_research"
+    assert ev.emerged_ms == 61_000
+    assert ev.first_signal_ms == 1000
+    assert [e.ref for e in ev.evidence] == ["h1", "h2"]
+    assert ev.score > scorer.taxonomy.threshold
+    # more signals keep it active without emitting again
+    state, events = scorer.observe("v1", state, matcher.match(page), 62_000, ref="h3")
+    assert events == []
+    [active] = scorer.active("v1", state, 62_000)
+    assert active.intent == "churn_research"
+    assert active.emerged_ms == 61_000
+
+
+def test_an_intent_fades_and_can_emerge_again_as_a_new_journey(
+    matcher: Matcher, scorer: IntentScorer
+) -> None:
+    page = Signal(0, url="https://example.de/stoerung")
+    outage_hl_ms = int(scorer.taxonomy.intents["outage"].half_life_s * 1000)
+    state, _ = scorer.observe("v", None, matcher.match(page), 0)
+    state, events = scorer.observe("v", state, matcher.match(page), 1000)
+    assert [e.intent for e in events] == ["outage"]
+    assert scorer.active("v", state, outage_hl_ms)  # 1.0 ≥ 0.75 active floor
+    assert scorer.active("v", state, 2 * outage_hl_ms) == []  # 0.5 < 0.75
+    later = 20 * outage_hl_ms
+    state, events = scorer.observe("v", state, matcher.match(page), later)
+    assert events == []  # one page of a new journey is not enough
+    state, events = scorer.observe("v", state, matcher.match(page), later + 1000)
+    [ev] = events
+    assert ev.first_signal_ms == later  # the old journey was forgotten
+    assert len(ev.evidence) == 2
+
+
+def test_evidence_is_capped_to_the_latest(matcher: Matcher, scorer: IntentScorer) -> None:
+    state = None
+    page = Signal(0, url="https://example.de/roaming")
+    for i in range(40):
+        state, _ = scorer.observe("v", state, matcher.match(page), i * 1000, ref=str(i))
+    assert state is not None
+    ev = state.intents["roaming"].evidence
+    assert len(ev) == scorer.taxonomy.max_evidence
+    assert ev[-1].ref == "39"
+
+
+def test_combined_states_add_up(scorer: IntentScorer, taxonomy: Taxonomy) -> None:
+    a, _ = scorer.add("l1", None, [("fibre_availability", 0.8, _ev(0, 0.8))])
+    b, _ = scorer.add("l2", None, [("fibre_availability", 0.8, _ev(HOUR, 0.8))])
+    both = scorer.combine({"l1": a, "l2": b})
+    hl = taxonomy.intents["fibre_availability"].half_life_s
+    assert math.isclose(
+        scorer.score_at(both, "fibre_availability", HOUR), decay(0.8, 0, HOUR, hl) + 0.8
+    )
+    # neither line alone crossed the threshold; the household did
+    assert scorer.active("l1", a, HOUR) == []
+    assert [x.intent for x in scorer.active("hh", both, HOUR)] == ["fibre_availability"]
