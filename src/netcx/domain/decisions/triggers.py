@@ -1,0 +1,103 @@
+"""The trigger payload handed to CVM systems (schema netcx.trigger v1, docs/triggers.md)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from netcx.domain.decisions.context import ActiveIntent, Recognition
+from netcx.domain.decisions.engine import Decision
+from netcx.domain.pseudonyms import IdKind, Pseudonymizer
+
+SCHEMA: Literal["netcx.trigger"] = "netcx.trigger"
+SCHEMA_VERSION: Literal[1] = 1
+
+
+class TriggerIds(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Pseudonyms for the destination (unlinkable across destinations); never raw ids."""
+
+    account: str
+    line: str | None = None
+    subscriber: str | None = None
+    household: str | None = None
+    visitor: str | None = None
+
+
+class TriggerExperience(msgspec.Struct, frozen=True):
+    id: str
+    slot: str
+    category: str
+    reason_codes: tuple[str, ...]
+    params: dict[str, str]
+
+
+class TriggerIntent(msgspec.Struct, frozen=True):
+    name: str
+    score: float
+
+
+class Trigger(msgspec.Struct, frozen=True):
+    """One hand-off; `idempotency_key` lets the receiver drop redeliveries."""
+
+    schema: Literal["netcx.trigger"]
+    schema_version: Literal[1]
+    trigger_id: str
+    idempotency_key: str
+    decision_id: str
+    occurred_ms: int
+    destination: str
+    channel: str
+    recognition: str
+    confidence: float
+    ids: TriggerIds
+    intents: tuple[TriggerIntent, ...]
+    experiences: tuple[TriggerExperience, ...]
+
+    @property
+    def partition_key(self) -> str:
+        """Stream/topic key: the account pseudonym keeps one account's triggers in order."""
+        return self.ids.account
+
+
+def build_trigger(
+    decision: Decision,
+    recognition: Recognition,
+    intents: tuple[ActiveIntent, ...],
+    pseudonymizer: Pseudonymizer,
+    destination: str,
+) -> Trigger | None:
+    """The trigger for the shown, hand-off experiences of `decision`, or None if there are none."""
+    experiences = tuple(
+        TriggerExperience(c.experience_id, c.slot, c.category, c.reason_codes, c.params)
+        for c in decision.shown
+        if c.hand_off
+    )
+    if not experiences or decision.account_id is None:
+        return None
+
+    def alias(kind: IdKind, internal: str | None) -> str | None:
+        return None if internal is None else pseudonymizer.pseudonym(kind, internal, destination)
+
+    account = pseudonymizer.pseudonym(IdKind.ACCOUNT, decision.account_id, destination)
+    return Trigger(
+        schema=SCHEMA,
+        schema_version=SCHEMA_VERSION,
+        trigger_id=f"tr_{decision.decision_id.removeprefix('dc_')}",
+        idempotency_key=f"{decision.decision_id}/{destination}",
+        decision_id=decision.decision_id,
+        occurred_ms=decision.at_ms,
+        destination=destination,
+        channel=decision.channel,
+        recognition=decision.recognition.value,
+        confidence=round(recognition.confidence, 4),
+        ids=TriggerIds(
+            account=account,
+            line=alias(IdKind.LINE, recognition.line_id),
+            subscriber=alias(IdKind.SUBSCRIBER, recognition.subscriber_id),
+            household=alias(IdKind.HOUSEHOLD, recognition.household_id),
+            visitor=alias(IdKind.VISITOR, decision.visitor_id),
+        ),
+        intents=tuple(TriggerIntent(i.name, round(i.score, 4)) for i in intents),
+        experiences=experiences,
+    )
