@@ -128,7 +128,7 @@ class DecisionService:
 
     def decide_query(self, query: VisitQuery) -> DecisionResult:
         """Decide for `query` at `query.at_ms`; logs it and submits the trigger (never blocks)."""
-        rec = self._recognition.recognise(query).for_personalisation()
+        rec = self._recognition.recognise(query).for_purpose(query.purpose)
         intents = tuple(self._intents.active_intents(query))
         at = query.at_ms
         account = rec.account_id if rec.recognised else None

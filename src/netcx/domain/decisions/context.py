@@ -50,12 +50,12 @@ class Recognition(msgspec.Struct, frozen=True):
     def recognised(self) -> bool:
         return self.state in RECOGNISED
 
-    def for_personalisation(self) -> Recognition:
-        """The recognition a personalisation decision may use: anonymous without consent."""
-        if self.recognised and not self.consent.personalisation:
+    def for_purpose(self, purpose: str) -> Recognition:
+        """The recognition a decision for `purpose` may use: anonymous without its consent."""
+        if self.recognised and not getattr(self.consent, purpose, False):
             return Recognition(
                 state=RecognitionState.ANONYMOUS,
-                reason="no_personalisation_consent",
+                reason=f"no_{purpose}_consent",
                 consent=self.consent,
             )
         return self

@@ -112,7 +112,7 @@ class DecisionEngine:
         self, ctx: DecisionContext, history: Sequence[Contact], decision_id: str
     ) -> Decision:
         """Choose at most one experience per slot for `ctx`; `history` is the account's contacts."""
-        rec = ctx.recognition.for_personalisation()
+        rec = ctx.recognition.for_purpose(ctx.purpose)
         recognised = rec.recognised
         account = rec.account_id if recognised else None
         facts = ctx.facts if recognised else CustomerFacts()
@@ -188,7 +188,7 @@ class DecisionEngine:
             if cand.intent is not None:
                 codes[:0] = [f"intent:{cand.intent.name}", f"score:{cand.intent.score:.2f}"]
             if recognised:
-                codes.append("consent:personalisation")
+                codes.append(f"consent:{ctx.purpose}")
             codes.extend(f"fact:{f}" for f in exp.requires)
             if held_out:
                 codes.append("holdout:universal" if universal else "holdout:experience")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import Literal
 
 import msgspec
@@ -101,3 +103,25 @@ def build_trigger(
         intents=tuple(TriggerIntent(i.name, round(i.score, 4)) for i in intents),
         experiences=experiences,
     )
+
+
+SIGNATURE_HEADER = "x-netcx-signature"
+IDEMPOTENCY_HEADER = "idempotency-key"
+
+
+def sign(secret: bytes, timestamp_s: int, body: bytes) -> str:
+    """Webhook signature header value: `t=<unix s>,v1=<hex HMAC-SHA256 of "t." + body>`."""
+    mac = hmac.new(secret, f"{timestamp_s}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp_s},v1={mac}"
+
+
+def verify(secret: bytes, header: str, body: bytes, now_s: int, tolerance_s: int = 300) -> bool:
+    """What a receiver checks: a valid signature made within `tolerance_s` (no replays)."""
+    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+    try:
+        ts = int(parts["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs(now_s - ts) > tolerance_s:
+        return False
+    return hmac.compare_digest(sign(secret, ts, body), f"t={ts},v1={parts.get('v1', '')}")
