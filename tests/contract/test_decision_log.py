@@ -86,3 +86,39 @@ def test_duckdb_log_survives_reopen(tmp_path: Path) -> None:
         assert rows == [("ac1_a", "retention_save_offer,retention_follow_up", bool(d.shown))]
     finally:
         again.close()
+
+
+def test_one_session_is_one_contact(make_log: Callable[[], DecisionLog]) -> None:
+    log = make_log()
+    for i in range(50):  # fifty page views of one session
+        log.append(decision(i, "ac1_a", NOW + i * 1000, "same-session"))
+    contacts = log.contacts("ac1_a", 0)
+    assert len(contacts) == 1 and contacts[0].at_ms == NOW + 49_000
+
+
+def test_duckdb_log_keeps_decisions_across_a_crash(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / "decisions.duckdb"
+    script = textwrap.dedent(
+        f"""
+        import os
+        from pathlib import Path
+        from netcx.adapters.decisions.duckdb_log import DuckDBDecisionLog
+        from tests.contract.test_decision_log import decision
+        log = DuckDBDecisionLog(Path({str(path)!r}), flush_interval_s=3600)
+        for i in range(5):
+            log.append(decision(i, "ac1_a", {NOW} + i, f"s{{i}}"))
+        os._exit(1)  # no close, no flush: the process dies
+        """
+    )
+    root = Path(__file__).parents[2]
+    subprocess.run([sys.executable, "-c", script], cwd=root, check=False, timeout=60)
+    log = DuckDBDecisionLog(path)
+    try:
+        assert len(log.contacts("ac1_a", 0)) == 5
+        assert log.query("SELECT count(*) FROM decisions") == [(5,)]
+    finally:
+        log.close()

@@ -18,7 +18,7 @@ from netcx.adapters.triggers.queue import QueuedTriggerSink
 from netcx.adapters.triggers.redis_stream import RedisStreamTransport
 from netcx.domain.decisions.context import ActiveIntent
 from netcx.domain.decisions.engine import DecisionEngine
-from netcx.domain.decisions.triggers import Trigger, build_trigger
+from netcx.domain.decisions.triggers import Trigger, build_trigger, destination_alias
 from netcx.domain.pseudonyms import Pseudonymizer
 from netcx.ports import TriggerSink
 from tests.integration.decisions.servers import consume, tansu_broker, webhook_receiver
@@ -39,7 +39,8 @@ def sample_triggers(n: int, destination: str = "cvm") -> list[Trigger]:
         rec = line_visitor(f"ac1_{i:04d}")
         c = ctx(("churn_research", 0.9), ("upgrade", 0.4), recognition=rec, session_id=f"s{i}")
         d = engine.decide(c, [], f"dc_{i:013x}{'ab' * 6}")
-        t = build_trigger(d, rec, (ActiveIntent("churn_research", 0.9),), PZ, destination)
+        alias = destination_alias(PZ, destination)
+        t = build_trigger(d, rec, (ActiveIntent("churn_research", 0.9),), alias, destination)
         assert t is not None
         out.append(t)
     return out

@@ -32,7 +32,7 @@ from netcx.domain.decisions.engine import Decision, DecisionEngine
 from netcx.domain.decisions.holdouts import UNIVERSAL, SrmResult, srm_check
 from netcx.domain.decisions.ids import decision_id
 from netcx.domain.decisions.policy import Policy, load_policy
-from netcx.domain.decisions.triggers import build_trigger
+from netcx.domain.decisions.triggers import build_trigger, destination_alias
 from netcx.domain.pseudonyms import IdKind, Pseudonymizer
 from netcx.errors import ConfigError
 from netcx.ports import (
@@ -92,8 +92,8 @@ class DecisionService:
         self._intents = intents
         self._facts = facts
         self.log = log
-        self._sink = sink
-        self._pseudonymizer = pseudonymizer
+        self.sink = sink
+        self._alias = destination_alias(pseudonymizer, destination)
         self._destination = destination
         self._clock_ms = clock_ms
         self._window_ms = history_window_ms(policy)
@@ -146,11 +146,17 @@ class DecisionService:
         )
         decision = self._engine.decide(ctx, history, decision_id(at, self._nonce, next(self._seq)))
         self.log.append(decision)
-        if self._sink is not None:
-            trigger = build_trigger(decision, rec, intents, self._pseudonymizer, self._destination)
+        if self.sink is not None:
+            trigger = build_trigger(decision, rec, intents, self._alias, self._destination)
             if trigger is not None:
-                self._sink.submit(trigger)
+                self.sink.submit(trigger)
         return DecisionResult(decision, rec, intents)
+
+    def close(self) -> None:
+        """Hand off what is queued (or dead-letter it) and write the log out."""
+        if self.sink is not None:
+            self.sink.close()
+        self.log.close()
 
     def srm(self) -> list[SrmResult]:
         """Sample-ratio-mismatch checks: universal control and every experience holdout."""

@@ -142,10 +142,12 @@ def test_decide_latency_while_the_webhook_hangs(receiver: Receiver, tmp_path: Pa
         clock_ms=lambda: next(clock),
     )
     latencies = []
+    handed_off = 0
     for v in recs:
         t0 = time.perf_counter_ns()
-        service.decide(channel="web", visitor_id=v, session_id=v)
+        r = service.decide(channel="web", visitor_id=v, session_id=v)
         latencies.append(time.perf_counter_ns() - t0)
+        handed_off += any(c.hand_off for c in r.decision.shown)
     latencies.sort()
     p99_ms = latencies[int(len(latencies) * 0.99)] / 1e6
     print(
@@ -159,3 +161,6 @@ def test_decide_latency_while_the_webhook_hangs(receiver: Receiver, tmp_path: Pa
     assert receiver.received == {}
     receiver.hang_s = 0.0
     s.close()
+    # stopping with triggers still queued dead-letters them for replay: none is lost
+    dead = FolderDeadLetterStore(tmp_path / "dead").list()
+    assert len(dead) + len(receiver.received) == handed_off > 300

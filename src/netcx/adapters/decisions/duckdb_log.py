@@ -1,22 +1,31 @@
-"""DuckDB DecisionLog: every decision in an embedded table, written behind a short buffer.
+"""DuckDB DecisionLog: every decision in an embedded table, for audit and measurement.
 
-Reads (contacts for caps, SRM units) come from an in-memory index rebuilt from the table
-at open, so deciding never waits for the database. A background thread writes the buffer
-every `flush_interval_s` (and on close): a crash loses at most that much of the log.
+The request path only appends one JSON line to a segment file (a write syscall, durable
+against a process crash); a background thread rotates the segment every
+`flush_interval_s` and has DuckDB ingest it with `read_json`, so the column work happens
+inside DuckDB without holding the interpreter lock that decisions need. Segments left by a
+crash are ingested at the next open. Reads (contacts for caps, SRM units) come from an
+in-memory index rebuilt from the table at open, so deciding never waits for the database.
 """
 
 from __future__ import annotations
 
+import atexit
+import itertools
+import logging
+import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 import msgspec
-import pyarrow as pa
 
 from netcx.adapters.decisions.memory_log import MemoryDecisionLog
 from netcx.domain.decisions.context import Contact
 from netcx.domain.decisions.engine import Decision
+
+log = logging.getLogger("netcx.decisions")
 
 DDL = """
 CREATE TABLE IF NOT EXISTS decisions (
@@ -35,73 +44,89 @@ CREATE TABLE IF NOT EXISTS decisions (
     record VARCHAR NOT NULL          -- the whole Decision as JSON (audit)
 )
 """
-COLUMNS = pa.schema(
-    [
-        ("decision_id", pa.string()),
-        ("at_ms", pa.int64()),
-        ("channel", pa.string()),
-        ("recognition", pa.string()),
-        ("account_id", pa.string()),
-        ("session_id", pa.string()),
-        ("visitor_id", pa.string()),
-        ("intent", pa.string()),
-        ("experiences", pa.string()),
-        ("universal_holdout", pa.bool_()),
-        ("holdout", pa.bool_()),
-        ("shown", pa.bool_()),
-        ("record", pa.string()),
-    ]
-)
+# The file name is a path we generate (never input); read_json takes no parameter for it.
+INGEST = """
+INSERT OR IGNORE INTO decisions
+SELECT decision_id, at_ms, channel, recognition, account_id, session_id, visitor_id, intent,
+       experiences, universal_holdout, holdout, shown, CAST(record AS VARCHAR)
+FROM read_json('{path}', format = 'newline_delimited', columns = {{
+    decision_id: 'VARCHAR', at_ms: 'BIGINT', channel: 'VARCHAR', recognition: 'VARCHAR',
+    account_id: 'VARCHAR', session_id: 'VARCHAR', visitor_id: 'VARCHAR', intent: 'VARCHAR',
+    experiences: 'VARCHAR', universal_holdout: 'BOOLEAN', holdout: 'BOOLEAN',
+    shown: 'BOOLEAN', record: 'JSON'}})
+"""
 
 
-def _batch(decisions: list[Decision]) -> pa.Table:
-    """One Arrow table per flush: DuckDB inserts it in one statement (executemany is slow)."""
-    cols: dict[str, list[object]] = {name: [] for name in COLUMNS.names}
-    for d in decisions:
-        for name, value in zip(
-            COLUMNS.names,
-            (
-                d.decision_id,
-                d.at_ms,
-                d.channel,
-                d.recognition.value,
-                d.account_id,
-                d.session_id,
-                d.visitor_id,
-                d.intent,
-                ",".join(c.experience_id for c in d.chosen),
-                d.universal_holdout,
-                d.holdout,
-                bool(d.shown),
-                msgspec.json.encode(d).decode(),
-            ),
-            strict=True,
-        ):
-            cols[name].append(value)
-    return pa.table(cols, schema=COLUMNS)
+class _Row(msgspec.Struct, gc=False):
+    """One log row as a JSON line."""
+
+    decision_id: str
+    at_ms: int
+    channel: str
+    recognition: str
+    account_id: str | None
+    session_id: str | None
+    visitor_id: str | None
+    intent: str
+    experiences: str
+    universal_holdout: bool
+    holdout: bool
+    shown: bool
+    record: Decision
+
+
+def _line(d: Decision, encode: Callable[[object], bytes] = msgspec.json.encode) -> bytes:
+    row = _Row(
+        d.decision_id,
+        d.at_ms,
+        d.channel,
+        d.recognition.value,
+        d.account_id,
+        d.session_id,
+        d.visitor_id,
+        d.intent,
+        ",".join(c.experience_id for c in d.chosen),
+        d.universal_holdout,
+        d.holdout,
+        bool(d.shown),
+        d,
+    )
+    return encode(row) + b"\n"
 
 
 class DuckDBDecisionLog:
-    def __init__(self, path: Path, flush_interval_s: float = 0.5) -> None:
+    def __init__(self, path: Path, flush_interval_s: float = 0.2) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._segments = path.with_name(path.name + ".segments")
+        self._segments.mkdir(exist_ok=True)
         self._db = duckdb.connect(str(path))
         self._db.execute(DDL)
+        self._db_lock = threading.Lock()
+        for leftover in sorted(self._segments.glob("*.ndjson")):
+            self._ingest(leftover)  # written before a crash
         self._index = MemoryDecisionLog()
         decoder = msgspec.json.Decoder(Decision)
         for (record,) in self._db.execute("SELECT record FROM decisions ORDER BY at_ms").fetchall():
             self._index.append(decoder.decode(record))
-        self._buffer: list[Decision] = []
         self._lock = threading.Lock()
-        self._db_lock = threading.Lock()
+        self._seq = itertools.count()
+        self._segment, self._fd = self._open_segment()
         self._stop = threading.Event()
+        self._closed = False
         self._interval_s = flush_interval_s
         self._writer = threading.Thread(target=self._run, name="decision-log", daemon=True)
         self._writer.start()
+        atexit.register(self.close)  # a server stops without closing its container
+
+    def _open_segment(self) -> tuple[Path, int]:
+        seg = self._segments / f"{os.getpid()}-{next(self._seq):09d}.ndjson"
+        return seg, os.open(seg, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
     def append(self, decision: Decision) -> None:
         self._index.append(decision)
+        line = _line(decision)
         with self._lock:
-            self._buffer.append(decision)
+            os.write(self._fd, line)
 
     def get(self, decision_id: str) -> Decision | None:
         return self._index.get(decision_id)
@@ -113,16 +138,20 @@ class DuckDBDecisionLog:
         return self._index.exposure_units()
 
     def flush(self) -> None:
-        """Write the buffer now."""
+        """Move everything appended so far into the table."""
         with self._lock:
-            batch, self._buffer = self._buffer, []
-        if batch:
+            if os.fstat(self._fd).st_size == 0:
+                return
+            full, fd = self._segment, self._fd
+            self._segment, self._fd = self._open_segment()
+        os.close(fd)
+        self._ingest(full)
+
+    def _ingest(self, segment: Path) -> None:
+        if segment.stat().st_size:
             with self._db_lock:
-                self._db.register("batch", _batch(batch))
-                try:
-                    self._db.execute("INSERT OR IGNORE INTO decisions SELECT * FROM batch")
-                finally:
-                    self._db.unregister("batch")
+                self._db.execute(INGEST.format(path=str(segment).replace("'", "''")))
+        segment.unlink()  # only once its rows are in the table
 
     def query(self, sql: str, params: list[object] | None = None) -> list[tuple[object, ...]]:
         """Read the log with SQL (audit, reports); flushes first."""
@@ -132,11 +161,19 @@ class DuckDBDecisionLog:
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval_s):
-            self.flush()
+            try:
+                self.flush()
+            except duckdb.Error:  # the segment stays on disk and is ingested later
+                log.exception("decision log ingest failed; the segment is kept")
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self._stop.set()
         self._writer.join(timeout=5)
         self.flush()
+        os.close(self._fd)
+        self._segment.unlink(missing_ok=True)
         with self._db_lock:
             self._db.close()

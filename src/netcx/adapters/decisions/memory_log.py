@@ -10,6 +10,13 @@ from netcx.domain.decisions.context import Contact
 from netcx.domain.decisions.engine import Decision
 
 
+def merge_contacts(a: Contact, b: Contact) -> Contact:
+    """The contact of one session: latest time, every experience chosen in it."""
+    ids = dict.fromkeys(a.experience_ids + b.experience_ids)
+    cats = dict.fromkeys(a.categories + b.categories)
+    return Contact(max(a.at_ms, b.at_ms), b.channel, b.session_id, tuple(ids), tuple(cats))
+
+
 class MemoryDecisionLog:
     """Keeps every decision, contacts per account in time order and SRM exposure units."""
 
@@ -31,7 +38,11 @@ class MemoryDecisionLog:
         contact = decision.contact()
         if contact is not None:
             contacts = self._contacts[account]
-            if contacts and contacts[-1].at_ms > contact.at_ms:
+            last = contacts[-1] if contacts else None
+            if last is not None and contact.session_id and last.session_id == contact.session_id:
+                # One session is one contact: repeated decisions on its pages merge into it.
+                contacts[-1] = merge_contacts(last, contact)
+            elif last is not None and last.at_ms > contact.at_ms:
                 bisect.insort(contacts, contact, key=lambda c: c.at_ms)
             else:
                 contacts.append(contact)

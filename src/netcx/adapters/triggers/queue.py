@@ -3,6 +3,7 @@ and a dead-letter store, so a slow or unreachable destination never blocks a dec
 
 from __future__ import annotations
 
+import atexit
 import heapq
 import itertools
 import logging
@@ -60,6 +61,7 @@ class QueuedTriggerSink:
         self.retried = 0
         self._worker = threading.Thread(target=self._run, name=f"triggers-{name}", daemon=True)
         self._worker.start()
+        atexit.register(self.close)
 
     def submit(self, trigger: Trigger) -> None:
         """Enqueue and return at once; a full queue dead-letters instead of waiting."""
@@ -76,8 +78,11 @@ class QueuedTriggerSink:
             return self._idle.wait_for(lambda: self._pending == 0, timeout=timeout_s)
 
     def close(self) -> None:
+        """Stop delivering; whatever is still queued goes to the dead-letter store (replay)."""
+        if self._stop.is_set():
+            return
         self._stop.set()
-        self._worker.join(timeout=5)
+        self._worker.join(timeout=10)
         self._transport.close()
 
     def _give_up(self, trigger: Trigger, body: bytes, error: str) -> None:
@@ -101,6 +106,21 @@ class QueuedTriggerSink:
         # back the ones behind it.
         waiting: list[tuple[float, int, int, Trigger, bytes]] = []
         seq = itertools.count()
+        try:
+            self._deliver_until_stopped(waiting, seq)
+        finally:
+            while True:
+                try:
+                    trigger, body = self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+                self._give_up(trigger, body, "shutdown before delivery")
+            for _, _, _, trigger, body in waiting:
+                self._give_up(trigger, body, "shutdown before delivery")
+
+    def _deliver_until_stopped(
+        self, waiting: list[tuple[float, int, int, Trigger, bytes]], seq: itertools.count[int]
+    ) -> None:
         while not self._stop.is_set():
             now = time.monotonic()
             timeout = 0.1 if not waiting else max(0.0, min(0.1, waiting[0][0] - now))

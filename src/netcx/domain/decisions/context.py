@@ -25,7 +25,7 @@ RECOGNISED = frozenset(
 )
 
 
-class Consent(msgspec.Struct, frozen=True):
+class Consent(msgspec.Struct, frozen=True, gc=False):
     """Consent per purpose at decision time."""
 
     analytics: bool = False
@@ -33,7 +33,7 @@ class Consent(msgspec.Struct, frozen=True):
     marketing: bool = False
 
 
-class Recognition(msgspec.Struct, frozen=True):
+class Recognition(msgspec.Struct, frozen=True, gc=False):
     """Who the visitor is, as far as identity knows; ids are internal pseudonyms."""
 
     state: RecognitionState = RecognitionState.ANONYMOUS
@@ -64,7 +64,7 @@ class Recognition(msgspec.Struct, frozen=True):
 ANONYMOUS = Recognition()
 
 
-class ActiveIntent(msgspec.Struct, frozen=True):
+class ActiveIntent(msgspec.Struct, frozen=True, gc=False):
     """An intent that has emerged in the visitor's session, with its score and evidence."""
 
     name: str
@@ -73,7 +73,7 @@ class ActiveIntent(msgspec.Struct, frozen=True):
     emerged_ms: int | None = None
 
 
-class Outage(msgspec.Struct, frozen=True):
+class Outage(msgspec.Struct, frozen=True, gc=False):
     """An outage affecting the visitor's line area."""
 
     outage_id: str
@@ -83,7 +83,7 @@ class Outage(msgspec.Struct, frozen=True):
     eta_ms: int
 
 
-class CustomerFacts(msgspec.Struct, frozen=True):
+class CustomerFacts(msgspec.Struct, frozen=True, gc=False):
     """What the CRM knows about the recognised line/account, as of decision time."""
 
     tariff: str | None = None
@@ -101,7 +101,7 @@ class CustomerFacts(msgspec.Struct, frozen=True):
 NO_FACTS = CustomerFacts()
 
 
-class DecisionContext(msgspec.Struct, frozen=True):
+class DecisionContext(msgspec.Struct, frozen=True, gc=False):
     """Everything one decision needs; the clock reading is `at_ms`."""
 
     at_ms: int
@@ -114,7 +114,7 @@ class DecisionContext(msgspec.Struct, frozen=True):
     purpose: str = "personalisation"
 
 
-class Contact(msgspec.Struct, frozen=True):
+class Contact(msgspec.Struct, frozen=True, gc=False):
     """A past decision that chose something for an account (shown or held out).
 
     The session is the unit of contact: repeating an experience on the next page of the same
@@ -128,7 +128,7 @@ class Contact(msgspec.Struct, frozen=True):
     categories: tuple[str, ...]
 
 
-class VisitEvent(msgspec.Struct, frozen=True, omit_defaults=True):
+class VisitEvent(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
     """The event the visitor is producing right now (page view, search, click, login)."""
 
     type: str = "page"
@@ -139,7 +139,7 @@ class VisitEvent(msgspec.Struct, frozen=True, omit_defaults=True):
     ts_ms: int | None = None
 
 
-class VisitQuery(msgspec.Struct, frozen=True):
+class VisitQuery(msgspec.Struct, frozen=True, gc=False):
     """One decide call as the identity and intent sources see it.
 
     `client_ip`/`client_port` are the raw network address for the identity area's resolver;

@@ -24,7 +24,7 @@ from netcx.domain.decisions.policy import Experience, Policy
 DAY_MS = 86_400_000
 
 
-class ChosenExperience(msgspec.Struct, frozen=True):
+class ChosenExperience(msgspec.Struct, frozen=True, gc=False):
     """An experience the decision picked; `held_out` means logged as 'would have triggered'."""
 
     experience_id: str
@@ -37,14 +37,14 @@ class ChosenExperience(msgspec.Struct, frozen=True):
     hand_off: bool = False
 
 
-class Rejection(msgspec.Struct, frozen=True):
+class Rejection(msgspec.Struct, frozen=True, gc=False):
     """An eligible experience that was not chosen, and why (guard, cap, cooldown, arbitration)."""
 
     experience_id: str
     reason: str
 
 
-class Decision(msgspec.Struct, frozen=True):
+class Decision(msgspec.Struct, frozen=True, gc=False):
     """The outcome of one decide call, as logged for audit and measurement."""
 
     decision_id: str
@@ -93,6 +93,18 @@ class Decision(msgspec.Struct, frozen=True):
         )
 
 
+class _Rule(msgspec.Struct, frozen=True, gc=False):
+    """An experience's eligibility compiled into sets (the hot path avoids model lookups)."""
+
+    exp: Experience
+    order: int
+    recognition: frozenset[str]
+    channels: frozenset[str] | None  # None: any channel
+    intents: tuple[str, ...]
+    requires: frozenset[str]
+    unless: frozenset[str]
+
+
 class _Candidate(msgspec.Struct):
     exp: Experience
     order: int
@@ -104,9 +116,31 @@ class DecisionEngine:
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
-        self._experiences = sorted(
-            enumerate(policy.experiences), key=lambda ie: (-ie[1].priority, ie[0])
-        )
+        rules = [
+            _Rule(
+                exp=exp,
+                order=order,
+                recognition=frozenset(r.value for r in exp.recognition),
+                channels=None if "any" in exp.channels else frozenset(exp.channels),
+                intents=exp.intents,
+                requires=frozenset(exp.requires),
+                unless=frozenset(exp.unless),
+            )
+            for order, exp in enumerate(policy.experiences)
+        ]
+        # Only experiences naming an active intent (or none) can be eligible: index by intent.
+        self._no_intent = [r for r in rules if not r.intents]
+        self._by_intent: dict[str, list[_Rule]] = {}
+        for rule in rules:
+            for name in rule.intents:
+                self._by_intent.setdefault(name, []).append(rule)
+
+    def _rules_for(self, intents: dict[str, ActiveIntent]) -> list[_Rule]:
+        found = {r.order: r for r in self._no_intent}
+        for name in intents:
+            for r in self._by_intent.get(name, ()):
+                found[r.order] = r
+        return sorted(found.values(), key=lambda r: (-r.exp.priority, r.order))
 
     def decide(
         self, ctx: DecisionContext, history: Sequence[Contact], decision_id: str
@@ -123,17 +157,16 @@ class DecisionEngine:
 
         rejected: list[Rejection] = []
         candidates: list[_Candidate] = []
-        for order, exp in self._experiences:
-            if rec.state not in exp.recognition:
+        for rule in self._rules_for(intents):
+            exp = rule.exp
+            if rec.state not in rule.recognition:
                 continue
-            if "any" not in exp.channels and ctx.channel not in exp.channels:
+            if rule.channels is not None and ctx.channel not in rule.channels:
                 continue
             intent = _matched_intent(exp, intents)
-            if exp.intents and intent is None:
+            if rule.intents and intent is None:
                 continue
-            if any(f not in true_facts for f in exp.requires) or any(
-                f in true_facts for f in exp.unless
-            ):
+            if not rule.requires <= true_facts or rule.unless & true_facts:
                 continue
             if exp.category in forbidden:
                 rejected.append(Rejection(exp.id, f"guard:{forbidden[exp.category]}"))
@@ -148,7 +181,7 @@ class DecisionEngine:
             ):
                 rejected.append(Rejection(exp.id, f"cooldown:{exp.cooldown_s}s"))
                 continue
-            candidates.append(_Candidate(exp, order, intent))
+            candidates.append(_Candidate(exp, rule.order, intent))
 
         candidates.sort(
             key=lambda c: (-c.exp.priority, -(c.intent.score if c.intent else 0.0), c.order)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
+from functools import lru_cache
 from typing import Literal
 
 import msgspec
@@ -16,7 +18,7 @@ SCHEMA: Literal["netcx.trigger"] = "netcx.trigger"
 SCHEMA_VERSION: Literal[1] = 1
 
 
-class TriggerIds(msgspec.Struct, frozen=True, omit_defaults=True):
+class TriggerIds(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
     """Pseudonyms for the destination (unlinkable across destinations); never raw ids."""
 
     account: str
@@ -26,7 +28,7 @@ class TriggerIds(msgspec.Struct, frozen=True, omit_defaults=True):
     visitor: str | None = None
 
 
-class TriggerExperience(msgspec.Struct, frozen=True):
+class TriggerExperience(msgspec.Struct, frozen=True, gc=False):
     id: str
     slot: str
     category: str
@@ -34,12 +36,12 @@ class TriggerExperience(msgspec.Struct, frozen=True):
     params: dict[str, str]
 
 
-class TriggerIntent(msgspec.Struct, frozen=True):
+class TriggerIntent(msgspec.Struct, frozen=True, gc=False):
     name: str
     score: float
 
 
-class Trigger(msgspec.Struct, frozen=True):
+class Trigger(msgspec.Struct, frozen=True, gc=False):
     """One hand-off; `idempotency_key` lets the receiver drop redeliveries."""
 
     schema: Literal["netcx.trigger"]
@@ -62,11 +64,26 @@ class Trigger(msgspec.Struct, frozen=True):
         return self.ids.account
 
 
+Alias = Callable[[IdKind, str], str]
+"""Internal pseudonym → the destination's pseudonym."""
+
+
+def destination_alias(pseudonymizer: Pseudonymizer, destination: str, cache: int = 65_536) -> Alias:
+    """Destination pseudonyms of internal pseudonyms (HMAC under the destination's key),
+    memoised: the same accounts come back often and each alias costs two HMACs."""
+
+    @lru_cache(maxsize=cache)
+    def alias(kind: IdKind, internal: str) -> str:
+        return pseudonymizer.pseudonym(kind, internal, destination)
+
+    return alias
+
+
 def build_trigger(
     decision: Decision,
     recognition: Recognition,
     intents: tuple[ActiveIntent, ...],
-    pseudonymizer: Pseudonymizer,
+    alias: Alias,
     destination: str,
 ) -> Trigger | None:
     """The trigger for the shown, hand-off experiences of `decision`, or None if there are none."""
@@ -78,10 +95,10 @@ def build_trigger(
     if not experiences or decision.account_id is None:
         return None
 
-    def alias(kind: IdKind, internal: str | None) -> str | None:
-        return None if internal is None else pseudonymizer.pseudonym(kind, internal, destination)
+    def maybe(kind: IdKind, internal: str | None) -> str | None:
+        return None if internal is None else alias(kind, internal)
 
-    account = pseudonymizer.pseudonym(IdKind.ACCOUNT, decision.account_id, destination)
+    account = alias(IdKind.ACCOUNT, decision.account_id)
     return Trigger(
         schema=SCHEMA,
         schema_version=SCHEMA_VERSION,
@@ -95,10 +112,10 @@ def build_trigger(
         confidence=round(recognition.confidence, 4),
         ids=TriggerIds(
             account=account,
-            line=alias(IdKind.LINE, recognition.line_id),
-            subscriber=alias(IdKind.SUBSCRIBER, recognition.subscriber_id),
-            household=alias(IdKind.HOUSEHOLD, recognition.household_id),
-            visitor=alias(IdKind.VISITOR, decision.visitor_id),
+            line=maybe(IdKind.LINE, recognition.line_id),
+            subscriber=maybe(IdKind.SUBSCRIBER, recognition.subscriber_id),
+            household=maybe(IdKind.HOUSEHOLD, recognition.household_id),
+            visitor=maybe(IdKind.VISITOR, decision.visitor_id),
         ),
         intents=tuple(TriggerIntent(i.name, round(i.score, 4)) for i in intents),
         experiences=experiences,
