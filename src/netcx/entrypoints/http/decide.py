@@ -14,6 +14,7 @@ from prometheus_client.core import GaugeMetricFamily
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from netcx.bootstrap import Container
 from netcx.domain.decisions.context import VisitEvent
@@ -128,8 +129,14 @@ class _SrmCollector:
         yield from (p, bad, units)
 
 
-def _error(status: int, message: str) -> Response:
-    return Response(msgspec.json.encode({"error": message}), status_code=status, media_type=JSON)
+class _AsgiEndpoint:
+    """Makes Starlette route to a plain ASGI callable (it wraps bare functions as handlers)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)
 
 
 def routes(container: Container) -> list[BaseRoute]:
@@ -144,32 +151,40 @@ def routes(container: Container) -> list[BaseRoute]:
     outcomes = Counter("netcx_decisions", "Decisions by outcome", ["outcome"], registry=registry)
     registry.register(_SrmCollector(service))
 
-    def authorised(request: Request) -> bool:
+    def authorised(headers: dict[bytes, bytes]) -> bool:
         if not keys:
             return True
-        given = request.headers.get("x-api-key", "").encode()
+        given = headers.get(b"x-api-key", b"")
         return any(hmac.compare_digest(given, k) for k in keys)
 
-    def client_address(request: Request) -> tuple[str | None, int | None]:
+    port_header = http.client_port_header.lower().encode()
+
+    def client_address(
+        client: tuple[str, int] | None, headers: dict[bytes, bytes]
+    ) -> tuple[str | None, int | None]:
         # The peer is the client unless it is one of our trusted proxies; then the proxy's
         # Forwarded-For and client-port headers are believed (never a client's own).
-        host, port = (request.client.host, request.client.port) if request.client else (None, None)
+        host, port = client if client else (None, None)
         if host and proxies and any(ipaddress.ip_address(host) in n for n in proxies):
-            forwarded = request.headers.get("x-forwarded-for", "").split(",")[-1].strip()
-            raw_port = request.headers.get(http.client_port_header, "")
+            forwarded = headers.get(b"x-forwarded-for", b"").decode().split(",")[-1].strip()
+            raw_port = headers.get(port_header, b"").decode()
             return forwarded or None, int(raw_port) if raw_port.isdigit() else None
         return host, port
 
-    async def decide(request: Request) -> Response:
-        if not authorised(request):
-            return _error(401, "missing or wrong x-api-key")
+    def answer(
+        body: bytes, headers: dict[bytes, bytes], client: tuple[str, int] | None
+    ) -> tuple[int, bytes]:
+        if not authorised(headers):
+            return 401, encoder.encode({"error": "missing or wrong x-api-key"})
         try:
-            req = decoder.decode(await request.body())
+            req = decoder.decode(body)
         except (msgspec.ValidationError, msgspec.DecodeError) as err:
-            return _error(400, f"invalid decide request: {err}")
+            return 400, encoder.encode({"error": f"invalid decide request: {err}"})
         if req.visitor_id is None and req.event is None:
-            return _error(400, "invalid decide request: give visitor_id and/or event")
-        ip, port = client_address(request)
+            return 400, encoder.encode(
+                {"error": "invalid decide request: give visitor_id and/or event"}
+            )
+        ip, port = client_address(client, headers)
         result = service.decide(
             channel=req.channel,
             visitor_id=req.visitor_id,
@@ -180,8 +195,31 @@ def routes(container: Container) -> list[BaseRoute]:
             client_port=port,
         )
         d = result.decision
-        outcomes.labels("holdout" if d.holdout else "shown" if d.shown else "nothing").inc()
-        return Response(encoder.encode(to_response(result)), media_type=JSON)
+        counted["holdout" if d.holdout else "shown" if d.shown else "nothing"].inc()
+        return 200, encoder.encode(to_response(result))
+
+    counted = {o: outcomes.labels(o) for o in ("holdout", "shown", "nothing")}
+
+    async def decide(scope: Scope, receive: Receive, send: Send) -> None:
+        # A plain ASGI endpoint: this is the hot path, so no Request/Response objects.
+        chunks = []
+        more = True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        status, payload = answer(b"".join(chunks), dict(scope["headers"]), scope.get("client"))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
 
     async def srm(_: Request) -> Response:
         return Response(encoder.encode(service.srm()), media_type=JSON)
@@ -190,7 +228,7 @@ def routes(container: Container) -> list[BaseRoute]:
         return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
 
     return [
-        Route("/v1/decide", decide, methods=["POST"]),
+        Route("/v1/decide", _AsgiEndpoint(decide), methods=["POST"]),
         Route("/v1/decide/srm", srm, methods=["GET"]),
         Route("/v1/decide/metrics", metrics, methods=["GET"]),
     ]
