@@ -96,7 +96,7 @@ def test_one_session_is_one_contact(make_log: Callable[[], DecisionLog]) -> None
     assert len(contacts) == 1 and contacts[0].at_ms == NOW + 49_000
 
 
-def test_duckdb_log_keeps_decisions_across_a_crash(tmp_path: Path) -> None:
+def test_duckdb_log_keeps_flushed_decisions_across_a_crash(tmp_path: Path) -> None:
     import subprocess
     import sys
     import textwrap
@@ -108,10 +108,12 @@ def test_duckdb_log_keeps_decisions_across_a_crash(tmp_path: Path) -> None:
         from pathlib import Path
         from netcx.adapters.decisions.duckdb_log import DuckDBDecisionLog
         from tests.contract.test_decision_log import decision
-        log = DuckDBDecisionLog(Path({str(path)!r}), flush_interval_s=3600)
+        import time
+        log = DuckDBDecisionLog(Path({str(path)!r}), flush_interval_s=0.05)
         for i in range(5):
             log.append(decision(i, "ac1_a", {NOW} + i, f"s{{i}}"))
-        os._exit(1)  # no close, no flush: the process dies
+        time.sleep(1.0)  # longer than the flush interval
+        os._exit(1)  # no close: the process dies
         """
     )
     root = Path(__file__).parents[2]
@@ -120,5 +122,20 @@ def test_duckdb_log_keeps_decisions_across_a_crash(tmp_path: Path) -> None:
     try:
         assert len(log.contacts("ac1_a", 0)) == 5
         assert log.query("SELECT count(*) FROM decisions") == [(5,)]
+    finally:
+        log.close()
+
+
+def test_duckdb_log_ingests_a_segment_left_by_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "decisions.duckdb"
+    DuckDBDecisionLog(path).close()
+    from netcx.adapters.decisions.duckdb_log import _line
+
+    d = decision(1, "ac1_z", NOW, "s1")
+    (tmp_path / "decisions.duckdb.segments" / "123-000000007.ndjson").write_bytes(_line(d))
+    log = DuckDBDecisionLog(path)
+    try:
+        assert log.get(d.decision_id) == d
+        assert list((tmp_path / "decisions.duckdb.segments").iterdir()) == []
     finally:
         log.close()

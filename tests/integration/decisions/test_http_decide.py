@@ -181,3 +181,23 @@ def test_a_hanging_webhook_never_blocks_decisions(tmp_path: Path, receiver: Rece
         # every trigger is stuck behind the hanging CVM, yet decisions answer in milliseconds
         assert latencies[-1] < 0.5, latencies[-5:]
         assert receiver.received == {}
+
+
+def test_netcx_serve_wires_decide_with_the_configured_policy(tmp_path: Path) -> None:
+    """The real `netcx serve` (bootstrap's container): until identity is wired everyone is
+    anonymous and gets the generic experience; decisions land in the DuckDB log."""
+    from tests.servers import netcx_server
+
+    with netcx_server(tmp_path / "data") as base:
+        out = CLIENT.post(
+            f"{base}/v1/decide",
+            json={"channel": "app", "event": {"type": "screen", "url": "/roaming"}},
+        ).json()
+        assert out["recognition"]["state"] == "anonymous"
+        assert [e["id"] for e in out["experiences"]] == ["generic_experience"]
+        assert CLIENT.get(f"{base}/v1/decide/srm").status_code == 200
+    import duckdb
+
+    with duckdb.connect(str(tmp_path / "data" / "decisions.duckdb"), read_only=True) as db:
+        rows = db.execute("SELECT decision_id, experiences FROM decisions").fetchall()
+    assert rows == [(out["decision_id"], "generic_experience")]

@@ -1,16 +1,16 @@
 """DuckDB DecisionLog: every decision in an embedded table, for audit and measurement.
 
-The request path only appends one JSON line to a segment file (a write syscall, durable
-against a process crash); a background thread rotates the segment every
-`flush_interval_s` and has DuckDB ingest it with `read_json`, so the column work happens
-inside DuckDB without holding the interpreter lock that decisions need. Segments left by a
-crash are ingested at the next open. Reads (contacts for caps, SRM units) come from an
-in-memory index rebuilt from the table at open, so deciding never waits for the database.
+The request path only encodes the decision as one JSON line into a buffer; every
+`flush_interval_s` a background thread writes the buffer to a segment file and has DuckDB
+ingest it with `read_json`, so the column work happens inside DuckDB without holding the
+interpreter lock that decisions need. A crash loses at most the last interval; segments
+written but not yet ingested are ingested at the next open. Reads (contacts for caps, SRM
+units) come from an in-memory index rebuilt from the table at open, so deciding never waits
+for the database.
 """
 
 from __future__ import annotations
 
-import atexit
 import itertools
 import logging
 import os
@@ -22,6 +22,7 @@ import duckdb
 import msgspec
 
 from netcx.adapters.decisions.memory_log import MemoryDecisionLog
+from netcx.adapters.exit import close_at_exit
 from netcx.domain.decisions.context import Contact
 from netcx.domain.decisions.engine import Decision
 
@@ -95,7 +96,7 @@ def _line(d: Decision, encode: Callable[[object], bytes] = msgspec.json.encode) 
 
 
 class DuckDBDecisionLog:
-    def __init__(self, path: Path, flush_interval_s: float = 0.2) -> None:
+    def __init__(self, path: Path, flush_interval_s: float = 0.1) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._segments = path.with_name(path.name + ".segments")
         self._segments.mkdir(exist_ok=True)
@@ -110,23 +111,19 @@ class DuckDBDecisionLog:
             self._index.append(decoder.decode(record))
         self._lock = threading.Lock()
         self._seq = itertools.count()
-        self._segment, self._fd = self._open_segment()
+        self._buffer: list[bytes] = []
         self._stop = threading.Event()
         self._closed = False
         self._interval_s = flush_interval_s
         self._writer = threading.Thread(target=self._run, name="decision-log", daemon=True)
         self._writer.start()
-        atexit.register(self.close)  # a server stops without closing its container
-
-    def _open_segment(self) -> tuple[Path, int]:
-        seg = self._segments / f"{os.getpid()}-{next(self._seq):09d}.ndjson"
-        return seg, os.open(seg, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        close_at_exit(self.close)
 
     def append(self, decision: Decision) -> None:
         self._index.append(decision)
         line = _line(decision)
         with self._lock:
-            os.write(self._fd, line)
+            self._buffer.append(line)
 
     def get(self, decision_id: str) -> Decision | None:
         return self._index.get(decision_id)
@@ -140,12 +137,12 @@ class DuckDBDecisionLog:
     def flush(self) -> None:
         """Move everything appended so far into the table."""
         with self._lock:
-            if os.fstat(self._fd).st_size == 0:
-                return
-            full, fd = self._segment, self._fd
-            self._segment, self._fd = self._open_segment()
-        os.close(fd)
-        self._ingest(full)
+            batch, self._buffer = self._buffer, []
+        if not batch:
+            return
+        segment = self._segments / f"{os.getpid()}-{next(self._seq):09d}.ndjson"
+        segment.write_bytes(b"".join(batch))
+        self._ingest(segment)
 
     def _ingest(self, segment: Path) -> None:
         if segment.stat().st_size:
@@ -173,7 +170,5 @@ class DuckDBDecisionLog:
         self._stop.set()
         self._writer.join(timeout=5)
         self.flush()
-        os.close(self._fd)
-        self._segment.unlink(missing_ok=True)
         with self._db_lock:
             self._db.close()

@@ -3,7 +3,6 @@ and a dead-letter store, so a slow or unreachable destination never blocks a dec
 
 from __future__ import annotations
 
-import atexit
 import heapq
 import itertools
 import logging
@@ -15,6 +14,7 @@ from collections.abc import Callable
 
 import msgspec
 
+from netcx.adapters.exit import close_at_exit
 from netcx.domain.decisions.triggers import Trigger
 from netcx.ports import DeadLetterStore, TriggerTransport
 
@@ -61,7 +61,7 @@ class QueuedTriggerSink:
         self.retried = 0
         self._worker = threading.Thread(target=self._run, name=f"triggers-{name}", daemon=True)
         self._worker.start()
-        atexit.register(self.close)
+        close_at_exit(self.close)
 
     def submit(self, trigger: Trigger) -> None:
         """Enqueue and return at once; a full queue dead-letters instead of waiting."""
