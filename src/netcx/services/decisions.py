@@ -398,3 +398,34 @@ def _decide_sessions(
         out["holdout"].append(bool(primary and primary.held_out))
         out["shown"].append(bool(primary and not primary.held_out))
     return pa.table(out, schema=DECISIONS)
+
+
+def summarise_decisions(decisions: pa.Table, settings: DecisionSettings) -> dict[str, float]:
+    """Flat numbers for the run report: decisions shown vs held out, per experience, and the
+    SRM check of the universal control group over distinct accounts (DECISIONS columns)."""
+    policy = load_policy_file(settings.policy_file)
+    rows = decisions.select(["account_id", "experience", "reason", "holdout", "shown"]).to_pylist()
+    out: dict[str, float] = {
+        "decisions.total": len(rows),
+        "decisions.shown": sum(r["shown"] for r in rows),
+        "decisions.holdout": sum(r["holdout"] for r in rows),
+        "decisions.nothing_chosen": sum(r["experience"] == "none" for r in rows),
+    }
+    for r in rows:
+        if r["experience"] != "none":
+            key = f"decisions.{'holdout' if r['holdout'] else 'shown'}.{r['experience']}"
+            out[key] = out.get(key, 0) + 1
+    control = {r["account_id"] for r in rows if "holdout:universal" in (r["reason"] or "")}
+    exposed = {r["account_id"] for r in rows if r["experience"] != "none"}
+    share = policy.holdouts.universal_share
+    srm = srm_check(
+        UNIVERSAL,
+        {"control": len(control), "eligible": len(exposed - control)},
+        {"control": share, "eligible": 1.0 - share},
+        settings.srm_alpha,
+    )
+    out["decisions.universal_control_accounts"] = len(control)
+    out["decisions.exposed_accounts"] = len(exposed)
+    out["decisions.srm_p_value"] = srm.p_value
+    out["decisions.srm_mismatch"] = float(srm.mismatch)
+    return out

@@ -227,3 +227,20 @@ def test_holdouts_and_caps_over_many_sessions() -> None:
     ]
     assert mine[1]["reason"] == "tariff_review_own_usage=cooldown:604800s"
     assert mine[3]["reason"] == "fibre_existing_customer_upgrade=cap:web:2/3600s"
+
+
+def test_summary_for_the_report_counts_shown_holdout_and_checks_srm() -> None:
+    from netcx.config import DecisionSettings
+    from netcx.services.decisions import summarise_decisions
+
+    identity = [session(f"s{i}", i) for i in range(8, N)]
+    intents = [intent(r["session_id"], "churn_research") for r in identity]
+    table = decide_sessions(
+        rows(SESSION_IDENTITY, identity), rows(SESSION_INTENTS, intents), world(), Settings(), PZ
+    )
+    summary = summarise_decisions(table, DecisionSettings())
+    assert summary["decisions.total"] == len(identity)
+    assert summary["decisions.shown"] + summary["decisions.holdout"] == len(identity)
+    assert summary["decisions.shown.retention_save_offer"] == summary["decisions.shown"]
+    assert 0 < summary["decisions.universal_control_accounts"] < 0.1 * len(identity)
+    assert summary["decisions.srm_mismatch"] == 0.0 and summary["decisions.srm_p_value"] > 0.001
