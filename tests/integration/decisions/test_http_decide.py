@@ -165,8 +165,13 @@ def refuse_bad_requests(base: str) -> None:
 
 def test_a_hanging_webhook_never_blocks_decisions(tmp_path: Path, receiver: Receiver) -> None:
     receiver.hang_s = 3.0
-    with fake_server(VISITORS, tmp_path, webhook_env(receiver)) as base:
-        c = CLIENT
+    env = {**webhook_env(receiver), "NETCX_HTTP__API_KEYS": '["cvm-key-1"]'}
+    with (
+        fake_server(VISITORS, tmp_path, env) as base,
+        httpx.Client(headers={"x-api-key": "cvm-key-1"}, timeout=10) as c,
+    ):
+        refused = CLIENT.post(f"{base}/v1/decide", json={"visitor_id": "v-churn", "channel": "web"})
+        assert refused.status_code == 401
         latencies = []
         for i in range(60):
             t0 = time.perf_counter()

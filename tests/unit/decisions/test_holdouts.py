@@ -46,3 +46,14 @@ def test_decision_ids_are_unique_and_time_ordered() -> None:
     assert len(set(ids)) == 1000
     assert ids == sorted(ids, key=lambda x: x[3:16])
     assert decision_id(5, b"a", 1) != decision_id(5, b"b", 1)
+
+
+def test_webhook_signature_verifies_body_secret_and_age() -> None:
+    from netcx.domain.decisions.triggers import sign, verify
+
+    header = sign(b"s3cret", 1_780_000_000, b'{"a":1}')
+    assert verify(b"s3cret", header, b'{"a":1}', now_s=1_780_000_100)
+    assert not verify(b"s3cret", header, b'{"a":2}', now_s=1_780_000_100)  # tampered body
+    assert not verify(b"other", header, b'{"a":1}', now_s=1_780_000_100)  # wrong secret
+    assert not verify(b"s3cret", header, b'{"a":1}', now_s=1_780_000_400)  # replayed late
+    assert not verify(b"s3cret", "garbage", b'{"a":1}', now_s=1_780_000_100)
