@@ -122,12 +122,16 @@ def build_trigger_transport(settings: Settings) -> TriggerTransport:
     return _choose("decisions.triggers.sink", t.sink, builders)()
 
 
+TRIGGER_SINKS = ("none", "memory", "webhook", "redis", "kafka")
+
+
 def build_trigger_sink(settings: Settings) -> TriggerSink | None:
     """`decisions.triggers.sink`: none | memory | webhook | redis | kafka (queued delivery)."""
     from netcx.adapters.triggers.memory import MemoryTriggerSink
     from netcx.adapters.triggers.queue import QueuedTriggerSink
 
     t = settings.decisions.triggers
+    _choose("decisions.triggers.sink", t.sink, dict.fromkeys(TRIGGER_SINKS))
     if t.sink == "none":
         return None
     if t.sink == "memory":
@@ -169,5 +173,5 @@ def build_decision_service(
 
 def _choose(setting: str, name: str, builders: dict[str, _B]) -> _B:
     if name not in builders:
-        raise ConfigError(f"{setting}: unknown backend {name!r}; choose one of {sorted(builders)}")
+        raise ConfigError(f"{setting}: {name!r} is not one of {sorted(builders)}")
     return builders[name]

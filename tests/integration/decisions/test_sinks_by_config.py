@@ -99,5 +99,8 @@ def test_kafka_topic_sink_by_name(tmp_path: Path) -> None:
 
 
 def test_unknown_sink_name_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"decisions.triggers.sink: unknown backend 'smtp'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"decisions.triggers.sink: 'smtp' is not one of \['kafka', 'memory', 'none'",
+    ):
         service(tmp_path, TriggerSettings(sink="smtp"))
