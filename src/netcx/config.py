@@ -134,6 +134,35 @@ class IntentSettings(BaseModel):
     state_ttl_s: int = 90 * 86400  # redis: a subject untouched this long is forgotten
 
 
+class TriggerSettings(BaseModel):
+    """Where decisions are handed off: `sink` names the adapter (none | memory | webhook |
+    redis | kafka); delivery runs from a background queue with retries and a dead-letter store."""
+
+    sink: str = "none"
+    destination: str = "cvm"  # pseudonyms in payloads are specific to this destination
+    queue_size: int = 10_000
+    max_attempts: int = 5
+    backoff_initial_s: float = 0.2
+    backoff_max_s: float = 10.0
+    timeout_s: float = 2.0
+    webhook_url: str | None = None
+    webhook_secret: SecretStr = SecretStr("netcx-dev-webhook-secret")
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_stream: str = "netcx.triggers"
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_topic: str = "netcx.triggers"
+
+
+class DecisionSettings(BaseModel):
+    """The decision policy (None: the shipped default), the decision log backend
+    (memory | duckdb, stored under storage.data_dir) and trigger hand-off."""
+
+    policy_file: Path | None = None
+    log: str = "duckdb"
+    srm_alpha: float = 0.001
+    triggers: TriggerSettings = Field(default_factory=TriggerSettings)
+
+
 class Settings(BaseSettings):
     """All settings. Env NETCX_<SECTION>__<FIELD> (NETCX_HTTP__PORT=9000); file NETCX_CONFIG."""
 
@@ -150,6 +179,7 @@ class Settings(BaseSettings):
     collect: CollectSettings = Field(default_factory=CollectSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     intents: IntentSettings = Field(default_factory=IntentSettings)
+    decisions: DecisionSettings = Field(default_factory=DecisionSettings)
 
     @classmethod
     def settings_customise_sources(

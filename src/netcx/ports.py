@@ -11,6 +11,10 @@ import pyarrow as pa
 from netcx.domain.camara import AccessToken
 from netcx.domain.camara import AuditRecord as CamaraAuditRecord
 from netcx.domain.consent import ConsentDecision
+from netcx.domain.decisions import context as dctx
+from netcx.domain.decisions.context import Contact, CustomerFacts, VisitQuery
+from netcx.domain.decisions.engine import Decision
+from netcx.domain.decisions.triggers import Trigger
 from netcx.domain.events import Event, Recognition, StoredEvent
 from netcx.domain.identity import Edge, EdgeSource, IntentNote
 from netcx.domain.intents.scoring import ActiveIntent, SubjectState
@@ -271,3 +275,77 @@ class AccessTokenVerifier(Protocol):
     def verify(self, token: str) -> AccessToken:
         """The token's claims; raises Unauthorized when it is not valid now."""
         ...
+
+
+class RecognitionSource(Protocol):
+    """Identity area → decisions: who the visitor is now, for the query's purpose.
+
+    Consent is applied by the source (no consent for the purpose: anonymous); the decision
+    engine checks it again.
+    """
+
+    def recognise(self, query: VisitQuery) -> dctx.Recognition: ...
+
+
+class SessionIntentSource(Protocol):
+    """Intents area → decisions: the session's active (emerged) intents, scores and evidence,
+    after taking `query.event` (if any) into account."""
+
+    def active_intents(self, query: VisitQuery) -> Sequence[dctx.ActiveIntent]: ...
+
+
+class CustomerFactsSource(Protocol):
+    """CRM facts (tariff, device, contract, tenure, outage in the line's area) as of `at_ms`."""
+
+    def facts(self, recognition: dctx.Recognition, at_ms: int) -> CustomerFacts: ...
+
+
+class DecisionLog(Protocol):
+    """Every decision, for audit and measurement; also the contact history for caps."""
+
+    def append(self, decision: Decision) -> None: ...
+
+    def get(self, decision_id: str) -> Decision | None: ...
+
+    def contacts(self, account_id: str, since_ms: int) -> list[Contact]:
+        """The account's contacts (decisions that chose something) at or after `since_ms`."""
+        ...
+
+    def exposure_units(self) -> dict[tuple[str, str], int]:
+        """Distinct accounts per (scope, group): ("universal", "control"|"eligible") and
+        ("experience:<id>", "held_out"|"treated") — the units of the SRM check."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class TriggerSink(Protocol):
+    """Hands triggers to a CVM destination. `submit` never blocks on the destination."""
+
+    def submit(self, trigger: Trigger) -> None: ...
+
+    def flush(self, timeout_s: float) -> bool:
+        """Wait until everything submitted is delivered or dead-lettered; False on timeout."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class TriggerTransport(Protocol):
+    """One delivery attempt of an encoded trigger; raises on failure (the queue retries)."""
+
+    def deliver(self, body: bytes, trigger: Trigger) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class DeadLetterStore(Protocol):
+    """Triggers whose delivery failed every attempt, kept for `netcx triggers replay`."""
+
+    def put(self, body: bytes, trigger_id: str, error: str, at_ms: int) -> None: ...
+
+    def list(self) -> list[tuple[str, bytes]]:
+        """(trigger_id, body) of every dead letter, oldest first."""
+        ...
+
+    def remove(self, trigger_id: str) -> None: ...

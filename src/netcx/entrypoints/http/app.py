@@ -9,7 +9,16 @@ from starlette.routing import BaseRoute, Route
 
 from netcx import __version__
 from netcx.bootstrap import Container
-from netcx.entrypoints.http import camara, collect, consent, intents, privacy, profiles, resolve
+from netcx.entrypoints.http import (
+    camara,
+    collect,
+    consent,
+    decide,
+    intents,
+    privacy,
+    profiles,
+    resolve,
+)
 
 
 async def healthz(_: Request) -> Response:
@@ -24,6 +33,7 @@ def create_app(container: Container) -> Starlette:
     routes += profiles.routes(container) + consent.routes(container) + privacy.routes(container)
     routes += resolve.routes(container)
     routes += intents.routes(container)
+    routes += decide.routes(container)
     app = Starlette(routes=routes)
     app.state.container = container
     return app

@@ -1,0 +1,1 @@
+"""Trigger sinks: background delivery queue, dead letters and one transport per destination kind."""

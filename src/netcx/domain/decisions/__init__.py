@@ -1,0 +1,1 @@
+"""Decisions: which experience a visitor gets now, under policy, contact rules and holdouts."""

