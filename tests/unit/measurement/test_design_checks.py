@@ -55,3 +55,19 @@ def test_lead_time_summary() -> None:
     assert summary.share_at_least[14].value == pytest.approx(2 / 5)
     assert summary.share_at_least[30].value == pytest.approx(1 / 5)
     assert math.isnan(summarise_lead_times([]).median_days)
+
+
+def test_verdicts_say_significance_and_power_in_words() -> None:
+    from netcx.domain.measurement.intervals import Comparison
+    from netcx.domain.measurement.verdicts import describe_difference
+
+    sig = describe_difference("NPS", Comparison(6.0, 2.0, 10.0, 0.003, 900, 100), 4.1, "points")
+    assert "Significant (p = 0.003)" in sig
+    assert "+6.0 points" in sig and "95 % CI +2.0 points to +10.0 points" in sig
+    ns = describe_difference(
+        "Churn", Comparison(-0.01, -0.03, 0.01, 0.3, 900, 100), 0.025, "pp", adjusted_p=0.6
+    )
+    assert "Not significant (p = 0.6 after Holm correction)" in ns
+    assert "MDE = 2.5 pp" in ns and "-1.0 pp" in ns
+    empty = describe_difference("NPS", Comparison(*[math.nan] * 4, 0, 3), math.nan, "points")
+    assert "no estimate" in empty
