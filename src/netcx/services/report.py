@@ -205,3 +205,19 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def latest_run_with_report(runs_dir: Path) -> Path | None:
+    """The newest run directory holding a report.json: `runs_dir` itself or one of its children."""
+    if not runs_dir.is_dir():
+        return None
+    candidates = [runs_dir, *(p for p in runs_dir.iterdir() if p.is_dir())]
+    with_report = [p for p in candidates if (p / REPORT_JSON).is_file()]
+    if not with_report:
+        return None
+    return max(with_report, key=lambda p: (p / REPORT_JSON).stat().st_mtime_ns)
+
+
+def read_report(run_dir: Path) -> dict[str, Any]:
+    """A report.json written by `write_report`."""
+    return _read_json(run_dir / REPORT_JSON)

@@ -9,6 +9,7 @@ from starlette.routing import BaseRoute, Route
 
 from netcx import __version__
 from netcx.bootstrap import Container
+from netcx.entrypoints.http import dashboard
 
 
 async def healthz(_: Request) -> Response:
@@ -18,6 +19,7 @@ async def healthz(_: Request) -> Response:
 def create_app(container: Container) -> Starlette:
     """The app `netcx serve` runs; each area contributes its routes."""
     routes: list[BaseRoute] = [Route("/healthz", healthz)]
+    routes += dashboard.routes(container)
     app = Starlette(routes=routes)
     app.state.container = container
     return app
