@@ -3,6 +3,7 @@
 import math
 
 import pytest
+from statsmodels.stats.multitest import multipletests
 
 from netcx.domain.measurement.lead_time import summarise_lead_times
 from netcx.domain.measurement.multiplicity import holm_adjust
@@ -32,6 +33,10 @@ def test_srm_passes_a_plausible_split_with_unequal_design() -> None:
 def test_holm_matches_r_p_adjust() -> None:
     # R: p.adjust(c(0.01, 0.04, 0.03, 0.005), "holm") → 0.03 0.06 0.06 0.02 (Holm 1979 step-down).
     assert holm_adjust([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    # And statsmodels agrees on a larger family, including ties and values capped at 1.
+    family = [0.001, 0.2, 0.2, 0.04, 0.5, 0.013, 0.9, 0.0001]
+    reference = multipletests(family, method="holm")[1]
+    assert holm_adjust(family) == pytest.approx(list(reference))
     adjusted = holm_adjust([0.01, math.nan, 0.04])
     assert adjusted[0] == pytest.approx(0.02)
     assert math.isnan(adjusted[1])

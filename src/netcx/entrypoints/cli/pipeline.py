@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from importlib import import_module
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -37,11 +36,14 @@ def _register_report(app: typer.Typer) -> None:
         from netcx.bootstrap import build_container
         from netcx.config import load_settings
         from netcx.services.report import build_report, write_report
+        from netcx.simulate.world import WorldFolder
 
         console = Console()
+        if not run.is_dir():
+            raise NotFound(f"--run {run}: no such run directory")
         world_dir = world or _world_of_run(run)
         container = build_container(load_settings())
-        world_folder = import_module("netcx.simulate.world").WorldFolder(world_dir)
+        world_folder = WorldFolder(world_dir)
         with console.status("Measuring the run…"):
             result = build_report(
                 world_folder,
