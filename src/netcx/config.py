@@ -68,11 +68,19 @@ class MeasurementSettings(BaseModel):
     negative_contact_reasons: list[str] = Field(default_factory=lambda: ["complaint", "cancel"])
     research_intents: list[str] = Field(default_factory=lambda: ["churn_research"])
     high_intents: list[str] = Field(
-        default_factory=lambda: ["churn_research", "upgrade", "outage", "billing_problem"]
+        default_factory=lambda: [
+            "churn_research",
+            "upgrade",
+            "fibre_availability",
+            "outage",
+            "billing_problem",
+        ]
     )
     # Designed share of the holdout behind the overall comparison (the decision policy's
     # universal control group); the sample-ratio check tests the observed split against it.
     holdout_share: float = Field(default=0.05, gt=0.0, lt=1.0)
+    # Designed holdout share of each experience next to a universal group (policy default 10 %).
+    experience_holdout_share: float = Field(default=0.1, gt=0.0, lt=1.0)
     # Folder of run directories (or one run directory) the dashboard shows; default <data>/runs.
     runs_dir: Path | None = None
 

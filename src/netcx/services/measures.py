@@ -263,17 +263,30 @@ class Arms:
     units: pd.DataFrame  # account_id, arm, first_ms
     excluded_inconsistent: int
     expected_holdout_share: float
+    experience_holdout_share: float
+    """Designed holdout share of each experience (for the per-experience SRM check)."""
     definition: str
 
 
+def _actionable(decisions: pd.DataFrame) -> pd.DataFrame:
+    """Decisions where netcx acted or would have (shown, or held out); 'nothing eligible'
+    decisions do not make an account part of the experiment."""
+    acted = decisions["shown"].fillna(False).astype(bool) | decisions["holdout"].fillna(
+        False
+    ).astype(bool)
+    return decisions[decisions["account_id"].notna() & acted]
+
+
 def overall_arms(decisions: pd.DataFrame, settings: MeasurementSettings) -> Arms:
-    """Accounts with a decision, split into netcx-on (treated) and the holdout.
+    """Accounts with an actionable decision on a high-intent journey: treated vs holdout.
 
     With a universal control group (decision reasons mark it), the holdout is that group and
     everyone else is treated. Without one, each account's sticky holdout flag is its arm;
-    accounts whose decisions disagree are excluded and counted.
+    accounts whose decisions disagree are excluded and counted. An account's clock starts at
+    its first such decision.
     """
-    decided = decisions[decisions["account_id"].notna()]
+    decided = _actionable(decisions)
+    decided = decided[decided["intent"].isin(settings.high_intents)]
     first_ms = decided.groupby("account_id")["ts_ms"].min().rename("first_ms")
     universal = decided["holdout"].astype(bool) & decided["reason"].fillna("").str.contains(
         UNIVERSAL_MARK
@@ -288,14 +301,18 @@ def overall_arms(decisions: pd.DataFrame, settings: MeasurementSettings) -> Arms
             units,
             0,
             settings.holdout_share,
-            "universal control group (no netcx experience at all) vs all other decided accounts",
+            settings.experience_holdout_share,
+            "universal control group (no netcx experience at all) vs all other accounts with a "
+            "high-intent decision",
         )
     units, excluded = _arms_by_flag(decided)
+    # Without a universal group, each experience's holdout is the same sticky account draw.
     return Arms(
         units,
         excluded,
         settings.holdout_share,
-        "sticky per-account holdout flag of the decisions",
+        settings.holdout_share,
+        "sticky per-account holdout flag of the high-intent decisions",
     )
 
 
@@ -315,8 +332,9 @@ def _arms_by_flag(decided: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
 
 def experience_arms(decisions: pd.DataFrame, exclude: pd.Index) -> dict[str, pd.DataFrame]:
-    """Per experience: decided accounts split by that experience's holdout flag."""
-    decided = decisions[decisions["account_id"].notna() & ~decisions["account_id"].isin(exclude)]
+    """Per experience: accounts with an actionable decision for it, split by its holdout flag."""
+    decided = _actionable(decisions)
+    decided = decided[~decided["account_id"].isin(exclude)]
     return {
         str(exp): _arms_by_flag(group)[0] for exp, group in decided.groupby("experience", sort=True)
     }
@@ -426,9 +444,10 @@ def treatment_effects(data: RunData, arms: Arms, truth: dict[str, float]) -> dic
         if arms.definition.startswith("universal")
         else pd.Series([], dtype=object)
     )
-    _by_experience(data, pd.Index(excluded), nps_block, churn_block)
+    _by_experience(data, pd.Index(excluded), arms.experience_holdout_share, nps_block, churn_block)
     experiment = {
-        "units": "billing accounts with at least one decision",
+        "units": "billing accounts with a decision to act (shown or held out) on a high-intent "
+        "journey",
         "definition": arms.definition,
         "treated_accounts": len(units) - n_holdout,
         "holdout_accounts": n_holdout,
@@ -500,12 +519,21 @@ def _pre_period_covariates(units: pd.DataFrame, data: RunData) -> pd.DataFrame:
 
 
 def _by_experience(
-    data: RunData, exclude: pd.Index, nps_block: dict[str, Any], churn_block: dict[str, Any]
+    data: RunData,
+    exclude: pd.Index,
+    expected_share: float,
+    nps_block: dict[str, Any],
+    churn_block: dict[str, Any],
 ) -> None:
     per_exp = experience_arms(data.decisions, exclude)
     nps_rows: list[tuple[str, Comparison, float]] = []
     churn_rows: list[tuple[str, Comparison, float]] = []
+    srm: dict[str, dict[str, object]] = {}
     for exp, units in per_exp.items():
+        held = int((units["arm"] == HOLDOUT).sum())
+        srm[exp] = sample_ratio_check(
+            [len(units) - held, held], [1 - expected_share, expected_share]
+        ).as_dict()
         diff, mde = _nps_comparison(units, data.nps)
         nps_rows.append((exp, diff, mde))
         churned = _flag(units, _after_first(units, data.churn, "churn_ms")["account_id"])
@@ -522,6 +550,7 @@ def _by_experience(
                 **c.as_dict(),
                 "p_value_holm": p_holm,
                 "mde": mde,
+                "srm": srm[exp],
                 "verdict": describe_difference(
                     f"{label}, {exp}",
                     c,

@@ -425,15 +425,25 @@ def _effect_verdicts(measures: Mapping[str, Any]) -> str:
     if rows:
         parts.append(
             "<h3>By experience (Holm-corrected)</h3><table><tr><th>experience</th>"
-            "<th>statement</th></tr>"
+            "<th>statement</th><th>split check</th></tr>"
         )
         parts += [
             f"<tr><td>{html.escape(str(r['experience']))}</td>"
-            f"<td>{html.escape(str(r['verdict']))}</td></tr>"
+            f"<td>{html.escape(str(r['verdict']))}</td><td>{_srm_cell(r.get('srm') or {})}</td>"
+            "</tr>"
             for r in rows
         ]
         parts.append("</table>")
     return "".join(parts)
+
+
+def _srm_cell(srm: Mapping[str, Any]) -> str:
+    p = _num(srm.get("p_value"))
+    if math.isnan(p):
+        return "n/a"
+    if srm.get("mismatch"):
+        return f"<span class='warn'>sample-ratio mismatch (p = {p:.2g})</span>"
+    return f"matches design (p = {p:.2g})"
 
 
 def _friction_verdicts(measures: Mapping[str, Any]) -> str:

@@ -145,9 +145,26 @@ def test_universal_control_group_is_the_overall_holdout(tmp_path: Path) -> None:
     rows = _experiment()
     for d in rows.decisions[5:7]:
         d["reason"] = "holdout:universal"
-    m = _report(rows, tmp_path, holdout_share=0.2)["measures"]
+    m = _report(rows, tmp_path, holdout_share=0.2, experience_holdout_share=0.4)["measures"]
     assert m["experiment"]["definition"].startswith("universal control group")
     assert (m["experiment"]["treated_accounts"], m["experiment"]["holdout_accounts"]) == (8, 2)
     # Per experience, the universal group is left out: 5 treated vs 3 experience holdouts.
     (only,) = m["nps_uplift"]["by_experience"]
     assert (only["n_treated"], only["n_control"]) == (5, 3)
+    assert only["srm"]["observed"] == [5, 3] and only["srm"]["expected_shares"] == [0.6, 0.4]
+
+
+def test_only_actionable_high_intent_decisions_make_units(tmp_path: Path) -> None:
+    rows = _experiment()
+    rows.account("N1")
+    rows.session("n1", "N1", T0, intent="roaming")
+    rows.decision("n1", "N1", T0 + 1000, holdout=False, experience="roaming_tips")
+    rows.decisions[-1]["intent"] = "roaming"  # shown, but not a high-intent journey
+    rows.account("N2")
+    rows.session("n2", "N2", T0, intent="upgrade")
+    rows.decision("n2", "N2", T0 + 1000, holdout=False)  # nothing was eligible
+    rows.decisions[-1].update(shown=False, experience="none", reason="no_eligible_experience")
+    m = _report(rows, tmp_path, holdout_share=0.5)["measures"]
+    assert (m["experiment"]["treated_accounts"], m["experiment"]["holdout_accounts"]) == (5, 5)
+    # The roaming experience is still measured on its own; "none" is not an experience.
+    assert {r["experience"] for r in m["nps_uplift"]["by_experience"]} == {"exp", "roaming_tips"}
