@@ -297,6 +297,7 @@ def overall_arms(decisions: pd.DataFrame, settings: MeasurementSettings) -> Arms
             np.where(first_ms.index.isin(in_control), HOLDOUT, TREATED), index=first_ms.index
         )
         units = pd.DataFrame({"arm": arm, "first_ms": first_ms}).reset_index()
+        units = units.merge(_first_intent(decided), on="account_id")
         return Arms(
             units,
             0,
@@ -328,7 +329,13 @@ def _arms_by_flag(decided: pd.DataFrame) -> tuple[pd.DataFrame, int]:
             "first_ms": consistent["first_ms"].to_numpy(),
         }
     )
-    return units, len(flags) - len(consistent)
+    return units.merge(_first_intent(decided), on="account_id"), len(flags) - len(consistent)
+
+
+def _first_intent(decided: pd.DataFrame) -> pd.DataFrame:
+    """The intent of each account's first decision: known at assignment, so a fair covariate."""
+    first = decided.sort_values(["ts_ms", "decision_id"]).drop_duplicates("account_id")
+    return first[["account_id", "intent"]].rename(columns={"intent": "first_intent"})
 
 
 def experience_arms(decisions: pd.DataFrame, exclude: pd.Index) -> dict[str, pd.DataFrame]:
@@ -344,7 +351,7 @@ def experience_arms(decisions: pd.DataFrame, exclude: pd.Index) -> dict[str, pd.
 
 
 def _after_first(units: pd.DataFrame, events: pd.DataFrame, ts: str) -> pd.DataFrame:
-    joined = events.merge(units[["account_id", "arm", "first_ms"]], on="account_id")
+    joined = events.merge(units, on="account_id")
     return joined[joined[ts] >= joined["first_ms"]]
 
 
@@ -473,9 +480,9 @@ def treatment_effects(data: RunData, arms: Arms, truth: dict[str, float]) -> dic
 def _nps_cuped(units: pd.DataFrame, data: RunData) -> dict[str, Any]:
     """CUPED on the NPS contribution with covariates measured before each first decision."""
     answers = _first_nps(units, data.nps)
-    if answers.empty:
+    if len(answers) < 3:
         return {"covariates": [], "variance_reduction": math.nan}
-    covariates = _pre_period_covariates(answers[["account_id", "first_ms"]], data)
+    covariates = _pre_period_covariates(answers[["account_id", "first_ms", "first_intent"]], data)
     y = [nps_contribution(int(s)) for s in answers["score"]]
     result = cuped_difference(
         y, covariates.to_numpy(dtype=float).tolist(), (answers["arm"] == TREATED).tolist()
@@ -484,7 +491,9 @@ def _nps_cuped(units: pd.DataFrame, data: RunData) -> dict[str, Any]:
 
 
 def _pre_period_covariates(units: pd.DataFrame, data: RunData) -> pd.DataFrame:
-    """Per unit: what was known before its first decision (so treatment cannot affect it)."""
+    """Per unit: what was known at or before its first decision (treatment cannot affect it):
+    the last earlier survey answer, earlier care contacts, lines, spend, tenure, and the
+    intent netcx acted on (one indicator per intent)."""
     units = units.reset_index(drop=True)
     before_nps = data.nps.merge(units, on="account_id")
     before_nps = before_nps[before_nps["survey_ms"] < before_nps["first_ms"]].sort_values(
@@ -502,7 +511,8 @@ def _pre_period_covariates(units: pd.DataFrame, data: RunData) -> pd.DataFrame:
     keyed = units.set_index("account_id")
     pre_score = last_nps["score"].reindex(keyed.index)
     lines = lines.reindex(keyed.index)
-    return pd.DataFrame(
+    intents = pd.get_dummies(keyed["first_intent"].fillna("none"), prefix="intent", dtype=float)
+    measured = pd.DataFrame(
         {
             "pre_nps_contribution": [
                 nps_contribution(int(s)) if pd.notna(s) else 0.0 for s in pre_score
@@ -516,6 +526,7 @@ def _pre_period_covariates(units: pd.DataFrame, data: RunData) -> pd.DataFrame:
             ).to_numpy(),
         }
     )
+    return pd.concat([measured, intents.reset_index(drop=True)], axis=1)
 
 
 def _by_experience(

@@ -59,6 +59,7 @@ def test_intervals_cover_true_effects_and_zero_effects_rarely_look_significant(
             m = measure(world, decisions, tmp_path / f"run-{draw}")
             m0 = measure(zero_world, decisions, tmp_path / f"run0-{draw}")
             nps, churn = m["nps_uplift"], m["churn_difference"]
+            cuped = nps["cuped"]["adjusted"]["ci95"]
             rows.append(
                 {
                     "seed": seed,
@@ -67,6 +68,8 @@ def test_intervals_cover_true_effects_and_zero_effects_rarely_look_significant(
                     "nps_ci": nps["ci95"],
                     "nps_n": (nps["n_treated"], nps["n_control"]),
                     "nps_covers": nps["ci95"][0] <= nps["true_effect"] <= nps["ci95"][1],
+                    "cuped_covers": cuped[0] <= nps["true_effect"] <= cuped[1],
+                    "cuped_variance_reduction": nps["cuped"]["variance_reduction"],
                     "churn_ci": churn["ci95"],
                     "churn_truth": churn_truth,
                     "churn_covers": churn["ci95"][0] <= churn_truth <= churn["ci95"][1],
@@ -80,13 +83,23 @@ def test_intervals_cover_true_effects_and_zero_effects_rarely_look_significant(
         for path in (world_dir, view):  # keep the temp dir small
             shutil.rmtree(path)
     frame = pd.DataFrame(rows)
-    summary = frame[["nps_covers", "churn_covers", "nps0_significant", "churn0_significant"]].mean()
+    summary = frame[
+        [
+            "nps_covers",
+            "cuped_covers",
+            "churn_covers",
+            "nps0_significant",
+            "churn0_significant",
+            "cuped_variance_reduction",
+        ]
+    ].mean()
     report = f"{frame.to_string()}\n\n{summary.to_string()}\n"
     out = Path("test-artifacts")
     out.mkdir(exist_ok=True)
     (out / "coverage.txt").write_text(report, encoding="utf-8")
     assert (frame["nps_true"] == 5.0).all() and (frame["nps0_true"] == 0.0).all()
     assert summary["nps_covers"] >= 0.9, report
+    assert summary["cuped_covers"] >= 0.9, report
     assert summary["churn_covers"] >= 0.9, report
     assert summary["nps0_significant"] <= 0.1, report
     assert summary["churn0_significant"] <= 0.1, report

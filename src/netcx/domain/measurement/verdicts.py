@@ -9,8 +9,10 @@ from netcx.domain.measurement.intervals import ALPHA, Comparison
 
 def _fmt(x: float, unit: str) -> str:
     if unit == "pp":  # shares are stored as fractions, written as percentage points
-        return f"{100 * x:+.1f} pp"
-    return f"{x:+.1f} {unit}".rstrip()
+        x, unit = 100 * x, "pp"
+    # One decimal, but small values (0.04 contacts) keep two significant digits.
+    number = f"{x:+.1f}" if abs(x) >= 0.95 or x == 0 else f"{x:+.2g}"
+    return f"{number} {unit}".rstrip()
 
 
 def describe_difference(
