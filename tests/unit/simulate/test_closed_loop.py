@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pytest
 
 from netcx import tables
-from netcx.simulate.generate import generate_world
-from netcx.simulate.params import WorldParams
 from netcx.simulate.world import WorldFolder
-
-
-@pytest.fixture(scope="module")
-def modest_world(tmp_path_factory: pytest.TempPathFactory) -> WorldFolder:
-    out: Path = tmp_path_factory.mktemp("modest")
-    params = WorldParams(
-        households=5000, days=28, seed=5, true_nps_uplift=8.0, true_churn_relative_change=-0.4
-    )
-    generate_world(params, out)
-    return WorldFolder(out)
 
 
 def decisions_for(world: WorldFolder, share: float = 1.0) -> pa.Table:
