@@ -32,22 +32,6 @@ def write_json(data: Any, path: Path) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def session_journeys(hits: pa.Table, truth: pa.Table) -> pa.Table:
-    """(session_id, journey_id, true_intent) per web session."""
-    both = pa.table(
-        {
-            "session_id": hits["session_id"],
-            "journey_id": truth["journey_id"],
-            "true_intent": truth["true_intent"],
-        }
-    )
-    first = both.group_by("session_id", use_threads=False).aggregate(
-        [("journey_id", "first"), ("true_intent", "first")]
-    )
-    first = first.rename_columns(["session_id", "journey_id", "true_intent"])
-    return first.sort_by("session_id")
-
-
 def generate_world(p: WorldParams, out: Path, progress: Progress | None = None) -> dict[str, int]:
     """Simulate and write the world; returns row counts per table."""
     step = progress or (lambda _: None)
@@ -59,7 +43,7 @@ def generate_world(p: WorldParams, out: Path, progress: Progress | None = None) 
         write_parquet(table, out / "crm" / f"{name}.parquet")
     step("network sessions")
     net = build_network(pop, p, streams[2])
-    write_parquet(net.radius, out / "network" / "radius.parquet")
+    write_parquet(net.radius.table, out / "network" / "radius.parquet")
     write_json(net.address_plan, out / "network" / "address_plan.json")
     write_json(net.deterministic_nat, out / "network" / "deterministic_nat.json")
     step("RADIUS detail files")
@@ -75,7 +59,7 @@ def generate_world(p: WorldParams, out: Path, progress: Progress | None = None) 
     write_parquet(web.hits, out / "web" / "hits.parquet")
     write_parquet(web.truth, out / "truth" / "hits.parquet")
     write_parquet(web.journeys, out / "truth" / "journeys.parquet")
-    sessions = session_journeys(web.hits, web.truth)
+    sessions = web.sessions
     write_parquet(sessions, out / "truth" / "sessions.parquet")
     step("outcomes")
     loop_tables = loop.build_loop_tables(pop, p, web, streams[6])
@@ -90,7 +74,7 @@ def generate_world(p: WorldParams, out: Path, progress: Progress | None = None) 
     write_json(p.effects(), out / "truth" / "effects.json")
     step("meta")
     counts = {
-        "radius": net.radius.num_rows,
+        "radius": net.radius.table.num_rows,
         "cgnat_events": sum(t.num_rows for t in net.cgnat.values()),
         "hits": web.hits.num_rows,
         "lines": crm["lines"].num_rows,

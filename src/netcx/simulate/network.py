@@ -63,7 +63,7 @@ DET_OUTSIDE = "198.19.64.0/20"
 DET_INSIDE = "100.64.0.0/14"
 PUBLIC_FIXED = "198.18.0.0/16"
 IPV6_MOBILE = "2001:db8:4000::/34"
-IPV6_FIXED_PD = "2001:db8:8000::/33"
+IPV6_FIXED_PD = "2001:db8:8000::/34"  # clear of the foreign 2001:db8:f000::/36
 INFRASTRUCTURE = "192.0.2.0/24"
 MONITOR_FIRST = int(IPv4Address("192.0.2.100"))
 TERMINATE = ["User-Request", "Lost-Carrier", "Idle-Timeout", "Session-Timeout", "Port-Error"]
@@ -112,7 +112,7 @@ class Holdings:
 @dataclass(frozen=True)
 class Network:
     holdings: Holdings
-    radius: pa.Table
+    radius: RadiusRecords
     reboot_s: int
     cgnat: dict[str, pa.Table]  # nat_instance → events (event, ts_s, inside, outside, lo, hi)
     address_plan: dict[str, Any]
@@ -248,14 +248,17 @@ def build_holdings(pop: Population, p: WorldParams, rng: np.random.Generator) ->
     pba = mobile[~det_mask]
     which = rng.integers(0, len(NAT_INSTANCES), len(pba))
     for i in range(len(NAT_INSTANCES)):
-        rot = _rotate(pba[which == i], 2 * DAY_S, 0.08, t0, t1, rng)
+        rot = _rotate(pba[which == i], 3 * DAY_S, 0.08, t0, t1, rng)
         parts.append(_holdings(MOBILE_PBA, np.full(len(rot[0]), PGW_PBA), i, rot, rng))
-    rot = _rotate(mobile[det_mask], 2 * DAY_S, 0.08, t0, t1, rng)
+    rot = _rotate(mobile[det_mask], 3 * DAY_S, 0.08, t0, t1, rng)
     parts.append(_holdings(MOBILE_DET, np.full(len(rot[0]), PGW_DET), -1, rot, rng))
     h = Holdings.concat([_with_flags(part) for part in parts])
     h = _split_at_reboot(h, reboot_s(p), rng)
     h = h.take(np.lexsort((h.start_s, h.line)))
-    h.v6_index = np.arange(len(h), dtype=np.int64)
+    # A fresh /64 (mobile) or /56 (fixed) per session, counted per pool.
+    fixed_rank = np.cumsum(h.path == FIXED_PUBLIC) - 1
+    mobile_rank = np.cumsum(h.path != FIXED_PUBLIC) - 1
+    h.v6_index = np.where(h.path == FIXED_PUBLIC, fixed_rank, mobile_rank).astype(np.int64)
     return h
 
 
@@ -284,16 +287,28 @@ def _interims(h: Holdings, interval: int, t0: int, t1: int) -> tuple[IntArray, I
     return idx, h.start_s[idx] + k * interval
 
 
+@dataclass(frozen=True)
+class RadiusRecords:
+    """Accounting records: the RADIUS table (session attributes dictionary-encoded) plus, per
+    record, its session (-1 for Accounting-On) and the per-session attribute strings."""
+
+    table: pa.Table
+    session: IntArray
+    session_attrs: dict[str, pa.Array]
+
+
 def build_radius(
     h: Holdings, pop: Population, p: WorldParams, rng: np.random.Generator
-) -> pa.Table:
+) -> RadiusRecords:
     """Start / Interim-Update / Stop / Accounting-On records, with loss, delay and duplicates."""
-    t0, t1, interval = p.start_s, p.end_s, p.interim_interval_s
+    t1, interval = p.end_s, p.interim_interval_s
     n = len(h)
-    i_idx, i_ts = _interims(h, interval, t0, t1)
+    # Logs begin with the Start of every session still live at t0, so everything a hit in the
+    # window needs is in them.
+    i_idx, i_ts = _interims(h, interval, int(h.start_s.min()), t1)
     has_interim = np.bincount(i_idx, minlength=n) > 0
     stop_in = (h.end_s < t1) & ~h.closed_by_reboot
-    start_in = h.start_s >= t0
+    start_in = np.ones(n, bool)
     # A lost Start is reconstructible (start = event - Acct-Session-Time) only if a later
     # record of the session exists; lost Start and lost Stop never hit the same session.
     u = rng.random(n)
@@ -338,21 +353,21 @@ def build_radius(
     session_time = np.where(status == 0, 0, event - h.start_s[safe])
     cause = rng.choice(len(TERMINATE), m, p=[0.5, 0.25, 0.1, 0.1, 0.05])
     per_session = _session_strings(h)
-    take = pa.array(safe, mask=none)
+    # Session-level attributes stay dictionary-encoded on the session (no per-row copies).
     radius = pa.table(
         {
-            "status": fmt.pick(["Start", "Interim-Update", "Stop", "Accounting-On"], status),
-            "nas_ip": fmt.pick([x["nas_ip"] for x in NAS], nas),
-            "nas_identifier": fmt.pick([x["nas_identifier"] for x in NAS], nas),
-            **{name: col.take(take) for name, col in per_session.items()},
+            "status": fmt.categorical(["Start", "Interim-Update", "Stop", "Accounting-On"], status),
+            "nas_ip": fmt.categorical([x["nas_ip"] for x in NAS], nas),
+            "nas_identifier": fmt.categorical([x["nas_identifier"] for x in NAS], nas),
+            **{name: fmt.categorical(col, safe, ~none) for name, col in per_session.items()},
             "event_ts_s": event,
             "delay_s": delay.astype(np.int32),
             "session_time_s": pa.array(session_time, mask=(status == 0) | none),
-            "terminate_cause": fmt.nullify(fmt.pick(TERMINATE, cause), status == 2),
+            "terminate_cause": fmt.categorical(TERMINATE, cause, status == 2),
             "arrival_ms": arrival_ms,
         }
     )
-    return radius.select(tables.RADIUS.names).cast(tables.RADIUS)
+    return RadiusRecords(radius.select(tables.RADIUS.names), np.where(none, -1, hidx), per_session)
 
 
 def _session_strings(h: Holdings) -> dict[str, pa.Array]:
@@ -386,7 +401,7 @@ def build_cgnat(h: Holdings, p: WorldParams) -> dict[str, pa.Table]:
     out: dict[str, pa.Table] = {}
     for i, (name, _, _, _) in enumerate(NAT_INSTANCES):
         sel = np.flatnonzero((h.path == MOBILE_PBA) & (h.instance == i))
-        alloc = sel[h.block_start_s[sel] >= p.start_s]
+        alloc = sel  # every block live in the window, even if allocated before it
         rel = sel[h.block_end_s[sel] < p.end_s]
         idx = np.concatenate([alloc, rel])
         kind = np.concatenate([np.zeros(len(alloc)), np.ones(len(rel))]).astype(np.int64)

@@ -23,9 +23,10 @@ class WorldParams:
     days: int
     seed: int = 1
     start_s: int = DEFAULT_START_S
-    # Acct-Interim-Interval of every NAS. Real NASes send every 15-60 min; 4 h keeps a
-    # 100k-household month at a few million accounting records (see docs/world.md).
-    interim_interval_s: int = 14_400
+    # Acct-Interim-Interval of every NAS. Real NASes send every 15-60 min; 24 h (Juniper's
+    # largest update-interval) keeps a 100k-household month near nine million accounting
+    # records (see docs/world.md); small worlds can afford --interim-interval-s 900.
+    interim_interval_s: int = 86_400
     true_nps_uplift: float = 5.0
     true_churn_relative_change: float = -0.2
     true_repeat_contact_relative_change: float = -0.3

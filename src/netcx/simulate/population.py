@@ -106,9 +106,9 @@ def build_population(p: WorldParams, rng: np.random.Generator) -> Population:
     n_areas = max(4, n // 400)
     hh_area = rng.integers(0, n_areas, n)
     hh_has_fixed = rng.random(n) < 0.55
-    subs_per_hh = 1 + rng.binomial(3, 0.3, n)
+    subs_per_hh = 1 + rng.binomial(2, 0.35, n)
     sub_hh = np.repeat(np.arange(n, dtype=np.int64), subs_per_hh)
-    has_mobile = rng.random(len(sub_hh)) < 0.8
+    has_mobile = rng.random(len(sub_hh)) < 0.78
     mobile_sub = np.flatnonzero(has_mobile).astype(np.int64)
     fixed_hh = np.flatnonzero(hh_has_fixed).astype(np.int64)
     line_kind = np.concatenate(

@@ -10,15 +10,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from netcx.simulate import fmt
+from netcx.simulate.network import RadiusRecords
 
 CHUNK_ROWS = 500_000  # keeps every joined string array far below Arrow's 2 GiB offsets
 
-# (attribute, RADIUS column, quoted) in the order a detail record lists them.
-_DETAIL_ATTRS = [
+# (attribute, RADIUS column, quoted): per record, then per session (constant within one).
+_RECORD_ATTRS = [
     ("Acct-Status-Type", "status", False),
-    ("Acct-Session-Id", "session_id", True),
     ("NAS-IP-Address", "nas_ip", False),
     ("NAS-Identifier", "nas_identifier", True),
+]
+_SESSION_ATTRS = [
+    ("Acct-Session-Id", "session_id", True),
     ("User-Name", "user_name", True),
     ("Calling-Station-Id", "calling_station_id", True),
     ("Called-Station-Id", "called_station_id", True),
@@ -27,11 +30,28 @@ _DETAIL_ATTRS = [
     ("Delegated-IPv6-Prefix", "delegated_ipv6_prefix", False),
     ("3GPP-IMSI", "imsi", True),
     ("3GPP-IMEISV", "imeisv", True),
+]
+_TAIL_ATTRS = [
     ("Acct-Session-Time", "session_time_s", False),
     ("Acct-Terminate-Cause", "terminate_cause", False),
     ("Event-Timestamp", "event_ts_s", False),
     ("Acct-Delay-Time", "delay_s", False),
 ]
+
+
+def _attr_parts(
+    columns: dict[str, pa.Array], attrs: list[tuple[str, str, bool]]
+) -> list[pa.Array | str]:
+    """Join parts of `Name = value` lines; an attribute with nulls is omitted where null."""
+    parts: list[pa.Array | str] = []
+    for attr, column, quoted in attrs:
+        value = pc.cast(columns[column], pa.string())
+        q = '"' if quoted else ""
+        if value.null_count == 0:
+            parts += [f"\t{attr} = {q}", value, f"{q}\n"]
+        else:
+            parts.append(pc.fill_null(fmt.join(f"\t{attr} = {q}", value, f"{q}\n"), ""))
+    return parts
 
 
 def _write_strings(f: object, values: pa.Array) -> None:
@@ -46,23 +66,36 @@ def _write_strings(f: object, values: pa.Array) -> None:
     f.write(memoryview(data)[int(offsets[0]) : int(offsets[-1])])  # type: ignore[attr-defined]
 
 
-def detail_records(radius: pa.Table) -> pa.Array:
-    """One FreeRADIUS detail record (header line, tab-indented attributes, blank line) per row."""
-    arrival_s = pc.divide(radius["arrival_ms"], 1000).to_numpy()
-    parts: list[pa.Array] = [fmt.join(fmt.strftime_s(arrival_s, "%a %b %e %H:%M:%S %Y"), "\n")]
-    for attr, column, quoted in _DETAIL_ATTRS:
-        value = pc.cast(radius[column].combine_chunks(), pa.string())
-        q = '"' if quoted else ""
-        line = fmt.join(f"\t{attr} = {q}", value, f"{q}\n")
-        parts.append(pc.fill_null(line, ""))
-    parts.append(fmt.join("\tTimestamp = ", fmt.dec(arrival_s), "\n\n"))
-    return fmt.join(*parts)
+def detail_records(radius: RadiusRecords, start: int, stop: int) -> pa.Array:
+    """FreeRADIUS detail records (arrival-time header, tab-indented attributes, blank line)
+    for rows [start, stop) of `radius`."""
+    table = radius.table.slice(start, stop - start)
+    cols = {name: table[name].combine_chunks() for name in table.column_names}
+    arrival_s = cols["arrival_ms"].to_numpy() // 1000
+    session = radius.session[start:stop]
+    used, local = np.unique(session[session >= 0], return_inverse=True)
+    attrs = {k: v.take(pa.array(used)) for k, v in radius.session_attrs.items()}
+    blocks = fmt.join(*_attr_parts(attrs, _SESSION_ATTRS))
+    index = np.zeros(len(session), np.int64)
+    index[session >= 0] = local
+    block = (
+        pc.if_else(pa.array(session >= 0), blocks.take(pa.array(index)), "") if len(used) else ""
+    )
+    return fmt.join(
+        fmt.strftime_s(arrival_s, "%a %b %e %H:%M:%S %Y\n"),
+        *_attr_parts(cols, _RECORD_ATTRS),
+        block,
+        *_attr_parts(cols, _TAIL_ATTRS),
+        "\tTimestamp = ",
+        fmt.dec(arrival_s),
+        "\n\n",
+    )
 
 
-def write_detail_files(radius: pa.Table, directory: Path) -> list[Path]:
-    """detail-YYYYMMDD.log per collector arrival day; `radius` must be sorted by arrival."""
+def write_detail_files(radius: RadiusRecords, directory: Path) -> list[Path]:
+    """detail-YYYYMMDD.log per collector arrival day; records must be sorted by arrival."""
     directory.mkdir(parents=True, exist_ok=True)
-    day = (radius["arrival_ms"].to_numpy() // 86_400_000).astype(np.int64)
+    day = radius.table["arrival_ms"].to_numpy() // 86_400_000
     written: list[Path] = []
     if len(day) == 0:
         return written
@@ -73,7 +106,7 @@ def write_detail_files(radius: pa.Table, directory: Path) -> list[Path]:
         path = directory / name
         with path.open("wb") as f:
             for c in range(a, b, CHUNK_ROWS):
-                _write_strings(f, detail_records(radius.slice(c, min(CHUNK_ROWS, b - c))))
+                _write_strings(f, detail_records(radius, c, min(c + CHUNK_ROWS, b)))
         written.append(path)
     return written
 
@@ -83,7 +116,9 @@ def _srx(ev: pa.Table, instance: str, jitter_ms: np.ndarray) -> pa.Array:
     tag = fmt.pick(["RT_SRC_NAT_PBA_ALLOC", "RT_SRC_NAT_PBA_RELEASE"], _kind(ev))
     return fmt.join(
         "<14>1 ",
-        fmt.strftime_ms(ts * 1000 + jitter_ms, "%Y-%m-%dT%H:%M:%SZ"),
+        fmt.strftime_s(ts, "%Y-%m-%dT%H:%M:%S."),
+        fmt.ms3(jitter_ms),
+        "Z",
         f" {instance} RT_NAT - ",
         tag,
         ' [junos@2636.1.1.1.2.40 internal-ip="',
