@@ -101,7 +101,7 @@ def test_research_signal_and_negative_experience_shares_match_a_row_by_row_count
     tmp_path: Path,
 ) -> None:
     world_dir, run = tmp_path / "world", tmp_path / "run"
-    generate_world(WorldParams(households=600, days=21, seed=11), world_dir)
+    generate_world(WorldParams(households=1000, days=21, seed=11), world_dir)
     world = WorldFolder(world_dir)
     sessions = _oracle_run(world, run)
     report = build_report(world, run, PSEUDONYMIZER, {}, MeasurementSettings())
