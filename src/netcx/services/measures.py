@@ -109,10 +109,15 @@ def negative_experiences(data: RunData, settings: MeasurementSettings) -> dict[s
     first = stitched.sort_values("start_ms").drop_duplicates("event_id")
     first = first.assign(pre_login=_started_before_login(first))
     share = share_ci(int(first["pre_login"].sum()), len(first))
+    # Stricter: no login anywhere in the journey before the experience — a journey only
+    # network identity could see.
+    logged_in = stitched["login_ms"].notna() & (stitched["login_ms"] <= stitched["at_ms"])
+    events_with_login = stitched.loc[logged_in, "event_id"].nunique()
     return {
         **share.as_dict(),
         "experiences_total": len(events),
         "with_digital_journey": share_ci(len(first), len(events)).as_dict(),
+        "journey_without_login": share_ci(len(first) - events_with_login, len(first)).as_dict(),
         "lookback_days": settings.lookback_days,
         "by_kind": _interval_rows(first, "kind", "pre_login"),
         "by_intent": _interval_rows(first, "intent", "pre_login"),

@@ -135,7 +135,8 @@ def _cards(report: Mapping[str, Any]) -> str:
                     "Negative experiences whose journey began before login",
                     _pct(neg.get("value")),
                     _ci_pct(neg.get("ci95")),
-                    f"n = {neg.get('n', 0)} stitched experiences",
+                    f"n = {neg.get('n', 0)} stitched experiences; "
+                    f"{_pct(neg.get('journey_without_login', {}).get('value'))} never logged in",
                 ),
                 _card(
                     "Churners with an early research signal",
@@ -368,11 +369,14 @@ def _friction_chart(measures: Mapping[str, Any]) -> str:
 def _neg_verdict(measures: Mapping[str, Any]) -> str:
     neg = measures.get("negative_experiences_before_login_share", {})
     cover = neg.get("with_digital_journey", {})
+    hidden = neg.get("journey_without_login", {})
     return (
         f"Of {neg.get('experiences_total', 0)} negative experiences, {_pct(cover.get('value'))} "
         f"could be stitched to a web/app journey in the {neg.get('lookback_days', '?')} days "
         f"before; of those, {_pct(neg.get('value'))} ({_ci_pct(neg.get('ci95'))}) began "
-        "anonymously — before the customer logged in."
+        "anonymously — before the customer logged in — and in "
+        f"{_pct(hidden.get('value'))} ({_ci_pct(hidden.get('ci95'))}) the customer never logged "
+        "in before the experience: a journey only network identity could see."
     )
 
 

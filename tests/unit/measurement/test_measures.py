@@ -51,6 +51,8 @@ def test_negative_experiences_stitched_to_anonymous_first_touch(tmp_path: Path) 
     assert neg["experiences_total"] == 5
     assert neg["with_digital_journey"]["value"] == pytest.approx(3 / 5)
     assert (neg["value"], neg["n"]) == (pytest.approx(2 / 3), 3)
+    # B logged in before calling; A never logged in before either of its experiences.
+    assert neg["journey_without_login"]["value"] == pytest.approx(2 / 3)
     low, high = neg["ci95"]
     assert low < 2 / 3 < high
     kinds = {r["kind"]: (r["value"], r["n"]) for r in neg["by_kind"]}
