@@ -163,6 +163,31 @@ class DecisionSettings(BaseModel):
     triggers: TriggerSettings = Field(default_factory=TriggerSettings)
 
 
+class MeasurementSettings(BaseModel):
+    """What the report's four measures count, and where /dashboard reads (docs/measurement.md)."""
+
+    # How far back a negative experience is stitched to the customer's web/app sessions.
+    lookback_days: int = Field(default=14, ge=1)
+    negative_contact_reasons: list[str] = Field(default_factory=lambda: ["complaint", "cancel"])
+    research_intents: list[str] = Field(default_factory=lambda: ["churn_research"])
+    high_intents: list[str] = Field(
+        default_factory=lambda: [
+            "churn_research",
+            "upgrade",
+            "fibre_availability",
+            "outage",
+            "billing_problem",
+        ]
+    )
+    # Designed share of the holdout behind the overall comparison (the decision policy's
+    # universal control group); the sample-ratio check tests the observed split against it.
+    holdout_share: float = Field(default=0.05, gt=0.0, lt=1.0)
+    # Designed holdout share of each experience next to a universal group (policy default 10 %).
+    experience_holdout_share: float = Field(default=0.1, gt=0.0, lt=1.0)
+    # Folder of run directories (or one run directory) the dashboard shows; default <data>/runs.
+    runs_dir: Path | None = None
+
+
 class Settings(BaseSettings):
     """All settings. Env NETCX_<SECTION>__<FIELD> (NETCX_HTTP__PORT=9000); file NETCX_CONFIG."""
 
@@ -180,6 +205,7 @@ class Settings(BaseSettings):
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     intents: IntentSettings = Field(default_factory=IntentSettings)
     decisions: DecisionSettings = Field(default_factory=DecisionSettings)
+    measurement: MeasurementSettings = Field(default_factory=MeasurementSettings)
 
     @classmethod
     def settings_customise_sources(

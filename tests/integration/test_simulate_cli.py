@@ -70,7 +70,7 @@ def test_non_empty_out_is_refused_unless_forced(tmp_path: Path) -> None:
     (out / "notes.txt").write_text("mine")
     r = run("--households", "20", "--days", "2", "--out", str(out))
     assert r.returncode == 2
-    assert "not empty" in r.stderr and "--force" in r.stderr
+    assert "not empty" in r.stderr and "--force" in " ".join(r.stderr.split())
     r = run("--households", "20", "--days", "2", "--out", str(out), "--force")
     assert r.returncode == 0, r.stderr
     assert (out / "notes.txt").read_text() == "mine"
@@ -84,3 +84,14 @@ def test_unwritable_out_is_refused(tmp_path: Path) -> None:
     r = run("--households", "20", "--days", "2", "--out", str(locked / "w"))
     assert r.returncode == 2
     assert "not writable" in r.stderr
+
+
+def test_out_under_a_file_or_unwritable_place_is_refused(tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    r = run("--households", "20", "--days", "2", "--out", str(afile / "w"))
+    assert r.returncode == 2
+    assert "is not a directory" in " ".join(r.stderr.split())
+    r = run("--households", "20", "--days", "2", "--out", "/proc/netcx-world")
+    assert r.returncode == 2
+    assert "not writable" in " ".join(r.stderr.split())

@@ -32,22 +32,6 @@ def write_json(data: Any, path: Path) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def session_journeys(hits: pa.Table, truth: pa.Table) -> pa.Table:
-    """(session_id, journey_id, true_intent) per web session."""
-    both = pa.table(
-        {
-            "session_id": hits["session_id"],
-            "journey_id": truth["journey_id"],
-            "true_intent": truth["true_intent"],
-        }
-    )
-    first = both.group_by("session_id", use_threads=False).aggregate(
-        [("journey_id", "first"), ("true_intent", "first")]
-    )
-    first = first.rename_columns(["session_id", "journey_id", "true_intent"])
-    return first.sort_by("session_id")
-
-
 def generate_world(p: WorldParams, out: Path, progress: Progress | None = None) -> dict[str, int]:
     """Simulate and write the world; returns row counts per table."""
     step = progress or (lambda _: None)
@@ -75,7 +59,7 @@ def generate_world(p: WorldParams, out: Path, progress: Progress | None = None) 
     write_parquet(web.hits, out / "web" / "hits.parquet")
     write_parquet(web.truth, out / "truth" / "hits.parquet")
     write_parquet(web.journeys, out / "truth" / "journeys.parquet")
-    sessions = session_journeys(web.hits, web.truth)
+    sessions = web.sessions
     write_parquet(sessions, out / "truth" / "sessions.parquet")
     step("outcomes")
     loop_tables = loop.build_loop_tables(pop, p, web, streams[6])

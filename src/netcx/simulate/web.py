@@ -78,6 +78,7 @@ class Web:
     hits: pa.Table  # tables.HITS
     truth: pa.Table  # tables.HITS_TRUTH
     journeys: pa.Table  # tables.JOURNEYS
+    sessions: pa.Table  # session_id, journey_id, true_intent
     latent: Journeys  # the same journeys as arrays, `end_s` = last hit
     silent_churn_line: IntArray  # churners without any web research
     silent_churn_s: IntArray
@@ -563,6 +564,7 @@ def build_web(
     event = np.concatenate([rows.event, np.zeros(k, np.int64)])
     forced = np.concatenate([rows.forced_reason, i_reason])
     m = len(session)
+    n_ses = len(ses) + k
     on = holding >= 0
     hc = np.maximum(holding, 0)
     # ---- addresses
@@ -598,8 +600,6 @@ def build_web(
         np.where(mobile_net, vi & 0xFFFF, ((vi & 0xFF) << 8) | rng.integers(0, 256, m)),
         rng.integers(0, 65536, m),
     )
-    c = np.full(m, 0x2001), np.full(m, 0xDB8)
-    src_ip = pc.if_else(pa.array(v6), fmt.ipv6_groups([c[0], c[1], g3, g4, *r]), fmt.ipv4(v4))
     # ---- ground truth
     reason = np.select(
         [
@@ -614,12 +614,11 @@ def build_web(
         R_NONE,
     )
     level = np.where(reason != R_NONE, 2, np.where(path == P_MOBILE, 0, 1))
-    sub = vis.sub[visitor]
-    hh = vis.hh[visitor]
-    known = sub >= 0
     true_line = np.where(on, h.line[hc], -1)
-    # ---- pages
+    # ---- pages, searches, logins as codes into small vocabularies
     first, count, paths, titles = _pages()
+    s_first, s_count, terms, _ = _searches()
+    n_pages, n_terms = len(paths), len(terms)
     journey_hit = s_journey[session] >= 0
     u = rng.random(m)
     page_intent = np.where(
@@ -629,37 +628,80 @@ def build_web(
     )
     english = vis.english[visitor].astype(np.int64)
     page = _choose(first, count, page_intent * 2 + english, rng.random(m))
-    s_first, s_count, terms, _ = _searches()
     term_i = _choose(
         s_first, s_count, np.where(journey_hit, s_intent[session], NONE_INTENT) * 2, rng.random(m)
     )
-    term = terms.take(pa.array(term_i))
-    is_app = vis.kind[visitor] == APP
-    prefix = fmt.pick([cat.SITE, cat.APP], is_app.astype(np.int64))
-    path_s = pc.if_else(
-        pa.array(event == 2),
-        cat.LOGIN[0],
-        pc.if_else(
-            pa.array(event == 1),
-            fmt.join("/suche?q=", pc.replace_substring(term, " ", "+")),
-            paths.take(pa.array(page)),
-        ),
-    )
-    url = fmt.join(prefix, path_s)
-    title = pc.if_else(
-        pa.array(event == 2),
-        cat.LOGIN[1],
-        pc.if_else(pa.array(event == 1), "Suche", titles.take(pa.array(page))),
-    )
-    event_type = fmt.pick(
-        ["page", "search", "login", "screen"], np.where(is_app & (event == 0), 3, event)
-    )
+    is_app = (vis.kind[visitor] == APP).astype(np.int64)
+    item = np.where(event == 2, n_pages + n_terms, np.where(event == 1, n_pages + term_i, page))
+    n_items = n_pages + n_terms + 1
+    url_code = item + is_app * n_items
+    title_code = np.where(event == 2, n_pages + 1, np.where(event == 1, n_pages, page))
     first_in_session = np.ones(m, bool)
     first_in_session[1:] = session[1:] != session[:-1]
     prev = np.where(first_in_session, 0, np.arange(m) - 1)
-    ref_ext = fmt.pick(cat.REFERRERS, rng.integers(0, len(cat.REFERRERS), m))
-    referrer = pc.if_else(pa.array(first_in_session), ref_ext, url.take(pa.array(prev)))
-    referrer = pc.if_else(pc.equal(referrer, ""), pa.scalar(None, pa.string()), referrer)
+    external = rng.integers(0, len(cat.REFERRERS), m)
+    ref_code = np.where(first_in_session, 2 * n_items + external, url_code[prev])
+    direct = first_in_session & (external == 0)
+    # ---- time order: permute the per-hit arrays once, before any string is built
+    order = np.argsort(ts_ms, kind="stable")
+    (
+        session,
+        visitor,
+        ts_ms,
+        v6,
+        v4,
+        port,
+        has_port,
+        g3,
+        g4,
+        event,
+        reason,
+        level,
+        true_line,
+        url_code,
+        title_code,
+        ref_code,
+        direct,
+        term_i,
+        is_app,
+        *r,
+    ) = (
+        x[order]
+        for x in (
+            session,
+            visitor,
+            ts_ms,
+            v6,
+            v4,
+            port,
+            has_port,
+            g3,
+            g4,
+            event,
+            reason,
+            level,
+            true_line,
+            url_code,
+            title_code,
+            ref_code,
+            direct,
+            term_i,
+            is_app,
+            *r,
+        )
+    )
+    c = np.full(m, 0x2001), np.full(m, 0xDB8)
+    src_ip = pc.if_else(pa.array(v6), fmt.ipv6_groups([c[0], c[1], g3, g4, *r]), fmt.ipv4(v4))
+    items = [
+        *paths.to_pylist(),
+        *(f"/suche?q={t.replace(' ', '+')}" for t in terms.to_pylist()),
+        cat.LOGIN[0],
+    ]
+    url_vocab = [cat.SITE + x for x in items] + [cat.APP + x for x in items]
+    title_vocab = [*titles.to_pylist(), "Suche", cat.LOGIN[1]]
+    sub = vis.sub[visitor]
+    hh = vis.hh[visitor]
+    known = sub >= 0
     # ---- visitors (cookie reset → a second id from then on)
     n_vis = len(vis)
     cookie_kind = np.repeat(np.where(vis.kind == APP, 1, 0), 2)
@@ -668,7 +710,6 @@ def build_web(
         fmt.hex64(rng.integers(0, 1 << 62, 2 * n_vis).astype(np.uint64)),
     )
     second = ts_ms >= vis.reset_s[visitor] * 1000
-    visitor_id = vid_table.take(pa.array(2 * visitor + second))
     ua_kind = np.where(
         vis.kind == APP, 1, np.where(vis.kind == DESKTOP, 2, np.where(vis.kind == MONITOR, 3, 0))
     )
@@ -680,55 +721,73 @@ def build_web(
     c_analytics = rng.random(n_vis) < 0.85
     c_personal = c_analytics & (rng.random(n_vis) < 0.7)
     c_marketing = rng.random(n_vis) < 0.4
-    login_sub = fmt.nullify(subscriber_ids(np.maximum(sub, 0)), (event == 2) & known)
+    n_sub = len(pop.sub_hh)
+    sub_vocab = subscriber_ids(np.arange(n_sub, dtype=np.int64))
+    hit_id = np.arange(1, m + 1, dtype=np.int64)
     hits = pa.table(
         {
-            "hit_id": np.zeros(m, np.int64),
+            "hit_id": hit_id,
             "ts_ms": ts_ms,
-            "visitor_id": visitor_id,
-            "session_id": fmt.ids("W", session, 9),
-            "channel": fmt.pick(["web", "app"], is_app.astype(np.int64)),
-            "event_type": event_type,
-            "url": url,
-            "title": title,
-            "search_term": fmt.nullify(term, event == 1),
-            "referrer": referrer,
-            "user_agent": fmt.pick(ua_flat, ua_vis[visitor]),
+            "visitor_id": fmt.categorical(vid_table, 2 * visitor + second),
+            "session_id": fmt.categorical(fmt.ids("W", np.arange(n_ses), 9), session),
+            "channel": fmt.categorical(["web", "app"], is_app),
+            "event_type": fmt.categorical(
+                ["page", "search", "login", "screen"],
+                np.where((is_app == 1) & (event == 0), 3, event),
+            ),
+            "url": fmt.categorical(url_vocab, url_code),
+            "title": fmt.categorical(title_vocab, title_code),
+            "search_term": fmt.categorical(terms, term_i, event == 1),
+            "referrer": fmt.categorical(url_vocab + cat.REFERRERS, ref_code, ~direct),
+            "user_agent": fmt.categorical(ua_flat, ua_vis[visitor]),
             "src_ip": src_ip,
             "src_port": pa.array(port.astype(np.int32), mask=~has_port),
-            "login_subscriber_id": login_sub,
+            "login_subscriber_id": fmt.categorical(
+                sub_vocab, np.maximum(sub, 0), (event == 2) & known
+            ),
             "consent_analytics": c_analytics[visitor],
             "consent_personalisation": c_personal[visitor],
             "consent_marketing": c_marketing[visitor],
-        },
-        schema=tables.HITS,
+        }
     )
+    hh_vocab = np.arange(pop.n_households, dtype=np.int64)
     hh_c = np.maximum(hh, 0)
     journey = s_journey[session]
     truth = pa.table(
         {
-            "hit_id": np.zeros(m, np.int64),
-            "true_line_id": fmt.nullify(line_ids(np.maximum(true_line, 0)), true_line >= 0),
-            "true_subscriber_id": fmt.nullify(subscriber_ids(np.maximum(sub, 0)), known),
-            "true_household_id": fmt.nullify(household_ids(hh_c), known),
-            "true_account_id": fmt.nullify(account_ids(hh_c), known),
-            "attributable_level": fmt.pick(LEVELS, level),
-            "unattributable_reason": fmt.nullify(fmt.pick(REASONS, reason), reason != R_NONE),
-            "true_intent": fmt.pick(INTENT_NAMES, s_intent[session]),
-            "journey_id": fmt.nullify(fmt.ids("J", np.maximum(journey, 0), 8), journey >= 0),
-        },
-        schema=tables.HITS_TRUTH,
+            "hit_id": hit_id,
+            "true_line_id": fmt.categorical(
+                line_ids(np.arange(len(pop.line_kind), dtype=np.int64)),
+                np.maximum(true_line, 0),
+                true_line >= 0,
+            ),
+            "true_subscriber_id": fmt.categorical(sub_vocab, np.maximum(sub, 0), known),
+            "true_household_id": fmt.categorical(household_ids(hh_vocab), hh_c, known),
+            "true_account_id": fmt.categorical(account_ids(hh_vocab), hh_c, known),
+            "attributable_level": fmt.categorical(LEVELS, level),
+            "unattributable_reason": fmt.categorical(REASONS, reason, reason != R_NONE),
+            "true_intent": fmt.categorical(INTENT_NAMES, s_intent[session]),
+            "journey_id": fmt.categorical(
+                fmt.ids("J", np.arange(len(jr), dtype=np.int64), 8),
+                np.maximum(journey, 0),
+                journey >= 0,
+            ),
+        }
     )
-    order = np.argsort(ts_ms, kind="stable")
-    hit_id = pa.array(np.arange(1, m + 1, dtype=np.int64))
-    hits = hits.take(pa.array(order)).set_column(0, "hit_id", hit_id)
-    truth = truth.take(pa.array(order)).set_column(0, "hit_id", hit_id)
     journeys = _journey_table(jr, journey, ts_ms)
     jr.end_s = journeys["end_ms"].to_numpy() // 1000
+    sessions = pa.table(
+        {
+            "session_id": fmt.ids("W", np.arange(n_ses), 9),
+            "journey_id": fmt.nullify(fmt.ids("J", np.maximum(s_journey, 0), 8), s_journey >= 0),
+            "true_intent": fmt.pick(INTENT_NAMES, s_intent),
+        }
+    )
     return Web(
-        hits=hits,
-        truth=truth,
+        hits=hits.select(tables.HITS.names),
+        truth=truth.select(tables.HITS_TRUTH.names),
         journeys=journeys,
+        sessions=sessions,
         latent=jr,
         silent_churn_line=silent_line,
         silent_churn_s=silent_s,

@@ -36,9 +36,17 @@ def _prepare_out(out: Path, force: bool) -> None:
             elif entry.exists():
                 entry.unlink()
     parent = out if out.exists() else next(p for p in out.parents if p.exists())
+    if not parent.is_dir():
+        raise InvalidInput(f"{parent}: is not a directory", field="--out")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise InvalidInput(f"{parent}: not writable", field="--out")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".netcx-write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as err:
+        raise InvalidInput(f"{out}: not writable ({err.strerror})", field="--out") from err
 
 
 def register(app: typer.Typer) -> None:

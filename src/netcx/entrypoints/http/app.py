@@ -13,6 +13,7 @@ from netcx.entrypoints.http import (
     camara,
     collect,
     consent,
+    dashboard,
     decide,
     intents,
     privacy,
@@ -34,6 +35,7 @@ def create_app(container: Container) -> Starlette:
     routes += resolve.routes(container)
     routes += intents.routes(container)
     routes += decide.routes(container)
+    routes += dashboard.routes(container)
     app = Starlette(routes=routes)
     app.state.container = container
     return app

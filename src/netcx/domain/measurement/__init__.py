@@ -1,0 +1,1 @@
+"""Measurement statistics: confidence intervals, NPS, CUPED, SRM, Holm, power (pure functions)."""
