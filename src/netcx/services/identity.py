@@ -183,26 +183,33 @@ class IdentityService:
         if user_id:
             subscriber = self.pseudonymizer.pseudonym(IdKind.SUBSCRIBER, user_id)
             seen.append(login_edge(visitor, subscriber, at_ms))
-        consented = is_granted(self.consent.history(visitor), why)
+        visitor_history = self.consent.history(visitor)
+        consented = is_granted(visitor_history, why)
         logged_in = bool(seen) or any(
             e.source is EdgeSource.LOGIN and e.active_at(at_ms) for e in existing.values()
         )
         reason = "no_consent" if not consented else "authenticated"
         evidence: list[str] = []
         if consented and not logged_in:
-            resolution = self._resolve_gated(ip, port, at_ms, why, visitor)
+            resolution = self._resolve_gated(ip, port, at_ms, why, visitor_history)
             reason = resolution.reason
             evidence = self._evidence_ids(resolution)
             seen.extend(
                 edges_from_resolution(visitor, resolution, at_ms, self.network_edge_ttl_s, evidence)
             )
-        self._fold(reads, visitor, seen, existing)
-        recognition = self._recognition(reads, visitor, why, consented, at_ms)
+        self._fold(reads, seen, existing)
+        fresh_crm = [e for e in seen if e.source is EdgeSource.CRM]
+        recognition = self._recognition(reads, visitor, why, consented, at_ms, fresh_crm)
         self._audit_resolution(caller, visitor, why, recognition.state, reason, evidence)
         return recognition
 
     def _resolve_gated(
-        self, ip: str, port: int | None, at_ms: int, purpose: Purpose, visitor: str | None
+        self,
+        ip: str,
+        port: int | None,
+        at_ms: int,
+        purpose: Purpose,
+        visitor_history: Sequence[ConsentDecision] | None,
     ) -> Resolution:
         resolution = self.resolver.resolve(ip, port, at_ms)
         if resolution.level is Level.UNKNOWN:
@@ -212,7 +219,6 @@ class IdentityService:
             for h in (resolution.line_id, resolution.subscriber_id)
             if h is not None
         ]
-        visitor_history = None if visitor is None else self.consent.history(visitor)
         if not resolution_allowed(purpose, visitor_history, holders):
             return Resolution.unknown("no_consent")
         return resolution
@@ -235,7 +241,8 @@ class IdentityService:
         if visitor is not None and not is_granted(self.consent.history(visitor), why):
             resolution = Resolution.unknown("no_consent")
         else:
-            resolution = self._resolve_gated(ip, port, at_ms, why, visitor)
+            history = None if visitor is None else self.consent.history(visitor)
+            resolution = self._resolve_gated(ip, port, at_ms, why, history)
         subject = visitor or resolution.line_id or resolution.household_id or ""
         self._audit_resolution(
             caller,
@@ -247,17 +254,13 @@ class IdentityService:
         )
         return resolution
 
-    def _fold(
-        self, reads: _Reads, visitor: str, seen: Sequence[Edge], existing: dict[str, Edge]
-    ) -> None:
-        """Store observations folded into what is stored (CRM edges between other nodes
-        are looked up too, so their first-seen time survives)."""
-        known = dict(existing)
-        for src in {e.src for e in seen if e.src != visitor}:
-            known.update((x.key, x) for x in reads.edges_of(src))
+    @staticmethod
+    def _fold(reads: _Reads, seen: Sequence[Edge], existing: dict[str, Edge]) -> None:
+        """Store the visitor's observations folded into its stored edges. CRM edges are
+        facts each resolution restates: they are written as seen (no read per node)."""
         merged: dict[str, Edge] = {}
         for e in seen:
-            merged[e.key] = observe(merged.get(e.key) or known.get(e.key), e)
+            merged[e.key] = observe(merged.get(e.key) or existing.get(e.key), e)
         if merged:
             reads.put(list(merged.values()))
 
@@ -282,10 +285,23 @@ class IdentityService:
         return out
 
     def _recognition(
-        self, reads: _Reads, visitor: str, purpose: Purpose, consented: bool, at_ms: int
+        self,
+        reads: _Reads,
+        visitor: str,
+        purpose: Purpose,
+        consented: bool,
+        at_ms: int,
+        fresh_crm: Sequence[Edge] = (),
     ) -> Recognition:
+        """Recognition from the stored edges; `fresh_crm` (the CRM edges a resolution just
+        reported) spares the graph walk when the deciding link is that resolution's."""
         link = strongest_link(reads.edges_of(visitor), at_ms, use_network=consented)
-        crm = [] if link is None else self._crm_edges_from(reads, link.dst)
+        if link is None:
+            crm: Sequence[Edge] = []
+        elif any(e.src == link.dst for e in fresh_crm):
+            crm = fresh_crm
+        else:
+            crm = self._crm_edges_from(reads, link.dst)
         return recognition_of(visitor, purpose, consented, link, crm, at_ms)
 
     def _audit_resolution(

@@ -210,3 +210,26 @@ def test_revocation_reaches_another_instance_within_one_second(tmp_path: Path) -
             # the other instance's view of the profile agrees
             ctx = cb.get("/v1/profiles/visitor:cookie-2/context").json()
             assert ctx["recognition"]["state"] == "anonymous"
+
+
+def test_workers_share_the_embedded_store(tmp_path: Path) -> None:
+    """`netcx serve --workers 2`: both worker processes use the same SQLite files, so a
+    revocation answered by one worker is in force in the other at once."""
+    with netcx_server(tmp_path / "data", env=server_env(tmp_path), args=("--workers", "2")) as base:
+        headers = {**AUTH, "X-Netcx-Caller": "web"}
+        grant = {"granted": True, "source": "tag", "text_version": "v1"}
+        url = f"{base}/v1/consent/visitor:cookie-w/personalisation"
+        assert httpx.put(url, json=grant, headers=headers).status_code == 200
+        body = {"visitor_id": "cookie-w", "purpose": "personalisation"}
+        # a fresh connection per request, so both workers answer some of them
+        states = {
+            httpx.post(f"{base}/v1/recognitions", json=body, headers=headers).json()["state"]
+            for _ in range(10)
+        }
+        assert states == {"network_line"}
+        assert httpx.delete(url, headers=headers).status_code == 200
+        states = {
+            httpx.post(f"{base}/v1/recognitions", json=body, headers=headers).json()["state"]
+            for _ in range(10)
+        }
+        assert states == {"anonymous"}
