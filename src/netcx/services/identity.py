@@ -336,7 +336,9 @@ class IdentityService:
 
     # ------------------------------------------------------------ profile context
 
-    def context(self, profile_ref: str, purpose: str = "personalisation") -> ProfileContext:
+    def context(
+        self, profile_ref: str, purpose: str = "personalisation", caller: str = "api"
+    ) -> ProfileContext:
         """The profile view shared by web, app and call-centre callers.
 
         A visitor id gives the visitor's recognition for `purpose`. A CRM id (line,
@@ -377,6 +379,17 @@ class IdentityService:
                 account_id=ids.get(NodeKind.ACCOUNT),
             )
         decisions = latest_decisions(self.consent.history(node))
+        self.audit.append(
+            AuditRecord(
+                now,
+                AuditAction.CONTEXT,
+                caller,
+                subject=node,
+                purpose=why.value,
+                outcome=recognition.state.value,
+                reason=f"visitors={len(visitors)}",
+            )
+        )
         return ProfileContext(
             profile_id=node,
             kind=kind.value,
