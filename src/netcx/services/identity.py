@@ -29,6 +29,7 @@ from netcx.domain.identity import (
     NodeKind,
     Recognition,
     RecognitionState,
+    crm_edges,
     crm_ids,
     edges_from_resolution,
     linked_visitors,
@@ -58,7 +59,7 @@ from netcx.ports import (
     Resolver,
     SubjectData,
 )
-from netcx.tables import HITS, RESOLVED_HITS, SESSION_IDENTITY, require_columns
+from netcx.tables import HITS, LINES, RESOLVED_HITS, SESSION_IDENTITY, require_columns
 
 log = logging.getLogger("netcx.identity")
 
@@ -504,6 +505,32 @@ class IdentityService:
             "purposes": {p.value: _decision_view(decisions.get(p)) for p in Purpose},
             "history": msgspec.to_builtins(history),
         }
+
+    def load_crm(self, lines: pa.Table) -> int:
+        """Write the CRM links of every line (LINES columns, raw CRM ids, pseudonymised
+        here), so logged-in visitors reach their household and account and a call-centre
+        lookup by account finds them. Returns the number of edges written."""
+        lines = require_columns(lines, LINES, "crm/lines")
+        now = self.clock_ms()
+        p = self.pseudonymizer
+
+        def ids(column: str, kind: IdKind) -> list[str | None]:
+            raw = lines.column(column).to_pylist()
+            return [None if r is None else p.pseudonym(kind, r) for r in raw]
+
+        columns = zip(
+            ids("line_id", IdKind.LINE),
+            ids("subscriber_id", IdKind.SUBSCRIBER),
+            ids("household_id", IdKind.HOUSEHOLD),
+            ids("account_id", IdKind.ACCOUNT),
+            strict=True,
+        )
+        edges = {e.key: e for row in columns for e in crm_edges(*row, now)}
+        batch = list(edges.values())
+        for start in range(0, len(batch), 5_000):
+            self.store.put_edges(batch[start : start + 5_000])
+        log.info("event=load_crm lines=%d edges=%d", lines.num_rows, len(batch))
+        return len(batch)
 
     # ------------------------------------------------------------ data-subject rights
 

@@ -9,9 +9,12 @@ import sys
 from pathlib import Path
 
 import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from netcx.domain.pseudonyms import IdKind, Pseudonymizer
+from netcx.tables import LINES
 from tests.servers import netcx_server
 
 pytestmark = pytest.mark.integration
@@ -64,6 +67,27 @@ def test_consent_export_erase_purge_from_the_command_line(tmp_path: Path) -> Non
     assert erased["erased"]["consent"] == 2
     after = json.loads(netcx(data, "subject", "export", "visitor:c1").stdout)
     assert after["consent"] == [] and after["audit"] == []
+
+    lines = tmp_path / "lines.parquet"
+    pq.write_table(
+        pa.Table.from_pylist(
+            [
+                {
+                    "line_id": "L1",
+                    "kind": "mobile",
+                    "subscriber_id": "S1",
+                    "household_id": "H1",
+                    "account_id": "A1",
+                }
+            ],
+            schema=LINES,
+        ),
+        lines,
+    )
+    loaded = netcx(data, "identity", "load-crm", str(lines))
+    assert loaded.returncode == 0 and "wrote 5 CRM edges" in loaded.stdout, loaded.stderr
+    missing = netcx(data, "identity", "load-crm", str(tmp_path / "nope.parquet"))
+    assert missing.returncode == 4 and "no such file" in " ".join(missing.stderr.split())
 
     purged = json.loads(netcx(data, "retention", "purge").stdout)
     assert set(purged) == {"network_edges", "login_edges", "crm_edges", "consent", "audit"}

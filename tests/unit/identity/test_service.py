@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 
+import pyarrow as pa
 import pytest
 
 from netcx.domain.identity import RecognitionState
 from netcx.domain.privacy import DAY_MS, AuditAction
 from netcx.domain.pseudonyms import IdKind
 from netcx.errors import InvalidInput, NotFound
+from netcx.tables import LINES
 from tests.unit.identity.fakes import (
     IP_HOUSEHOLD,
     IP_LINE,
@@ -233,3 +235,47 @@ def test_no_raw_address_or_msisdn_in_logs_audit_or_export(
     assert "event=resolve" in caplog.text  # logs were captured
     for raw in (IP_LINE, IP_HOUSEHOLD, MSISDN, VISITOR, "L1", "srx-cgn1:"):
         assert raw not in everything, raw
+
+
+def crm_lines() -> pa.Table:
+    rows = [
+        {
+            "line_id": "L8",
+            "kind": "mobile",
+            "subscriber_id": "S8",
+            "household_id": "H8",
+            "account_id": "A8",
+            "msisdn": "447700900888",
+            "imsi": "001010000000888",
+        },
+        {
+            "line_id": "F8",
+            "kind": "fixed",
+            "subscriber_id": None,
+            "household_id": "H8",
+            "account_id": "A8",
+            "user_name": "h8@isp",
+        },
+    ]
+    return pa.Table.from_pylist(rows, schema=LINES)
+
+
+def test_loaded_crm_links_logged_in_visitors_to_their_account() -> None:
+    svc = make_service()
+    assert svc.load_crm(crm_lines()) == 7
+    r = svc.recognise("c-login", IP_OTHER, 1, NOW, "personalisation", "S8")
+    assert r.state is RecognitionState.AUTHENTICATED
+    assert (r.household_id, r.account_id) == (
+        pid(IdKind.HOUSEHOLD, "H8"),
+        pid(IdKind.ACCOUNT, "A8"),
+    )
+    assert svc.context("account:A8", caller="call-centre").visitors == [
+        pid(IdKind.VISITOR, "c-login")
+    ]
+    stored = repr(svc.store.edges_of(pid(IdKind.LINE, "L8")))
+    assert "447700900888" not in stored and "L8" not in stored
+
+
+def test_load_crm_names_a_missing_column() -> None:
+    with pytest.raises(InvalidInput, match="crm/lines: missing column"):
+        make_service().load_crm(pa.table({"line_id": ["L1"]}))
