@@ -109,6 +109,39 @@ def _require_text(value: str, name: str) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class ConsentGate:
+    """Releases a resolution only under consent for the caller's purpose.
+
+    `gate` is the hook of `GET /v1/resolve` (the network area's `ResolveConsentGate`): no
+    visitor is known there, so the subject is the resolved line (or subscriber), which
+    must have granted the purpose. `permit` with a visitor's history is what recognition
+    uses. An explicit revocation by the line or subscriber vetoes either way.
+    """
+
+    consent: ConsentLedger
+
+    def gate(self, resolution: Resolution, purpose: str, at_ms: int) -> Resolution:
+        return self.permit(resolution, parse_purpose(purpose), None)
+
+    def permit(
+        self,
+        resolution: Resolution,
+        purpose: Purpose,
+        visitor_history: Sequence[ConsentDecision] | None,
+    ) -> Resolution:
+        if resolution.level is Level.UNKNOWN:
+            return resolution
+        holders = [
+            self.consent.history(h)
+            for h in (resolution.line_id, resolution.subscriber_id)
+            if h is not None
+        ]
+        if not resolution_allowed(purpose, visitor_history, holders):
+            return Resolution.unknown("no_consent")
+        return resolution
+
+
 class _Reads:
     """Memoised `edges_of` for one use case, with the edges it wrote overlaid, so a
     recognition reads each node once (a round trip each on Redis)."""
@@ -215,16 +248,7 @@ class IdentityService:
         visitor_history: Sequence[ConsentDecision] | None,
     ) -> Resolution:
         resolution = self.resolver.resolve(ip, port, at_ms)
-        if resolution.level is Level.UNKNOWN:
-            return resolution
-        holders = [
-            self.consent.history(h)
-            for h in (resolution.line_id, resolution.subscriber_id)
-            if h is not None
-        ]
-        if not resolution_allowed(purpose, visitor_history, holders):
-            return Resolution.unknown("no_consent")
-        return resolution
+        return ConsentGate(self.consent).permit(resolution, purpose, visitor_history)
 
     def resolve_for_purpose(
         self,

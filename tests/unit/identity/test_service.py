@@ -11,8 +11,10 @@ from netcx.domain.identity import RecognitionState
 from netcx.domain.privacy import DAY_MS, AuditAction
 from netcx.domain.pseudonyms import IdKind
 from netcx.errors import InvalidInput, NotFound
+from netcx.services.identity import ConsentGate
 from netcx.tables import LINES
 from tests.unit.identity.fakes import (
+    HOUSEHOLD_RESOLUTION,
     IP_HOUSEHOLD,
     IP_LINE,
     IP_OTHER,
@@ -279,3 +281,20 @@ def test_loaded_crm_links_logged_in_visitors_to_their_account() -> None:
 def test_load_crm_names_a_missing_column() -> None:
     with pytest.raises(InvalidInput, match="crm/lines: missing column"):
         make_service().load_crm(pa.table({"line_id": ["L1"]}))
+
+
+def test_consent_gate_hook_for_the_resolve_endpoint() -> None:
+    """`ConsentGate.gate(resolution, purpose, at_ms)` is what `/v1/resolve` calls."""
+    svc = make_service()
+    gate = ConsentGate(svc.consent)
+    line = LINE_RESOLUTION.line_id or ""
+    assert gate.gate(LINE_RESOLUTION, "marketing", NOW).reason == "no_consent"
+    svc.set_consent(line, "marketing", True, "call-centre", "v1", "cc")
+    assert gate.gate(LINE_RESOLUTION, "marketing", NOW) == LINE_RESOLUTION
+    assert gate.gate(LINE_RESOLUTION, "analytics", NOW).line_id is None
+    svc.set_consent(line, "marketing", False, "app", "v1", "app")
+    assert gate.gate(LINE_RESOLUTION, "marketing", NOW + 1).reason == "no_consent"
+    unknown = gate.gate(HOUSEHOLD_RESOLUTION.unknown("not_ours"), "marketing", NOW)
+    assert unknown.reason == "not_ours"
+    with pytest.raises(InvalidInput, match="purpose"):
+        gate.gate(LINE_RESOLUTION, "ads", NOW)
