@@ -7,7 +7,7 @@ stored, logged or returned. Everything kept (edges, consent, audit) is keyed by 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -520,6 +520,33 @@ class IdentityService:
             )
         )
         return decision
+
+    def record_reported_consent(
+        self,
+        visitor_id: str,
+        reported: Mapping[str, bool | None],
+        source: str,
+        text_version: str,
+        at_ms: int,
+    ) -> list[ConsentDecision]:
+        """Consent a page or app reported with an event (the tag, a CMP via Segment):
+        record a decision only where it differs from the one in force, so a visitor's
+        every event does not grow the ledger. `reported` maps purpose → granted (None:
+        not stated). Returns the decisions recorded."""
+        visitor = self._visitor(visitor_id)
+        in_force = latest_decisions(self.consent.history(visitor))
+        recorded = []
+        for name, granted in reported.items():
+            if granted is None:
+                continue
+            purpose = parse_purpose(name)
+            held = in_force.get(purpose)
+            if held is not None and (held.granted == granted or held.at_ms > at_ms):
+                continue
+            recorded.append(
+                self.set_consent(visitor, purpose, granted, source, text_version, source, at_ms)
+            )
+        return recorded
 
     def consent_view(self, subject_ref: str) -> dict[str, Any]:
         """The decision in force per purpose and the full history of a subject."""

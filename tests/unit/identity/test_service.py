@@ -298,3 +298,19 @@ def test_consent_gate_hook_for_the_resolve_endpoint() -> None:
     assert unknown.reason == "not_ours"
     with pytest.raises(InvalidInput, match="purpose"):
         gate.gate(LINE_RESOLUTION, "ads", NOW)
+
+
+def test_consent_reported_with_events_is_recorded_once_per_change() -> None:
+    svc = make_service()
+    report = svc.record_reported_consent
+    first = report(VISITOR, {"personalisation": True, "marketing": None}, "tag", "cmp-3", NOW)
+    assert [(d.purpose, d.granted) for d in first] == [("personalisation", True)]
+    assert report(VISITOR, {"personalisation": True}, "tag", "cmp-3", NOW + 5) == []
+    assert svc.recognise(VISITOR, IP_LINE, 1, NOW + 6, "personalisation", None).line_id
+    revoked = report(VISITOR, {"personalisation": False}, "tag", "cmp-3", NOW + 10)
+    assert len(revoked) == 1
+    assert svc.recognise(VISITOR, IP_LINE, 1, NOW + 11, "personalisation", None).line_id is None
+    # a late event carrying an older state does not undo the newer decision
+    assert report(VISITOR, {"personalisation": True}, "tag", "cmp-3", NOW + 7) == []
+    with pytest.raises(InvalidInput, match="purpose"):
+        report(VISITOR, {"ads": True}, "tag", "cmp-3", NOW)
