@@ -26,9 +26,10 @@ from _results import record
 from netcx.bootstrap import build_identity_service
 from netcx.config import load_settings
 from netcx.domain.pseudonyms import IdKind, Pseudonymizer
-from netcx.services.identity import build_session_identity
+from netcx.services.identity import IdentityService, RecogniseRequest, build_session_identity
 from netcx.tables import HITS, RESOLVED_HITS
 
+BATCH = 100
 VISITORS = 2_000
 CALLS = 6_000
 LINES = 500
@@ -73,7 +74,9 @@ def redis_url() -> Iterator[str | None]:
             proc.wait()
 
 
-def bench_recognise(tmp: Path, store: str, url: str | None) -> tuple[float, float]:
+def bench_recognise(tmp: Path, store: str, url: str | None) -> tuple[float, float, float]:
+    """Recognitions/s one by one and in batches (each on a fresh store), and the bare
+    resolver baseline, over the same calls."""
     bindings = tmp / "bindings.json"
     bindings.write_text(
         json.dumps(
@@ -91,31 +94,44 @@ def bench_recognise(tmp: Path, store: str, url: str | None) -> tuple[float, floa
             ]
         )
     )
-    settings = load_settings(
-        storage={"data_dir": tmp / store},
-        identity={
-            "store": store,
-            "static_bindings": bindings,
-            **({"redis_url": url} if url else {}),
-        },
-    )
-    svc = build_identity_service(settings, PSEUDO)
     rng = random.Random(7)
-    for v in range(0, VISITORS, 2):  # half the visitors consented to personalisation
-        svc.set_consent(f"visitor:v{v}", "personalisation", True, "bench", "v1", "bench")
     calls = [(f"v{rng.randrange(VISITORS)}", ip_of(rng.randrange(LINES))) for _ in range(CALLS)]
     now = int(time.time() * 1000)
 
-    def ours() -> None:
+    def fresh(name: str) -> IdentityService:
+        settings = load_settings(
+            storage={"data_dir": tmp / store / name},
+            identity={
+                "store": store,
+                "static_bindings": bindings,
+                "redis_prefix": name,
+                **({"redis_url": url} if url else {}),
+            },
+        )
+        svc = build_identity_service(settings, PSEUDO)
+        for v in range(0, VISITORS, 2):  # half the visitors consented to personalisation
+            svc.set_consent(f"visitor:v{v}", "personalisation", True, "bench", "v1", "bench")
+        return svc
+
+    single, batch = fresh("single"), fresh("batch")
+
+    def one_by_one() -> None:
         for visitor, ip in calls:
-            svc.recognise(visitor, ip, 1024, now, "personalisation", None, caller="bench")
+            single.recognise(visitor, ip, 1024, now, "personalisation", None, caller="bench")
+
+    def batched() -> None:
+        requests = [
+            RecogniseRequest(visitor, ip, 1024, now, "personalisation") for visitor, ip in calls
+        ]
+        for start in range(0, len(requests), BATCH):
+            batch.recognise_many(requests[start : start + BATCH], caller="bench")
 
     def baseline() -> None:
         for visitor, ip in calls:
             PSEUDO.pseudonym(IdKind.VISITOR, visitor)
-            svc.resolver.resolve(ip, 1024, now)
+            single.resolver.resolve(ip, 1024, now)
 
-    return CALLS / timed(ours), CALLS / timed(baseline)
+    return CALLS / timed(one_by_one), CALLS / timed(batched), CALLS / timed(baseline)
 
 
 def synthetic_hits() -> tuple[pa.Table, pa.Table]:
@@ -172,12 +188,15 @@ def main() -> None:
             if store == "redis" and url is None:
                 print("redis-server not installed: skipping the redis store")
                 continue
-            ours, base = bench_recognise(tmp, store, url)
+            ours, batch, base = bench_recognise(tmp, store, url)
             numbers[f"identity.recognise_per_s.{store}"] = ours
+            numbers[f"identity.recognise_batched_per_s.{store}"] = batch
             numbers[f"identity.recognise_vs_bare_resolve.{store}"] = ours / base
+            numbers[f"identity.recognise_batched_vs_bare_resolve.{store}"] = batch / base
             print(
-                f"recognise [{store}]: {ours:,.0f}/s vs bare resolve {base:,.0f}/s "
-                f"-> ratio {ours / base:.3f}"
+                f"recognise [{store}]: {ours:,.0f}/s one by one, {batch:,.0f}/s in batches of "
+                f"{BATCH}, vs bare resolve {base:,.0f}/s -> ratios {ours / base:.3f} / "
+                f"{batch / base:.3f}"
             )
     hits, resolved = synthetic_hits()
     ours_s = timed(lambda: build_session_identity(hits, resolved, PSEUDO))

@@ -98,7 +98,9 @@ class ConsentLedger(Protocol):
 class AuditLog(Protocol):
     """Append-only audit records (pseudonyms only)."""
 
-    def append(self, record: AuditRecord) -> None: ...
+    def append(self, records: Sequence[AuditRecord]) -> None:
+        """Store the records durably, in order (one write for a batch)."""
+        ...
 
     def read(
         self, subject: str | None = None, since_ms: int = 0, limit: int = 100

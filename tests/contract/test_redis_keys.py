@@ -37,7 +37,7 @@ def test_every_key_has_one_hash_tag(r: object) -> None:
     RedisConsentLedger(r, "p").append(  # type: ignore[arg-type]
         ConsentDecision(V, Purpose.ANALYTICS, True, 1, "tag", "v1")
     )
-    RedisAuditLog(r, "p").append(AuditRecord(1, AuditAction.RESOLVE, "web", subject=V))  # type: ignore[arg-type]
+    RedisAuditLog(r, "p").append([AuditRecord(1, AuditAction.RESOLVE, "web", subject=V)])  # type: ignore[arg-type]
     keys = sorted(k.decode() for k in r.keys("*"))  # type: ignore[attr-defined]
     assert len(keys) == 7, keys
     assert all(ONE_TAG.match(k) for k in keys), keys

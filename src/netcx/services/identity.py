@@ -129,26 +129,36 @@ class ConsentGate:
         resolution: Resolution,
         purpose: Purpose,
         visitor_history: Sequence[ConsentDecision] | None,
+        history: Callable[[str], list[ConsentDecision]] | None = None,
     ) -> Resolution:
         if resolution.level is Level.UNKNOWN:
             return resolution
-        holders = [
-            self.consent.history(h)
-            for h in (resolution.line_id, resolution.subscriber_id)
-            if h is not None
-        ]
+        read = history or self.consent.history
+        holders = [read(h) for h in (resolution.line_id, resolution.subscriber_id) if h]
         if not resolution_allowed(purpose, visitor_history, holders):
             return Resolution.unknown("no_consent")
         return resolution
 
 
+class RecogniseRequest(msgspec.Struct, frozen=True):
+    """One event to recognise (see `IdentityService.recognise`)."""
+
+    visitor_id: str
+    ip: str
+    port: int | None
+    at_ms: int
+    purpose: str
+    user_id: str | None = None
+
+
 class _Reads:
-    """Memoised `edges_of` for one use case, with the edges it wrote overlaid, so a
-    recognition reads each node once (a round trip each on Redis)."""
+    """Memoised `edges_of` for one use case, with the edges it is writing overlaid, so a
+    recognition (or a batch) reads each node once — a round trip each on Redis."""
 
     def __init__(self, store: IdentityStore) -> None:
         self._store = store
         self._cache: dict[str, dict[str, Edge]] = {}
+        self._pending: dict[str, Edge] = {}
 
     def edges_of(self, node: str) -> list[Edge]:
         held = self._cache.get(node)
@@ -157,11 +167,17 @@ class _Reads:
         return list(held.values())
 
     def put(self, edges: Sequence[Edge]) -> None:
-        self._store.put_edges(edges)
+        """Buffer writes (visible to later reads of this use case) until `flush`."""
         for e in edges:
+            self._pending[e.key] = e
             for node in (e.src, e.dst):
                 if node in self._cache:
                     self._cache[node][e.key] = e
+
+    def flush(self) -> None:
+        if self._pending:
+            self._store.put_edges(list(self._pending.values()))
+            self._pending.clear()
 
 
 @dataclass
@@ -211,15 +227,59 @@ class IdentityService:
         """Who is this visitor, for `purpose`? Resolves the client address only when the
         visitor consented for that purpose and is not logged in; records what it learnt as
         edges; audits the act. `ip` is used for the resolver call and nothing else."""
-        why = parse_purpose(purpose)
-        visitor = self._visitor(visitor_id)
+        request = RecogniseRequest(visitor_id, ip, port, at_ms, purpose, user_id)
+        return self.recognise_many([request], caller)[0]
+
+    def recognise_many(
+        self, requests: Sequence[RecogniseRequest], caller: str = "collector"
+    ) -> list[Recognition]:
+        """`recognise` for a batch of events, in order: each graph node and consent history
+        is read once per batch, and edges and audit records are written in one go each."""
         reads = _Reads(self.store)
+        histories: dict[str, list[ConsentDecision]] = {}
+
+        def history(subject: str) -> list[ConsentDecision]:
+            held = histories.get(subject)
+            if held is None:
+                held = histories[subject] = self.consent.history(subject)
+            return held
+
+        out: list[Recognition] = []
+        audits: list[AuditRecord] = []
+        for request in requests:
+            recognition, record = self._recognise_one(reads, history, request, caller)
+            out.append(recognition)
+            audits.append(record)
+        reads.flush()
+        self.audit.append(audits)
+        for record in audits:
+            log.debug(
+                "event=resolve caller=%s subject=%s purpose=%s outcome=%s reason=%s",
+                record.caller,
+                record.subject,
+                record.purpose,
+                record.outcome,
+                record.reason,
+            )
+        log.info("event=recognise caller=%s count=%d", caller, len(out))
+        return out
+
+    def _recognise_one(
+        self,
+        reads: _Reads,
+        history: Callable[[str], list[ConsentDecision]],
+        request: RecogniseRequest,
+        caller: str,
+    ) -> tuple[Recognition, AuditRecord]:
+        why = parse_purpose(request.purpose)
+        visitor = self._visitor(request.visitor_id)
+        at_ms = request.at_ms
         existing = {e.key: e for e in reads.edges_of(visitor)}
         seen: list[Edge] = []
-        if user_id:
-            subscriber = self.pseudonymizer.pseudonym(IdKind.SUBSCRIBER, user_id)
+        if request.user_id:
+            subscriber = self.pseudonymizer.pseudonym(IdKind.SUBSCRIBER, request.user_id)
             seen.append(login_edge(visitor, subscriber, at_ms))
-        visitor_history = self.consent.history(visitor)
+        visitor_history = history(visitor)
         consented = is_granted(visitor_history, why)
         logged_in = bool(seen) or any(
             e.source is EdgeSource.LOGIN and e.active_at(at_ms) for e in existing.values()
@@ -227,7 +287,12 @@ class IdentityService:
         reason = "no_consent" if not consented else "authenticated"
         evidence: list[str] = []
         if consented and not logged_in:
-            resolution = self._resolve_gated(ip, port, at_ms, why, visitor_history)
+            resolution = ConsentGate(self.consent).permit(
+                self.resolver.resolve(request.ip, request.port, at_ms),
+                why,
+                visitor_history,
+                history,
+            )
             reason = resolution.reason
             evidence = self._evidence_ids(resolution)
             seen.extend(
@@ -236,8 +301,8 @@ class IdentityService:
         self._fold(reads, seen, existing)
         fresh_crm = [e for e in seen if e.source is EdgeSource.CRM]
         recognition = self._recognition(reads, visitor, why, consented, at_ms, fresh_crm)
-        self._audit_resolution(caller, visitor, why, recognition.state, reason, evidence)
-        return recognition
+        record = self._resolution_record(caller, visitor, why, recognition.state, reason, evidence)
+        return recognition, record
 
     def _resolve_gated(
         self,
@@ -271,13 +336,22 @@ class IdentityService:
             history = None if visitor is None else self.consent.history(visitor)
             resolution = self._resolve_gated(ip, port, at_ms, why, history)
         subject = visitor or resolution.line_id or resolution.household_id or ""
-        self._audit_resolution(
+        record = self._resolution_record(
             caller,
             subject,
             why,
             resolution.level.value,
             resolution.reason,
             self._evidence_ids(resolution),
+        )
+        self.audit.append([record])
+        log.info(
+            "event=resolve caller=%s subject=%s purpose=%s outcome=%s reason=%s",
+            caller,
+            subject,
+            why.value,
+            record.outcome,
+            record.reason,
         )
         return resolution
 
@@ -331,7 +405,7 @@ class IdentityService:
             crm = self._crm_edges_from(reads, link.dst)
         return recognition_of(visitor, purpose, consented, link, crm, at_ms)
 
-    def _audit_resolution(
+    def _resolution_record(
         self,
         caller: str,
         subject: str,
@@ -339,26 +413,16 @@ class IdentityService:
         outcome: str,
         reason: str,
         evidence: Sequence[str],
-    ) -> None:
-        self.audit.append(
-            AuditRecord(
-                at_ms=self.clock_ms(),
-                action=AuditAction.RESOLVE,
-                caller=caller,
-                subject=subject,
-                purpose=purpose.value,
-                outcome=outcome,
-                reason=reason,
-                evidence=tuple(evidence),
-            )
-        )
-        log.info(
-            "event=resolve caller=%s subject=%s purpose=%s outcome=%s reason=%s",
-            caller,
-            subject,
-            purpose.value,
-            outcome,
-            reason,
+    ) -> AuditRecord:
+        return AuditRecord(
+            at_ms=self.clock_ms(),
+            action=AuditAction.RESOLVE,
+            caller=caller,
+            subject=subject,
+            purpose=purpose.value,
+            outcome=outcome,
+            reason=reason,
+            evidence=tuple(evidence),
         )
 
     # ------------------------------------------------------------ profile context
@@ -407,15 +471,17 @@ class IdentityService:
             )
         decisions = latest_decisions(self.consent.history(node))
         self.audit.append(
-            AuditRecord(
-                now,
-                AuditAction.CONTEXT,
-                caller,
-                subject=node,
-                purpose=why.value,
-                outcome=recognition.state.value,
-                reason=f"visitors={len(visitors)}",
-            )
+            [
+                AuditRecord(
+                    now,
+                    AuditAction.CONTEXT,
+                    caller,
+                    subject=node,
+                    purpose=why.value,
+                    outcome=recognition.state.value,
+                    reason=f"visitors={len(visitors)}",
+                )
+            ]
         )
         return ProfileContext(
             profile_id=node,
@@ -474,14 +540,16 @@ class IdentityService:
             raise NotFound(f"no link between {visitor_ref[:64]!r} and {node_ref[:64]!r}")
         self.store.put_edges(undone)
         self.audit.append(
-            AuditRecord(
-                now,
-                AuditAction.UNMERGE,
-                caller,
-                subject=visitor,
-                outcome=f"retracted={len(undone)}",
-                reason=",".join(sorted(targets)),
-            )
+            [
+                AuditRecord(
+                    now,
+                    AuditAction.UNMERGE,
+                    caller,
+                    subject=visitor,
+                    outcome=f"retracted={len(undone)}",
+                    reason=",".join(sorted(targets)),
+                )
+            ]
         )
         return len(undone)
 
@@ -509,15 +577,17 @@ class IdentityService:
         )
         self.consent.append(decision)
         self.audit.append(
-            AuditRecord(
-                self.clock_ms(),
-                AuditAction.CONSENT,
-                caller,
-                subject=decision.subject,
-                purpose=decision.purpose.value,
-                outcome="granted" if granted else "revoked",
-                reason=f"source={decision.source} text={decision.text_version}",
-            )
+            [
+                AuditRecord(
+                    self.clock_ms(),
+                    AuditAction.CONSENT,
+                    caller,
+                    subject=decision.subject,
+                    purpose=decision.purpose.value,
+                    outcome="granted" if granted else "revoked",
+                    reason=f"source={decision.source} text={decision.text_version}",
+                )
+            ]
         )
         return decision
 
@@ -607,7 +677,7 @@ class IdentityService:
         }
         for other in self.other_stores:
             data[other.name] = other.export_subject(subjects)
-        self.audit.append(AuditRecord(now, AuditAction.EXPORT, caller, subject=subjects[0]))
+        self.audit.append([AuditRecord(now, AuditAction.EXPORT, caller, subject=subjects[0])])
         log.info("event=export caller=%s subject=%s", caller, subjects[0])
         return data
 
@@ -625,7 +695,11 @@ class IdentityService:
         receipt = self.pseudonymizer.pseudonym(IdKind.EVIDENCE, subjects[0], RECEIPTS)
         outcome = " ".join(f"{k}={v}" for k, v in counts.items())
         self.audit.append(
-            AuditRecord(self.clock_ms(), AuditAction.ERASE, caller, outcome=outcome, reason=receipt)
+            [
+                AuditRecord(
+                    self.clock_ms(), AuditAction.ERASE, caller, outcome=outcome, reason=receipt
+                )
+            ]
         )
         log.info("event=erase caller=%s receipt=%s %s", caller, receipt, outcome)
         return {"receipt": receipt, "erased": counts}
@@ -648,7 +722,7 @@ class IdentityService:
             DataKind.AUDIT.value: self.audit.purge(cut(DataKind.AUDIT, now)),
         }
         outcome = " ".join(f"{k}={v}" for k, v in counts.items())
-        self.audit.append(AuditRecord(now, AuditAction.PURGE, caller, outcome=outcome))
+        self.audit.append([AuditRecord(now, AuditAction.PURGE, caller, outcome=outcome)])
         log.info("event=retention_purge caller=%s %s", caller, outcome)
         return counts
 

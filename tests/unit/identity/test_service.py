@@ -11,7 +11,7 @@ from netcx.domain.identity import RecognitionState
 from netcx.domain.privacy import DAY_MS, AuditAction
 from netcx.domain.pseudonyms import IdKind
 from netcx.errors import InvalidInput, NotFound
-from netcx.services.identity import ConsentGate
+from netcx.services.identity import ConsentGate, RecogniseRequest
 from netcx.tables import LINES
 from tests.unit.identity.fakes import (
     HOUSEHOLD_RESOLUTION,
@@ -314,3 +314,32 @@ def test_consent_reported_with_events_is_recorded_once_per_change() -> None:
     assert report(VISITOR, {"personalisation": True}, "tag", "cmp-3", NOW + 7) == []
     with pytest.raises(InvalidInput, match="purpose"):
         report(VISITOR, {"ads": True}, "tag", "cmp-3", NOW)
+
+
+def test_a_batch_answers_as_one_call_per_event() -> None:
+    requests = [
+        RecogniseRequest(VISITOR, IP_LINE, 1, NOW, "personalisation"),
+        RecogniseRequest("other", IP_HOUSEHOLD, None, NOW + 1, "personalisation"),
+        RecogniseRequest(VISITOR, IP_LINE, 1, NOW + 2, "marketing"),
+        RecogniseRequest(VISITOR, IP_OTHER, 1, NOW + 3, "personalisation", "S3"),
+        RecogniseRequest(VISITOR, IP_LINE, 1, NOW + 4, "personalisation"),
+    ]
+    one_by_one, batched = make_service(), make_service()
+    for svc in (one_by_one, batched):
+        grant(svc)
+        grant(svc, subject="visitor:other")
+    singles = [
+        one_by_one.recognise(r.visitor_id, r.ip, r.port, r.at_ms, r.purpose, r.user_id)
+        for r in requests
+    ]
+    assert batched.recognise_many(requests) == singles
+    assert [s.state for s in singles] == [
+        "network_line",
+        "network_household",
+        "anonymous",
+        "authenticated",
+        "authenticated",
+    ]
+    for ref in (V, pid(IdKind.VISITOR, "other")):
+        assert batched.store.edges_of(ref) == one_by_one.store.edges_of(ref)
+    assert len(batched.audit.read(limit=100)) == len(one_by_one.audit.read(limit=100))

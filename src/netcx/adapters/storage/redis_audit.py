@@ -9,6 +9,7 @@ over a cluster; reads of all subjects walk the set (an operator query, not a hot
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -32,10 +33,12 @@ class RedisAuditLog:
     def _stream(self, subject: str) -> str:
         return key(self._prefix, f"a:{subject}", "audit")
 
-    def append(self, record: AuditRecord) -> None:
+    def append(self, records: Sequence[AuditRecord]) -> None:
         pipe = self._r.pipeline(transaction=False)
-        pipe.xadd(self._stream(record.subject), {_FIELD: self._encode(record)})
-        pipe.sadd(self._subjects, record.subject)
+        for record in records:
+            pipe.xadd(self._stream(record.subject), {_FIELD: self._encode(record)})
+        if records:
+            pipe.sadd(self._subjects, *{r.subject for r in records})
         pipe.execute()
 
     def _entries(self, subject: str) -> list[tuple[bytes, AuditRecord]]:

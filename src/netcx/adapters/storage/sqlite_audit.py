@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
@@ -30,11 +31,11 @@ class SqliteAuditLog:
     def close(self) -> None:
         self._db.close()
 
-    def append(self, record: AuditRecord) -> None:
+    def append(self, records: Sequence[AuditRecord]) -> None:
+        rows = [(r.at_ms, r.subject, self._encode(r)) for r in records]
         with self._db.transaction() as con:
-            con.execute(
-                "INSERT INTO audit_records (at_ms, subject, record) VALUES (?, ?, ?)",
-                (record.at_ms, record.subject, self._encode(record)),
+            con.executemany(
+                "INSERT INTO audit_records (at_ms, subject, record) VALUES (?, ?, ?)", rows
             )
 
     def read(
