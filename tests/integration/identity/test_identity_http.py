@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -123,8 +124,12 @@ def test_call_centre_sees_the_same_profile(base: str) -> None:
         assert ctx["kind"] == "account"
         assert cc.get("/v1/profiles/account:nobody/context").status_code == 404
         audit = cc.get("/v1/audit", params={"subject": "visitor:cookie-cc"}).json()["records"]
+        key_id = "key#" + hashlib.sha256(API_KEY.encode()).hexdigest()[:12]
         callers = {(a["action"], a["caller"]) for a in audit}
-        assert ("resolve", "web") in callers and ("consent", "web") in callers
+        assert ("resolve", f"web@{key_id}") in callers
+        assert ("consent", f"web@{key_id}") in callers
+        looked = cc.get("/v1/audit", params={"subject": "account:A1"}).json()["records"]
+        assert ("context", f"call-centre@{key_id}") in {(a["action"], a["caller"]) for a in looked}
 
 
 def test_login_then_unmerge(base: str) -> None:
