@@ -657,9 +657,22 @@ class IdentityService:
 
     # ------------------------------------------------------------ data-subject rights
 
+    def _with_logged_in_visitors(self, subjects: list[str]) -> list[str]:
+        """A subscriber's own visitors (cookies and app installs it logged in with) are
+        part of that person's data; network-linked visitors are not (they may be anyone
+        in the household), so they are left out."""
+        out = list(subjects)
+        for s in subjects:
+            if node_kind(s) is NodeKind.SUBSCRIBER:
+                for e in self.store.edges_of(s):
+                    if e.source is EdgeSource.LOGIN and e.dst == s and e.src not in out:
+                        out.append(e.src)
+        return out
+
     def export(self, subject_ref: str, caller: str) -> dict[str, Any]:
-        """Everything held about a subject (GDPR Art. 15/20), machine-readable."""
-        subjects = self._subjects(subject_ref)
+        """Everything held about a subject (GDPR Art. 15/20), machine-readable; for a
+        subscriber, including the visitors it logged in with."""
+        subjects = self._with_logged_in_visitors(self._subjects(subject_ref))
         edges = {e.key: e for s in subjects for e in self.store.edges_of(s)}
         now = self.clock_ms()
         data: dict[str, Any] = {
@@ -682,9 +695,10 @@ class IdentityService:
         return data
 
     def erase(self, subject_ref: str, caller: str) -> dict[str, Any]:
-        """Erase a subject from every store (GDPR Art. 17). The audit keeps only a receipt
-        (a pseudonym under a separate key), so the erasure is provable but not joinable."""
-        subjects = self._subjects(subject_ref)
+        """Erase a subject from every store (GDPR Art. 17); for a subscriber, with the
+        visitors it logged in with. The audit keeps only a receipt (a pseudonym under a
+        separate key), so the erasure is provable but not joinable."""
+        subjects = self._with_logged_in_visitors(self._subjects(subject_ref))
         counts = {"identity_edges": 0, "consent": 0, "audit": 0}
         for s in subjects:
             counts["identity_edges"] += self.store.erase_node(s)

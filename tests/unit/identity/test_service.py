@@ -343,3 +343,20 @@ def test_a_batch_answers_as_one_call_per_event() -> None:
     for ref in (V, pid(IdKind.VISITOR, "other")):
         assert batched.store.edges_of(ref) == one_by_one.store.edges_of(ref)
     assert len(batched.audit.read(limit=100)) == len(one_by_one.audit.read(limit=100))
+
+
+def test_erasing_a_subscriber_takes_its_logged_in_visitors_not_network_ones() -> None:
+    svc = make_service()
+    for cookie in ("c-own", "c-housemate"):
+        grant(svc, subject=f"visitor:{cookie}")
+    svc.recognise("c-own", IP_OTHER, 1, NOW, "personalisation", "S1")  # logged in as S1
+    svc.recognise("c-housemate", IP_LINE, 1, NOW, "personalisation", None)  # S1's line only
+    exported = svc.export("subscriber:S1", caller="dpo")
+    assert pid(IdKind.VISITOR, "c-own") in exported["pseudonyms"]
+    assert pid(IdKind.VISITOR, "c-housemate") not in exported["pseudonyms"]
+    assert any(c["subject"] == pid(IdKind.VISITOR, "c-own") for c in exported["consent"])
+    svc.erase("subscriber:S1", caller="dpo")
+    own = svc.export("visitor:c-own", caller="dpo")
+    assert own["identity_edges"] == [] and own["consent"] == []
+    housemate = svc.export("visitor:c-housemate", caller="dpo")
+    assert housemate["identity_edges"] and housemate["consent"]
