@@ -69,6 +69,10 @@ class IdentityStore(Protocol):
         """Every edge touching `node` (as src or dst), retracted ones included."""
         ...
 
+    def edges_of_many(self, nodes: Sequence[str]) -> dict[str, list[Edge]]:
+        """`edges_of` for each node, in one round trip where the backend allows."""
+        ...
+
     def erase_node(self, node: str) -> int:
         """Delete every edge touching `node`; return how many were deleted."""
         ...
@@ -85,6 +89,10 @@ class ConsentLedger(Protocol):
 
     def history(self, subject: str) -> list[ConsentDecision]:
         """The subject's decisions in the order they were recorded (empty when none)."""
+        ...
+
+    def histories(self, subjects: Sequence[str]) -> dict[str, list[ConsentDecision]]:
+        """`history` for each subject, in one round trip where the backend allows."""
         ...
 
     def erase_subject(self, subject: str) -> int: ...

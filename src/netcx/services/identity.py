@@ -166,6 +166,11 @@ class _Reads:
             held = self._cache[node] = {e.key: e for e in self._store.edges_of(node)}
         return list(held.values())
 
+    def prefetch(self, nodes: Sequence[str]) -> None:
+        missing = [n for n in nodes if n not in self._cache]
+        for node, edges in self._store.edges_of_many(missing).items():
+            self._cache[node] = {e.key: e for e in edges}
+
     def put(self, edges: Sequence[Edge]) -> None:
         """Buffer writes (visible to later reads of this use case) until `flush`."""
         for e in edges:
@@ -233,8 +238,9 @@ class IdentityService:
     def recognise_many(
         self, requests: Sequence[RecogniseRequest], caller: str = "collector"
     ) -> list[Recognition]:
-        """`recognise` for a batch of events, in order: each graph node and consent history
-        is read once per batch, and edges and audit records are written in one go each."""
+        """`recognise` for a batch of events, in order: graph nodes and consent histories
+        are read in a few round trips per batch (visitors, then the resolved lines), and
+        edges and audit records are written in one go each."""
         reads = _Reads(self.store)
         histories: dict[str, list[ConsentDecision]] = {}
 
@@ -244,10 +250,19 @@ class IdentityService:
                 held = histories[subject] = self.consent.history(subject)
             return held
 
+        visitors = [self._visitor(r.visitor_id) for r in requests]
+        reads.prefetch(list(dict.fromkeys(visitors)))
+        histories.update(self.consent.histories(list(dict.fromkeys(visitors))))
+        resolved = self._resolve_ahead(requests, visitors, reads, history)
+        holders = {h for r in resolved.values() for h in (r.line_id, r.subscriber_id) if h}
+        histories.update(self.consent.histories(sorted(holders - set(histories))))
+
         out: list[Recognition] = []
         audits: list[AuditRecord] = []
-        for request in requests:
-            recognition, record = self._recognise_one(reads, history, request, caller)
+        for i, request in enumerate(requests):
+            recognition, record = self._recognise_one(
+                reads, history, request, caller, resolved.get(i)
+            )
             out.append(recognition)
             audits.append(record)
         reads.flush()
@@ -264,12 +279,38 @@ class IdentityService:
         log.info("event=recognise caller=%s count=%d", caller, len(out))
         return out
 
+    def _resolve_ahead(
+        self,
+        requests: Sequence[RecogniseRequest],
+        visitors: Sequence[str],
+        reads: _Reads,
+        history: Callable[[str], list[ConsentDecision]],
+    ) -> dict[int, Resolution]:
+        """Resolve, before the graph is updated, the addresses of the requests that will
+        need it (consented, not logged in — counting logins earlier in the batch), so the
+        consent of every resolved line can be read in one round trip."""
+        logged_in: set[str] = set()
+        out: dict[int, Resolution] = {}
+        for i, (request, visitor) in enumerate(zip(requests, visitors, strict=True)):
+            if request.user_id:
+                logged_in.add(visitor)
+                continue
+            if visitor in logged_in or any(
+                e.source is EdgeSource.LOGIN and e.active_at(request.at_ms)
+                for e in reads.edges_of(visitor)
+            ):
+                continue
+            if is_granted(history(visitor), parse_purpose(request.purpose)):
+                out[i] = self.resolver.resolve(request.ip, request.port, request.at_ms)
+        return out
+
     def _recognise_one(
         self,
         reads: _Reads,
         history: Callable[[str], list[ConsentDecision]],
         request: RecogniseRequest,
         caller: str,
+        resolved: Resolution | None,
     ) -> tuple[Recognition, AuditRecord]:
         why = parse_purpose(request.purpose)
         visitor = self._visitor(request.visitor_id)
@@ -287,12 +328,9 @@ class IdentityService:
         reason = "no_consent" if not consented else "authenticated"
         evidence: list[str] = []
         if consented and not logged_in:
-            resolution = ConsentGate(self.consent).permit(
-                self.resolver.resolve(request.ip, request.port, at_ms),
-                why,
-                visitor_history,
-                history,
-            )
+            if resolved is None:  # not foreseen by _resolve_ahead: resolve now
+                resolved = self.resolver.resolve(request.ip, request.port, at_ms)
+            resolution = ConsentGate(self.consent).permit(resolved, why, visitor_history, history)
             reason = resolution.reason
             evidence = self._evidence_ids(resolution)
             seen.extend(

@@ -7,6 +7,7 @@ order) and a set of subjects (`netcx:{consent}:subjects`) that retention purges 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -36,6 +37,15 @@ class RedisConsentLedger:
 
     def history(self, subject: str) -> list[ConsentDecision]:
         return [self._decode(b) for b in self._r.lrange(self._list(subject), 0, -1)]
+
+    def histories(self, subjects: Sequence[str]) -> dict[str, list[ConsentDecision]]:
+        pipe = self._r.pipeline(transaction=False)
+        for s in subjects:
+            pipe.lrange(self._list(s), 0, -1)
+        return {
+            s: [self._decode(b) for b in blobs]
+            for s, blobs in zip(subjects, pipe.execute(), strict=True)
+        }
 
     def erase_subject(self, subject: str) -> int:
         pipe = self._r.pipeline(transaction=False)

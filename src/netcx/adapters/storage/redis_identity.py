@@ -47,6 +47,15 @@ class RedisIdentityStore:
         held = self._r.hgetall(self._node(node))
         return [self._decode(held[k]) for k in sorted(held)]
 
+    def edges_of_many(self, nodes: Sequence[str]) -> dict[str, list[Edge]]:
+        pipe = self._r.pipeline(transaction=False)
+        for n in nodes:
+            pipe.hgetall(self._node(n))
+        return {
+            n: [self._decode(held[k]) for k in sorted(held)]
+            for n, held in zip(nodes, pipe.execute(), strict=True)
+        }
+
     def _delete(self, edge_keys: Sequence[str]) -> int:
         pipe = self._r.pipeline(transaction=False)
         for k in edge_keys:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from netcx.adapters.storage._sqlite import SqliteFile
@@ -58,6 +59,9 @@ class SqliteConsentLedger:
                 (subject,),
             ).fetchall()
         return [ConsentDecision(r[0], Purpose(r[1]), bool(r[2]), r[3], r[4], r[5]) for r in rows]
+
+    def histories(self, subjects: Sequence[str]) -> dict[str, list[ConsentDecision]]:
+        return {s: self.history(s) for s in subjects}  # local reads: no round trip to save
 
     def erase_subject(self, subject: str) -> int:
         with self._db.transaction() as con:
