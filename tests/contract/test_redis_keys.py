@@ -41,3 +41,14 @@ def test_every_key_has_one_hash_tag(r: object) -> None:
     keys = sorted(k.decode() for k in r.keys("*"))  # type: ignore[attr-defined]
     assert len(keys) == 7, keys
     assert all(ONE_TAG.match(k) for k in keys), keys
+
+
+def test_an_unreachable_redis_is_unavailable() -> None:
+    from netcx.errors import Unavailable
+    from tests.servers import free_port
+
+    down = client(f"redis://127.0.0.1:{free_port()}/0")
+    with pytest.raises(Unavailable, match="redis unavailable"):
+        RedisConsentLedger(down, "p").history(V)
+    with pytest.raises(Unavailable):
+        RedisIdentityStore(down, "p").put_edges([Edge(V, L, EdgeSource.LOGIN, 1.0, 1, 1)])

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 from redis import Redis
 
-from netcx.adapters.storage._redis import key
+from netcx.adapters.storage._redis import key, unavailable_when_down
 from netcx.domain.privacy import AuditRecord
 
 _FIELD = b"r"
@@ -33,6 +33,7 @@ class RedisAuditLog:
     def _stream(self, subject: str) -> str:
         return key(self._prefix, f"a:{subject}", "audit")
 
+    @unavailable_when_down
     def append(self, records: Sequence[AuditRecord]) -> None:
         pipe = self._r.pipeline(transaction=False)
         for record in records:
@@ -50,6 +51,7 @@ class RedisAuditLog:
     def _all_subjects(self) -> list[str]:
         return [s.decode() for s in self._r.sscan_iter(self._subjects, count=500)]
 
+    @unavailable_when_down
     def read(
         self, subject: str | None = None, since_ms: int = 0, limit: int = 100
     ) -> list[AuditRecord]:
@@ -61,6 +63,7 @@ class RedisAuditLog:
                     rows.append((rec.at_ms, n, i, rec))
         return [r[3] for r in heapq.nsmallest(limit, rows, key=lambda r: (r[0], r[1], r[2]))]
 
+    @unavailable_when_down
     def erase_subject(self, subject: str) -> int:
         pipe = self._r.pipeline(transaction=False)
         pipe.xlen(self._stream(subject))
@@ -69,6 +72,7 @@ class RedisAuditLog:
         n, _, _ = pipe.execute()
         return int(n)
 
+    @unavailable_when_down
     def purge(self, before_ms: int) -> int:
         removed = 0
         for subject in self._all_subjects():
