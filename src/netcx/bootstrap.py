@@ -135,15 +135,15 @@ def build_identity_stores(settings: Settings) -> tuple[IdentityStore, ConsentLed
         from netcx.adapters.storage.memory_identity import MemoryIdentityStore
 
         return MemoryIdentityStore(), MemoryConsentLedger(), MemoryAuditLog()
-    from netcx.adapters.storage.duckdb_audit import DuckDBAuditLog
-    from netcx.adapters.storage.duckdb_consent import DuckDBConsentLedger
-    from netcx.adapters.storage.duckdb_identity import DuckDBIdentityStore
+    from netcx.adapters.storage.sqlite_audit import SqliteAuditLog
+    from netcx.adapters.storage.sqlite_consent import SqliteConsentLedger
+    from netcx.adapters.storage.sqlite_identity import SqliteIdentityStore
 
     folder = settings.storage.data_dir / "identity"
     return (
-        DuckDBIdentityStore(folder / "graph.duckdb"),
-        DuckDBConsentLedger(folder / "consent.duckdb"),
-        DuckDBAuditLog(folder / "audit.duckdb"),
+        SqliteIdentityStore(folder / "graph.sqlite"),
+        SqliteConsentLedger(folder / "consent.sqlite"),
+        SqliteAuditLog(folder / "audit.sqlite"),
     )
 
 

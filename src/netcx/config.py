@@ -112,11 +112,12 @@ class CollectSettings(BaseModel):
 class IdentitySettings(BaseModel):
     """Identity graph, consent ledger and audit log (see docs/privacy.md).
 
-    store: `duckdb` = files under <data_dir>/identity (embedded default); `redis` = shared
-    online state for several instances (Redis/Valkey at `redis_url`); `memory` = tests.
+    store: `sqlite` = files under <data_dir>/identity (embedded default; shared safely by
+    the server's workers and the CLI); `redis` = online state shared by several hosts
+    (Redis/Valkey at `redis_url`); `memory` = tests.
     """
 
-    store: Literal["duckdb", "redis", "memory"] = "duckdb"
+    store: Literal["sqlite", "redis", "memory"] = "sqlite"
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "netcx"
     network_edge_ttl_s: int = Field(default=1800, gt=0)

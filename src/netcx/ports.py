@@ -115,6 +115,10 @@ class IdentityStore(Protocol):
         """Every edge touching `node` (as src or dst), retracted ones included."""
         ...
 
+    def edges_of_many(self, nodes: Sequence[str]) -> dict[str, list[Edge]]:
+        """`edges_of` for each node, in one round trip where the backend allows."""
+        ...
+
     def erase_node(self, node: str) -> int:
         """Delete every edge touching `node`; return how many were deleted."""
         ...
@@ -133,6 +137,10 @@ class ConsentLedger(Protocol):
         """The subject's decisions in the order they were recorded (empty when none)."""
         ...
 
+    def histories(self, subjects: Sequence[str]) -> dict[str, list[ConsentDecision]]:
+        """`history` for each subject, in one round trip where the backend allows."""
+        ...
+
     def erase_subject(self, subject: str) -> int: ...
 
     def purge(self, before_ms: int) -> int:
@@ -144,7 +152,9 @@ class ConsentLedger(Protocol):
 class AuditLog(Protocol):
     """Append-only audit records (pseudonyms only)."""
 
-    def append(self, record: AuditRecord) -> None: ...
+    def append(self, records: Sequence[AuditRecord]) -> None:
+        """Store the records durably, in order (one write for a batch)."""
+        ...
 
     def read(
         self, subject: str | None = None, since_ms: int = 0, limit: int = 100

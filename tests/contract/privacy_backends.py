@@ -17,7 +17,7 @@ from tests.servers import redis_server
 
 BACKENDS = [
     pytest.param("memory"),
-    pytest.param("duckdb"),
+    pytest.param("sqlite"),
     pytest.param("redis", marks=pytest.mark.redis),
 ]
 
@@ -43,17 +43,17 @@ def open_port(port: str, backend: str, tmp: Path, request: pytest.FixtureRequest
         }
         yield memory[port]()
         return
-    if backend == "duckdb":
-        from netcx.adapters.storage.duckdb_audit import DuckDBAuditLog
-        from netcx.adapters.storage.duckdb_consent import DuckDBConsentLedger
-        from netcx.adapters.storage.duckdb_identity import DuckDBIdentityStore
+    if backend == "sqlite":
+        from netcx.adapters.storage.sqlite_audit import SqliteAuditLog
+        from netcx.adapters.storage.sqlite_consent import SqliteConsentLedger
+        from netcx.adapters.storage.sqlite_identity import SqliteIdentityStore
 
-        duck: dict[str, Any] = {
-            "identity": DuckDBIdentityStore,
-            "consent": DuckDBConsentLedger,
-            "audit": DuckDBAuditLog,
+        embedded: dict[str, Any] = {
+            "identity": SqliteIdentityStore,
+            "consent": SqliteConsentLedger,
+            "audit": SqliteAuditLog,
         }
-        adapter = duck[port](tmp / f"{port}.duckdb")
+        adapter = embedded[port](tmp / f"{port}.sqlite")
         try:
             yield adapter
         finally:

@@ -29,8 +29,8 @@ def test_read_by_subject_and_time_oldest_first(audit: AuditLog) -> None:
         A, 10, purpose="personalisation", outcome="network_line", evidence=("ev1_" + "c" * 24,)
     )
     r2, r3 = rec(B, 20), rec(A, 30, reason="no_consent")
-    for r in (r3, r1, r2):
-        audit.append(r)
+    audit.append([r3, r1])
+    audit.append([r2])
     assert audit.read(A) == [r1, r3]
     assert audit.read() == [r1, r2, r3]
     assert audit.read(since_ms=20) == [r2, r3]
@@ -39,8 +39,8 @@ def test_read_by_subject_and_time_oldest_first(audit: AuditLog) -> None:
 
 
 def test_erase_subject_and_purge(audit: AuditLog) -> None:
-    for r in (rec(A, 10), rec(A, 300), rec(B, 20), rec(B, 400)):
-        audit.append(r)
+    audit.append([rec(A, 10), rec(A, 300), rec(B, 20), rec(B, 400)])
+    audit.append([])
     assert audit.erase_subject(A) == 2
     assert audit.read(A) == []
     assert audit.purge(100) == 1
@@ -49,6 +49,6 @@ def test_erase_subject_and_purge(audit: AuditLog) -> None:
 
 def test_records_without_subject_are_kept_and_read(audit: AuditLog) -> None:
     r = AuditRecord(5, AuditAction.PURGE, "cli", outcome="network_edges=3")
-    audit.append(r)
+    audit.append([r])
     assert audit.read() == [r]
     assert audit.erase_subject(A) == 0

@@ -40,6 +40,15 @@ def test_history_keeps_recording_order(ledger: ConsentLedger) -> None:
     assert not is_granted(ledger.history(A), Purpose.PERSONALISATION)
 
 
+def test_histories_match_history(ledger: ConsentLedger) -> None:
+    ledger.append(decision(A, Purpose.ANALYTICS, True, 1))
+    ledger.append(decision(B, Purpose.MARKETING, False, 2))
+    ledger.append(decision(A, Purpose.ANALYTICS, False, 3))
+    subjects = [A, B, "vi1_" + "0" * 24]
+    assert ledger.histories(subjects) == {s: ledger.history(s) for s in subjects}
+    assert ledger.histories([]) == {}
+
+
 def test_erase_subject_removes_only_that_subject(ledger: ConsentLedger) -> None:
     ledger.append(decision(A, Purpose.ANALYTICS, True, 1))
     ledger.append(decision(A, Purpose.MARKETING, False, 2))

@@ -35,6 +35,13 @@ def test_edges_are_found_from_both_nodes(store: IdentityStore) -> None:
     assert store.edges_of(V2) == []
 
 
+def test_edges_of_many_matches_edges_of(store: IdentityStore) -> None:
+    store.put_edges([net(V1, L1, 1), net(V2, L1, 2), Edge(L1, S1, EdgeSource.CRM, 1.0, 1, 1)])
+    nodes = [V1, L1, S1, H1]
+    assert store.edges_of_many(nodes) == {n: store.edges_of(n) for n in nodes}
+    assert store.edges_of_many([]) == {}
+
+
 def test_put_replaces_by_key(store: IdentityStore) -> None:
     store.put_edges([net(V1, L1, 1000)])
     newer = net(V1, L1, 5000)

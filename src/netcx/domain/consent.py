@@ -20,9 +20,10 @@ class Purpose(StrEnum):
 
 
 def parse_purpose(value: str, field: str = "purpose") -> Purpose:
-    """The Purpose named `value`, or InvalidInput listing the accepted names."""
+    """The Purpose named `value` (`number_verification` spelt with an underscore too), or
+    InvalidInput listing the accepted names."""
     try:
-        return Purpose(value)
+        return Purpose(value.replace("_", "-"))
     except ValueError:
         accepted = ", ".join(p.value for p in Purpose)
         raise InvalidInput(f"unknown purpose {value!r} (one of: {accepted})", field=field) from None

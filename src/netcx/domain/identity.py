@@ -163,6 +163,24 @@ def _crm(src: str | None, dst: str | None, at_ms: int) -> list[Edge]:
     return [Edge(src, dst, EdgeSource.CRM, 1.0, at_ms, at_ms, reason="crm")]
 
 
+def crm_edges(
+    line: str | None,
+    subscriber: str | None,
+    household: str | None,
+    account: str | None,
+    at_ms: int,
+) -> list[Edge]:
+    """The CRM links among one line's entities (any of them may be unknown): line →
+    subscriber/household/account, subscriber → household, household → account."""
+    return [
+        *_crm(line, subscriber, at_ms),
+        *_crm(line, household, at_ms),
+        *_crm(line, account, at_ms),
+        *_crm(subscriber, household, at_ms),
+        *_crm(household, account, at_ms),
+    ]
+
+
 def edges_from_resolution(
     visitor: str, resolution: Resolution, at_ms: int, ttl_s: int, evidence: Sequence[str]
 ) -> list[Edge]:
@@ -171,16 +189,10 @@ def edges_from_resolution(
     r = resolution
     if r.level is Level.LINE and r.line_id:
         target = r.line_id
-        crm = [
-            *_crm(r.line_id, r.subscriber_id, at_ms),
-            *_crm(r.line_id, r.household_id, at_ms),
-            *_crm(r.line_id, r.account_id, at_ms),
-            *_crm(r.subscriber_id, r.household_id, at_ms),
-            *_crm(r.household_id, r.account_id, at_ms),
-        ]
+        crm = crm_edges(r.line_id, r.subscriber_id, r.household_id, r.account_id, at_ms)
     elif r.level is Level.HOUSEHOLD and r.household_id:
         target = r.household_id
-        crm = _crm(r.household_id, r.account_id, at_ms)
+        crm = crm_edges(None, None, r.household_id, r.account_id, at_ms)
     else:
         return []
     network = Edge(

@@ -95,6 +95,7 @@ def subject_pseudonyms(ref: str, pseudonym: Callable[[IdKind, str], list[str]]) 
 
 class AuditAction(StrEnum):
     RESOLVE = "resolve"
+    CONTEXT = "context"  # a caller read a profile's context
     CONSENT = "consent"
     UNMERGE = "unmerge"
     EXPORT = "export"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -123,8 +124,12 @@ def test_call_centre_sees_the_same_profile(base: str) -> None:
         assert ctx["kind"] == "account"
         assert cc.get("/v1/profiles/account:nobody/context").status_code == 404
         audit = cc.get("/v1/audit", params={"subject": "visitor:cookie-cc"}).json()["records"]
+        key_id = "key#" + hashlib.sha256(API_KEY.encode()).hexdigest()[:12]
         callers = {(a["action"], a["caller"]) for a in audit}
-        assert ("resolve", "web") in callers and ("consent", "web") in callers
+        assert ("resolve", f"web@{key_id}") in callers
+        assert ("consent", f"web@{key_id}") in callers
+        looked = cc.get("/v1/audit", params={"subject": "account:A1"}).json()["records"]
+        assert ("context", f"call-centre@{key_id}") in {(a["action"], a["caller"]) for a in looked}
 
 
 def test_login_then_unmerge(base: str) -> None:
@@ -210,3 +215,26 @@ def test_revocation_reaches_another_instance_within_one_second(tmp_path: Path) -
             # the other instance's view of the profile agrees
             ctx = cb.get("/v1/profiles/visitor:cookie-2/context").json()
             assert ctx["recognition"]["state"] == "anonymous"
+
+
+def test_workers_share_the_embedded_store(tmp_path: Path) -> None:
+    """`netcx serve --workers 2`: both worker processes use the same SQLite files, so a
+    revocation answered by one worker is in force in the other at once."""
+    with netcx_server(tmp_path / "data", env=server_env(tmp_path), args=("--workers", "2")) as base:
+        headers = {**AUTH, "X-Netcx-Caller": "web"}
+        grant = {"granted": True, "source": "tag", "text_version": "v1"}
+        url = f"{base}/v1/consent/visitor:cookie-w/personalisation"
+        assert httpx.put(url, json=grant, headers=headers).status_code == 200
+        body = {"visitor_id": "cookie-w", "purpose": "personalisation"}
+        # a fresh connection per request, so both workers answer some of them
+        states = {
+            httpx.post(f"{base}/v1/recognitions", json=body, headers=headers).json()["state"]
+            for _ in range(10)
+        }
+        assert states == {"network_line"}
+        assert httpx.delete(url, headers=headers).status_code == 200
+        states = {
+            httpx.post(f"{base}/v1/recognitions", json=body, headers=headers).json()["state"]
+            for _ in range(10)
+        }
+        assert states == {"anonymous"}

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from netcx.adapters.storage.duckdb_identity import DuckDBIdentityStore
 from netcx.adapters.storage.memory_identity import MemoryIdentityStore
+from netcx.adapters.storage.sqlite_identity import SqliteIdentityStore
 from netcx.bootstrap import build_identity_service, build_pseudonymizer
 from netcx.config import load_settings
 from netcx.errors import ConfigError
@@ -38,8 +38,8 @@ def test_activation_needs_a_time_zone() -> None:
 def test_store_is_chosen_by_name(tmp_path: Path) -> None:
     embedded = load_settings(storage={"data_dir": tmp_path})
     svc = build_identity_service(embedded, build_pseudonymizer(embedded))
-    assert isinstance(svc.store, DuckDBIdentityStore)
-    assert (tmp_path / "identity" / "graph.duckdb").exists()
+    assert isinstance(svc.store, SqliteIdentityStore)
+    assert (tmp_path / "identity" / "graph.sqlite").exists()
     memory = load_settings(identity={"store": "memory"})
     assert isinstance(
         build_identity_service(memory, build_pseudonymizer(memory)).store, MemoryIdentityStore

@@ -55,6 +55,7 @@ def test_resolution_needs_the_visitors_grant_and_a_holder_can_veto() -> None:
 
 def test_unknown_purpose_is_named() -> None:
     assert parse_purpose("number-verification") is Purpose.NUMBER_VERIFICATION
+    assert parse_purpose("number_verification") is Purpose.NUMBER_VERIFICATION
     with pytest.raises(InvalidInput, match="purpose: unknown purpose 'ads'"):
         parse_purpose("ads")
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from netcx.domain.consent import Purpose
 from netcx.domain.identity import (
     Edge,
@@ -126,3 +129,42 @@ def test_crm_ids_stop_at_unknown_kinds() -> None:
         "subscriber": S1,
         "household": H1,
     }
+
+
+edge_times = st.tuples(
+    st.integers(min_value=0, max_value=10_000),
+    st.integers(min_value=0, max_value=10_000),
+    st.floats(min_value=0, max_value=1),
+)
+
+
+@given(st.lists(edge_times, min_size=1, max_size=8))
+def test_observe_order_does_not_change_the_seen_window(obs: list[tuple[int, int, float]]) -> None:
+    edges = [Edge(V1, L1, EdgeSource.NETWORK, c, min(a, b), max(a, b), ttl_s=60) for a, b, c in obs]
+    forward = None
+    for e in edges:
+        forward = observe(forward, e)
+    backward = None
+    for e in reversed(edges):
+        backward = observe(backward, e)
+    assert forward is not None and backward is not None
+    assert (forward.first_seen_ms, forward.last_seen_ms) == (
+        backward.first_seen_ms,
+        backward.last_seen_ms,
+    )
+    assert forward.first_seen_ms == min(e.first_seen_ms for e in edges)
+    assert forward.last_seen_ms == max(e.last_seen_ms for e in edges)
+
+
+@given(
+    st.integers(min_value=0, max_value=10_000),
+    st.integers(min_value=0, max_value=10_000),
+    st.integers(min_value=1, max_value=600),
+)
+def test_an_active_login_always_beats_network(login_ms: int, net_ms: int, ttl_s: int) -> None:
+    net = Edge(V1, L1, EdgeSource.NETWORK, 1.0, net_ms, net_ms, ttl_s=ttl_s)
+    login = login_edge(V1, S2, login_ms)
+    at = max(login_ms, net_ms)
+    assert strongest_link([net, login], at, use_network=True) == login
+    expired = strongest_link([net], net_ms + ttl_s * 1000, use_network=True)
+    assert expired is None

@@ -17,7 +17,7 @@ from netcx.entrypoints.http.app import create_app
 
 @pytest.fixture(scope="module")
 def http(tmp_path_factory: pytest.TempPathFactory) -> TestClient:
-    data = tmp_path_factory.mktemp("fuzz")  # the embedded default store (DuckDB)
+    data = tmp_path_factory.mktemp("fuzz")  # the embedded default store (SQLite)
     container = build_container(load_settings(storage={"data_dir": data}))
     return TestClient(create_app(container), raise_server_exceptions=False)
 

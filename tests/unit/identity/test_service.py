@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import logging
 
+import pyarrow as pa
 import pytest
 
 from netcx.domain.identity import RecognitionState
 from netcx.domain.privacy import DAY_MS, AuditAction
 from netcx.domain.pseudonyms import IdKind
 from netcx.errors import InvalidInput, NotFound
+from netcx.services.identity import ConsentGate, RecogniseRequest
+from netcx.tables import LINES
 from tests.unit.identity.fakes import (
+    HOUSEHOLD_RESOLUTION,
     IP_HOUSEHOLD,
     IP_LINE,
     IP_OTHER,
@@ -233,3 +237,126 @@ def test_no_raw_address_or_msisdn_in_logs_audit_or_export(
     assert "event=resolve" in caplog.text  # logs were captured
     for raw in (IP_LINE, IP_HOUSEHOLD, MSISDN, VISITOR, "L1", "srx-cgn1:"):
         assert raw not in everything, raw
+
+
+def crm_lines() -> pa.Table:
+    rows = [
+        {
+            "line_id": "L8",
+            "kind": "mobile",
+            "subscriber_id": "S8",
+            "household_id": "H8",
+            "account_id": "A8",
+            "msisdn": "447700900888",
+            "imsi": "001010000000888",
+        },
+        {
+            "line_id": "F8",
+            "kind": "fixed",
+            "subscriber_id": None,
+            "household_id": "H8",
+            "account_id": "A8",
+            "user_name": "h8@isp",
+        },
+    ]
+    return pa.Table.from_pylist(rows, schema=LINES)
+
+
+def test_loaded_crm_links_logged_in_visitors_to_their_account() -> None:
+    svc = make_service()
+    assert svc.load_crm(crm_lines()) == 7
+    r = svc.recognise("c-login", IP_OTHER, 1, NOW, "personalisation", "S8")
+    assert r.state is RecognitionState.AUTHENTICATED
+    assert (r.household_id, r.account_id) == (
+        pid(IdKind.HOUSEHOLD, "H8"),
+        pid(IdKind.ACCOUNT, "A8"),
+    )
+    assert svc.context("account:A8", caller="call-centre").visitors == [
+        pid(IdKind.VISITOR, "c-login")
+    ]
+    stored = repr(svc.store.edges_of(pid(IdKind.LINE, "L8")))
+    assert "447700900888" not in stored and "L8" not in stored
+
+
+def test_load_crm_names_a_missing_column() -> None:
+    with pytest.raises(InvalidInput, match="crm/lines: missing column"):
+        make_service().load_crm(pa.table({"line_id": ["L1"]}))
+
+
+def test_consent_gate_hook_for_the_resolve_endpoint() -> None:
+    """`ConsentGate.gate(resolution, purpose, at_ms)` is what `/v1/resolve` calls."""
+    svc = make_service()
+    gate = ConsentGate(svc.consent)
+    line = LINE_RESOLUTION.line_id or ""
+    assert gate.gate(LINE_RESOLUTION, "marketing", NOW).reason == "no_consent"
+    svc.set_consent(line, "marketing", True, "call-centre", "v1", "cc")
+    assert gate.gate(LINE_RESOLUTION, "marketing", NOW) == LINE_RESOLUTION
+    assert gate.gate(LINE_RESOLUTION, "analytics", NOW).line_id is None
+    svc.set_consent(line, "marketing", False, "app", "v1", "app")
+    assert gate.gate(LINE_RESOLUTION, "marketing", NOW + 1).reason == "no_consent"
+    unknown = gate.gate(HOUSEHOLD_RESOLUTION.unknown("not_ours"), "marketing", NOW)
+    assert unknown.reason == "not_ours"
+    with pytest.raises(InvalidInput, match="purpose"):
+        gate.gate(LINE_RESOLUTION, "ads", NOW)
+
+
+def test_consent_reported_with_events_is_recorded_once_per_change() -> None:
+    svc = make_service()
+    report = svc.record_reported_consent
+    first = report(VISITOR, {"personalisation": True, "marketing": None}, "tag", "cmp-3", NOW)
+    assert [(d.purpose, d.granted) for d in first] == [("personalisation", True)]
+    assert report(VISITOR, {"personalisation": True}, "tag", "cmp-3", NOW + 5) == []
+    assert svc.recognise(VISITOR, IP_LINE, 1, NOW + 6, "personalisation", None).line_id
+    revoked = report(VISITOR, {"personalisation": False}, "tag", "cmp-3", NOW + 10)
+    assert len(revoked) == 1
+    assert svc.recognise(VISITOR, IP_LINE, 1, NOW + 11, "personalisation", None).line_id is None
+    # a late event carrying an older state does not undo the newer decision
+    assert report(VISITOR, {"personalisation": True}, "tag", "cmp-3", NOW + 7) == []
+    with pytest.raises(InvalidInput, match="purpose"):
+        report(VISITOR, {"ads": True}, "tag", "cmp-3", NOW)
+
+
+def test_a_batch_answers_as_one_call_per_event() -> None:
+    requests = [
+        RecogniseRequest(VISITOR, IP_LINE, 1, NOW, "personalisation"),
+        RecogniseRequest("other", IP_HOUSEHOLD, None, NOW + 1, "personalisation"),
+        RecogniseRequest(VISITOR, IP_LINE, 1, NOW + 2, "marketing"),
+        RecogniseRequest(VISITOR, IP_OTHER, 1, NOW + 3, "personalisation", "S3"),
+        RecogniseRequest(VISITOR, IP_LINE, 1, NOW + 4, "personalisation"),
+    ]
+    one_by_one, batched = make_service(), make_service()
+    for svc in (one_by_one, batched):
+        grant(svc)
+        grant(svc, subject="visitor:other")
+    singles = [
+        one_by_one.recognise(r.visitor_id, r.ip, r.port, r.at_ms, r.purpose, r.user_id)
+        for r in requests
+    ]
+    assert batched.recognise_many(requests) == singles
+    assert [s.state for s in singles] == [
+        "network_line",
+        "network_household",
+        "anonymous",
+        "authenticated",
+        "authenticated",
+    ]
+    for ref in (V, pid(IdKind.VISITOR, "other")):
+        assert batched.store.edges_of(ref) == one_by_one.store.edges_of(ref)
+    assert len(batched.audit.read(limit=100)) == len(one_by_one.audit.read(limit=100))
+
+
+def test_erasing_a_subscriber_takes_its_logged_in_visitors_not_network_ones() -> None:
+    svc = make_service()
+    for cookie in ("c-own", "c-housemate"):
+        grant(svc, subject=f"visitor:{cookie}")
+    svc.recognise("c-own", IP_OTHER, 1, NOW, "personalisation", "S1")  # logged in as S1
+    svc.recognise("c-housemate", IP_LINE, 1, NOW, "personalisation", None)  # S1's line only
+    exported = svc.export("subscriber:S1", caller="dpo")
+    assert pid(IdKind.VISITOR, "c-own") in exported["pseudonyms"]
+    assert pid(IdKind.VISITOR, "c-housemate") not in exported["pseudonyms"]
+    assert any(c["subject"] == pid(IdKind.VISITOR, "c-own") for c in exported["consent"])
+    svc.erase("subscriber:S1", caller="dpo")
+    own = svc.export("visitor:c-own", caller="dpo")
+    assert own["identity_edges"] == [] and own["consent"] == []
+    housemate = svc.export("visitor:c-housemate", caller="dpo")
+    assert housemate["identity_edges"] and housemate["consent"]

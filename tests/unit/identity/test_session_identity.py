@@ -6,6 +6,8 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from netcx.domain.pseudonyms import IdKind
 from netcx.errors import InvalidInput
@@ -160,3 +162,41 @@ def test_login_keeps_its_own_subscriber_when_the_network_line_is_someone_elses()
 def test_missing_column_is_named() -> None:
     with pytest.raises(InvalidInput, match="hits: missing column"):
         build_session_identity(pa.table({"hit_id": [1]}), pa.table({"hit_id": [1]}), PSEUDO)
+
+
+session_hits = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "c"]),  # session
+        st.integers(min_value=0, max_value=100),  # ts
+        st.booleans() | st.none(),  # consent
+        st.sampled_from([None, None, None, "S1", "S9"]),  # login
+        st.sampled_from(["line", "household", "unknown"]),
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+@given(session_hits)
+def test_session_invariants(rows: list[tuple[str, int, bool | None, str | None, str]]) -> None:
+    hits = [
+        hit(i, s, ts, bool(c), login) | {"consent_personalisation": c}
+        for i, (s, ts, c, login, _) in enumerate(rows)
+    ]
+    pick = {"line": line, "household": household, "unknown": unknown}
+    out = run(hits, [pick[level](i) for i, (*_, level) in enumerate(rows)])
+    for sid, r in out.items():
+        mine = sorted((ts, i, c, login) for i, (s, ts, c, login, _) in enumerate(rows) if s == sid)
+        last_consent = bool(mine[-1][2])
+        assert r["consent_personalisation"] is last_consent
+        assert (r["recognition"] == "authenticated") == any(login for *_, login in mine)
+        if not last_consent:
+            assert r["line_id"] is None
+            assert r["recognition"] in ("anonymous", "authenticated")
+        if r["recognition"] == "anonymous":
+            assert r["recognised_ms"] is None
+            assert all(
+                r[k] is None for k in ("line_id", "subscriber_id", "household_id", "account_id")
+            )
+        else:
+            assert r["start_ms"] <= r["recognised_ms"] <= r["end_ms"]

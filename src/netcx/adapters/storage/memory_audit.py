@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 from netcx.domain.privacy import AuditRecord
 
@@ -12,9 +13,9 @@ class MemoryAuditLog:
         self._records: list[AuditRecord] = []
         self._lock = threading.Lock()
 
-    def append(self, record: AuditRecord) -> None:
+    def append(self, records: Sequence[AuditRecord]) -> None:
         with self._lock:
-            self._records.append(record)
+            self._records.extend(records)
 
     def read(
         self, subject: str | None = None, since_ms: int = 0, limit: int = 100

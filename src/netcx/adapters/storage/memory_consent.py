@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 from netcx.domain.consent import ConsentDecision, kept_after_purge
 
@@ -19,6 +20,9 @@ class MemoryConsentLedger:
     def history(self, subject: str) -> list[ConsentDecision]:
         with self._lock:
             return list(self._by_subject.get(subject, ()))
+
+    def histories(self, subjects: Sequence[str]) -> dict[str, list[ConsentDecision]]:
+        return {s: self.history(s) for s in subjects}
 
     def erase_subject(self, subject: str) -> int:
         with self._lock:

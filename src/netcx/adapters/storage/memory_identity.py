@@ -27,6 +27,9 @@ class MemoryIdentityStore:
                 (self._edges[k] for k in self._by_node.get(node, ())), key=lambda e: e.key
             )
 
+    def edges_of_many(self, nodes: Sequence[str]) -> dict[str, list[Edge]]:
+        return {n: self.edges_of(n) for n in nodes}
+
     def _delete(self, keys: list[str]) -> int:
         for k in keys:
             e = self._edges.pop(k)

@@ -9,12 +9,13 @@ over a cluster; reads of all subjects walk the set (an operator query, not a hot
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 from redis import Redis
 
-from netcx.adapters.storage._redis import key
+from netcx.adapters.storage._redis import key, unavailable_when_down
 from netcx.domain.privacy import AuditRecord
 
 _FIELD = b"r"
@@ -32,10 +33,13 @@ class RedisAuditLog:
     def _stream(self, subject: str) -> str:
         return key(self._prefix, f"a:{subject}", "audit")
 
-    def append(self, record: AuditRecord) -> None:
+    @unavailable_when_down
+    def append(self, records: Sequence[AuditRecord]) -> None:
         pipe = self._r.pipeline(transaction=False)
-        pipe.xadd(self._stream(record.subject), {_FIELD: self._encode(record)})
-        pipe.sadd(self._subjects, record.subject)
+        for record in records:
+            pipe.xadd(self._stream(record.subject), {_FIELD: self._encode(record)})
+        if records:
+            pipe.sadd(self._subjects, *{r.subject for r in records})
         pipe.execute()
 
     def _entries(self, subject: str) -> list[tuple[bytes, AuditRecord]]:
@@ -47,6 +51,7 @@ class RedisAuditLog:
     def _all_subjects(self) -> list[str]:
         return [s.decode() for s in self._r.sscan_iter(self._subjects, count=500)]
 
+    @unavailable_when_down
     def read(
         self, subject: str | None = None, since_ms: int = 0, limit: int = 100
     ) -> list[AuditRecord]:
@@ -58,6 +63,7 @@ class RedisAuditLog:
                     rows.append((rec.at_ms, n, i, rec))
         return [r[3] for r in heapq.nsmallest(limit, rows, key=lambda r: (r[0], r[1], r[2]))]
 
+    @unavailable_when_down
     def erase_subject(self, subject: str) -> int:
         pipe = self._r.pipeline(transaction=False)
         pipe.xlen(self._stream(subject))
@@ -66,6 +72,7 @@ class RedisAuditLog:
         n, _, _ = pipe.execute()
         return int(n)
 
+    @unavailable_when_down
     def purge(self, before_ms: int) -> int:
         removed = 0
         for subject in self._all_subjects():

@@ -7,12 +7,13 @@ order) and a set of subjects (`netcx:{consent}:subjects`) that retention purges 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 from redis import Redis, WatchError
 
-from netcx.adapters.storage._redis import key
+from netcx.adapters.storage._redis import key, unavailable_when_down
 from netcx.domain.consent import ConsentDecision, kept_after_purge
 
 
@@ -28,15 +29,28 @@ class RedisConsentLedger:
     def _list(self, subject: str) -> str:
         return key(self._prefix, f"c:{subject}", "consent")
 
+    @unavailable_when_down
     def append(self, decision: ConsentDecision) -> None:
         pipe = self._r.pipeline(transaction=False)
         pipe.rpush(self._list(decision.subject), self._encode(decision))
         pipe.sadd(self._subjects, decision.subject)
         pipe.execute()
 
+    @unavailable_when_down
     def history(self, subject: str) -> list[ConsentDecision]:
         return [self._decode(b) for b in self._r.lrange(self._list(subject), 0, -1)]
 
+    @unavailable_when_down
+    def histories(self, subjects: Sequence[str]) -> dict[str, list[ConsentDecision]]:
+        pipe = self._r.pipeline(transaction=False)
+        for s in subjects:
+            pipe.lrange(self._list(s), 0, -1)
+        return {
+            s: [self._decode(b) for b in blobs]
+            for s, blobs in zip(subjects, pipe.execute(), strict=True)
+        }
+
+    @unavailable_when_down
     def erase_subject(self, subject: str) -> int:
         pipe = self._r.pipeline(transaction=False)
         pipe.llen(self._list(subject))
@@ -45,6 +59,7 @@ class RedisConsentLedger:
         n, _, _ = pipe.execute()
         return int(n)
 
+    @unavailable_when_down
     def purge(self, before_ms: int) -> int:
         removed = 0
         for raw in self._r.sscan_iter(self._subjects, count=500):

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from redis import Redis
 
-from netcx.adapters.storage._redis import key
+from netcx.adapters.storage._redis import key, unavailable_when_down
 from netcx.domain.identity import Edge, EdgeSource
 
 _BATCH = 500
@@ -34,6 +34,7 @@ class RedisIdentityStore:
     def _seen(self, source: EdgeSource | str) -> str:
         return key(self._prefix, f"edges:{source}", "seen")
 
+    @unavailable_when_down
     def put_edges(self, edges: Sequence[Edge]) -> None:
         pipe = self._r.pipeline(transaction=False)
         for e in edges:
@@ -43,9 +44,20 @@ class RedisIdentityStore:
             pipe.zadd(self._seen(e.source), {e.key: e.last_seen_ms})
         pipe.execute()
 
+    @unavailable_when_down
     def edges_of(self, node: str) -> list[Edge]:
         held = self._r.hgetall(self._node(node))
         return [self._decode(held[k]) for k in sorted(held)]
+
+    @unavailable_when_down
+    def edges_of_many(self, nodes: Sequence[str]) -> dict[str, list[Edge]]:
+        pipe = self._r.pipeline(transaction=False)
+        for n in nodes:
+            pipe.hgetall(self._node(n))
+        return {
+            n: [self._decode(held[k]) for k in sorted(held)]
+            for n, held in zip(nodes, pipe.execute(), strict=True)
+        }
 
     def _delete(self, edge_keys: Sequence[str]) -> int:
         pipe = self._r.pipeline(transaction=False)
@@ -58,10 +70,12 @@ class RedisIdentityStore:
         # An edge counts once: by whether it was still under its src node.
         return sum(1 for i in range(0, len(results), 3) if results[i])
 
+    @unavailable_when_down
     def erase_node(self, node: str) -> int:
         keys = [k.decode() for k in self._r.hkeys(self._node(node))]
         return self._delete(keys)
 
+    @unavailable_when_down
     def purge(self, source: EdgeSource, last_seen_before_ms: int) -> int:
         removed = 0
         while True:

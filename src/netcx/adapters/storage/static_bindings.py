@@ -31,13 +31,11 @@ class StaticBinding(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     household_id: str | None = None
     account_id: str | None = None
 
-    def holds(self, ip: str, port: int | None, at_ms: int) -> bool:
-        if ip != self.ip:
-            return False
-        if self.port_lo is not None and (
-            port is None or not self.port_lo <= port <= (self.port_hi or self.port_lo)
-        ):
-            return False
+    def holds(self, port: int | None, at_ms: int) -> bool:
+        if self.port_lo is not None:
+            port_hi = self.port_lo if self.port_hi is None else self.port_hi
+            if port is None or not self.port_lo <= port <= port_hi:
+                return False
         if self.start_ms is not None and at_ms < self.start_ms:
             return False
         return self.end_ms is None or at_ms < self.end_ms
@@ -46,17 +44,20 @@ class StaticBinding(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class StaticBindingResolver:
     def __init__(self, path: Path, pseudonymizer: Pseudonymizer) -> None:
         try:
-            self._bindings = msgspec.json.decode(path.read_bytes(), type=list[StaticBinding])
+            bindings = msgspec.json.decode(path.read_bytes(), type=list[StaticBinding])
         except (OSError, msgspec.DecodeError, msgspec.ValidationError) as err:
             raise ConfigError(f"identity.static_bindings={path}: {err}") from err
+        self._by_ip: dict[str, list[tuple[int, StaticBinding]]] = {}
+        for n, b in enumerate(bindings):
+            self._by_ip.setdefault(b.ip, []).append((n, b))
         self._p = pseudonymizer
 
     def _id(self, kind: IdKind, raw: str | None) -> str | None:
         return None if raw is None else self._p.pseudonym(kind, raw)
 
     def resolve(self, ip: str, port: int | None, at_ms: int) -> Resolution:
-        for n, b in enumerate(self._bindings):
-            if b.holds(ip, port, at_ms):
+        for n, b in self._by_ip.get(ip, ()):
+            if b.holds(port, at_ms):
                 return Resolution(
                     level=b.level,
                     reason="static_binding",

@@ -1,4 +1,5 @@
-"""CLI of the privacy area: consent set/revoke/show, subject export/erase, retention purge."""
+"""CLI of the privacy area: consent set/revoke/show, subject export/erase, retention purge,
+identity load-crm."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
+import pyarrow as pa
+import pyarrow.parquet as pq
 import typer
 
 from netcx.bootstrap import build_identity_service, build_pseudonymizer
 from netcx.config import load_settings
+from netcx.errors import InvalidInput, NotFound
 from netcx.services.identity import IdentityService
 
 DataOption = Annotated[
@@ -41,9 +45,11 @@ def register(app: typer.Typer) -> None:
     consent = typer.Typer(help="Record and read consent per subject and purpose.")
     subject = typer.Typer(help="Data-subject rights: export (Art. 15/20) and erasure (Art. 17).")
     retention = typer.Typer(help="Delete what is past its retention period.")
+    identity = typer.Typer(help="The identity graph.")
     app.add_typer(consent, name="consent")
     app.add_typer(subject, name="subject")
     app.add_typer(retention, name="retention")
+    app.add_typer(identity, name="identity")
 
     @consent.command("set")
     def consent_set(
@@ -99,6 +105,20 @@ def register(app: typer.Typer) -> None:
             typer.echo("refusing to erase without --yes", err=True)
             raise typer.Exit(2)
         _print(_service(data).erase(subject_ref, CALLER))
+
+    @identity.command("load-crm")
+    def identity_load_crm(
+        lines: Annotated[Path, typer.Argument(help="A Parquet file with the crm/lines columns.")],
+        data: DataOption = None,
+    ) -> None:
+        """Load CRM links (line → subscriber → household → account) into the graph."""
+        if not lines.is_file():
+            raise NotFound(f"{lines}: no such file")
+        try:
+            table = pq.read_table(lines)
+        except (OSError, pa.ArrowInvalid) as err:
+            raise InvalidInput(f"{lines}: not a readable Parquet file: {err}") from err
+        typer.echo(f"wrote {_service(data).load_crm(table)} CRM edges")
 
     @retention.command("purge")
     def retention_purge(data: DataOption = None) -> None:

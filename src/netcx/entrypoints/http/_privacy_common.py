@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
@@ -31,15 +32,19 @@ def json_response(body: Any, status: int = 200) -> Response:
 
 
 def caller_of(request: Request) -> str:
-    """Who is asking (web, app, call-centre …), as the caller says; kept in the audit log."""
+    """Who is asking, for the audit log: the channel the caller names (web, app,
+    call-centre …) and, with API keys configured, which key it used (`web@key#1a2b…`), so
+    a caller cannot pass for another."""
     caller = request.headers.get("x-netcx-caller", "api").strip()
     if not caller or len(caller) > 64:
         raise InvalidInput("must be 1 to 64 characters", field="X-Netcx-Caller")
-    return caller
+    key_id: str | None = getattr(request.state, "key_id", None)
+    return caller if key_id is None else f"{caller}@{key_id}"
 
 
 def check_api_key(container: Container, request: Request) -> None:
-    """With `http.api_keys` configured, a caller must send one as a Bearer token."""
+    """With `http.api_keys` configured, a caller must send one as a Bearer token; its id
+    (a hash prefix, never the key) is kept on the request for the audit log."""
     keys = container.settings.http.api_keys
     if not keys:
         return
@@ -48,6 +53,7 @@ def check_api_key(container: Container, request: Request) -> None:
         hmac.compare_digest(token.encode(), k.get_secret_value().encode()) for k in keys
     ):
         raise Unauthorized("missing or unknown API key (Authorization: Bearer <key>)")
+    request.state.key_id = "key#" + hashlib.sha256(token.encode()).hexdigest()[:12]
 
 
 def endpoint(container: Container, handler: Handler) -> Handler:

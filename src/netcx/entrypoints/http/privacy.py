@@ -3,6 +3,7 @@ retention purge."""
 
 from __future__ import annotations
 
+import msgspec
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -10,6 +11,7 @@ from starlette.routing import BaseRoute, Route
 
 from netcx.bootstrap import Container
 from netcx.entrypoints.http._privacy_common import caller_of, endpoint, int_param, json_response
+from netcx.entrypoints.http.privacy_openapi import openapi_document
 
 
 def routes(container: Container) -> list[BaseRoute]:
@@ -36,7 +38,13 @@ def routes(container: Container) -> list[BaseRoute]:
         counts = await run_in_threadpool(svc.purge_retention, caller_of(request))
         return json_response({"purged": counts})
 
+    document = msgspec.json.encode(openapi_document())
+
+    async def openapi(_: Request) -> Response:
+        return Response(document, media_type="application/json")
+
     return [
+        Route("/v1/privacy/openapi.json", openapi, methods=["GET"]),
         Route("/v1/subjects/{id}/export", endpoint(container, export), methods=["GET"]),
         Route("/v1/subjects/{id}", endpoint(container, erase), methods=["DELETE"]),
         Route("/v1/audit", endpoint(container, audit), methods=["GET"]),

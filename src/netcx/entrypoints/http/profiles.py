@@ -58,7 +58,9 @@ def routes(container: Container) -> list[BaseRoute]:
 
     async def context(request: Request) -> Response:
         purpose = request.query_params.get("purpose", "personalisation")
-        view = await run_in_threadpool(svc.context, request.path_params["id"], purpose)
+        view = await run_in_threadpool(
+            svc.context, request.path_params["id"], purpose, caller_of(request)
+        )
         return json_response(view)
 
     async def unmerge(request: Request) -> Response:

@@ -1,0 +1,60 @@
+"""Opening an embedded SQLite file for the storage adapters.
+
+WAL journal with synchronous=NORMAL: a commit is durable against a process crash without
+an fsync per write, readers never block the writer, and several processes (`netcx serve`
+workers, the CLI) share one file safely.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from netcx.errors import Unavailable
+
+
+class SqliteFile:
+    """One connection to one file, serialised by a lock (the adapters are called from
+    Starlette's thread pool)."""
+
+    def __init__(self, path: Path, schema: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = sqlite3.connect(
+                str(path), isolation_level=None, check_same_thread=False, timeout=10
+            )
+            self._con.execute("PRAGMA journal_mode=WAL")
+            self._con.execute("PRAGMA synchronous=NORMAL")
+            self._con.executescript(schema)
+        except sqlite3.Error as err:
+            raise Unavailable(f"{path}: cannot open the embedded store: {err}") from err
+        self.path = path
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error); a store another process keeps
+        locked past the timeout is Unavailable."""
+        with self._lock:
+            try:
+                self._con.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as err:
+                raise Unavailable(f"{self.path}: store is locked: {err}") from err
+            try:
+                yield self._con
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+            self._con.execute("COMMIT")
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield self._con
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()

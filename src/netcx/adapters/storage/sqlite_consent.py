@@ -1,0 +1,74 @@
+"""ConsentLedger on an embedded SQLite file (the default `embedded` store)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from netcx.adapters.storage._sqlite import SqliteFile
+from netcx.domain.consent import ConsentDecision, Purpose
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS consent_decisions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    subject TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    granted INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    text_version TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS consent_subject ON consent_decisions (subject, seq);
+"""
+
+# The decision in force per (subject, purpose): latest at_ms, ties to the one recorded last.
+_PURGE = """
+DELETE FROM consent_decisions
+WHERE at_ms < ?
+  AND seq NOT IN (
+    SELECT seq FROM (
+      SELECT seq, row_number() OVER (
+        PARTITION BY subject, purpose ORDER BY at_ms DESC, seq DESC) AS rn
+      FROM consent_decisions)
+    WHERE rn = 1)
+"""
+
+
+class SqliteConsentLedger:
+    def __init__(self, path: Path) -> None:
+        self._db = SqliteFile(path, _SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def append(self, decision: ConsentDecision) -> None:
+        d = decision
+        with self._db.transaction() as con:
+            con.execute(
+                "INSERT INTO consent_decisions "
+                "(subject, purpose, granted, at_ms, source, text_version) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (d.subject, d.purpose.value, d.granted, d.at_ms, d.source, d.text_version),
+            )
+
+    def history(self, subject: str) -> list[ConsentDecision]:
+        with self._db.reading() as con:
+            rows = con.execute(
+                "SELECT subject, purpose, granted, at_ms, source, text_version "
+                "FROM consent_decisions WHERE subject = ? ORDER BY seq",
+                (subject,),
+            ).fetchall()
+        return [ConsentDecision(r[0], Purpose(r[1]), bool(r[2]), r[3], r[4], r[5]) for r in rows]
+
+    def histories(self, subjects: Sequence[str]) -> dict[str, list[ConsentDecision]]:
+        return {s: self.history(s) for s in subjects}  # local reads: no round trip to save
+
+    def erase_subject(self, subject: str) -> int:
+        with self._db.transaction() as con:
+            return con.execute(
+                "DELETE FROM consent_decisions WHERE subject = ?", (subject,)
+            ).rowcount
+
+    def purge(self, before_ms: int) -> int:
+        with self._db.transaction() as con:
+            return con.execute(_PURGE, (before_ms,)).rowcount
