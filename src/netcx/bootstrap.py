@@ -63,6 +63,7 @@ from netcx.services.identity import IdentityService
 from netcx.services.intents import IntentService, load_taxonomy
 from netcx.services.network import NetworkService, build_resolver
 from netcx.services.number_verification import NumberVerificationService
+from netcx.services.pipeline import PipelineDeps
 
 log = logging.getLogger("netcx.bootstrap")
 _B = TypeVar("_B")
@@ -487,3 +488,23 @@ def _choose(setting: str, name: str, builders: dict[str, _B]) -> _B:
     if name not in builders:
         raise ConfigError(f"{setting}: {name!r} is not one of {sorted(builders)}")
     return builders[name]
+
+
+# ---------------------------------------------------------------- the batch pipeline
+
+
+def open_world(path: Path) -> World:
+    """Open a world folder (each table validated when it is read)."""
+    from netcx.simulate.world import WorldFolder
+
+    return WorldFolder(path)
+
+
+def build_pipeline_deps(settings: Settings, world: World, work_dir: Path) -> PipelineDeps:
+    """Everything `services.pipeline.run_pipeline` needs for `world`."""
+    pseudonymizer = build_pseudonymizer(settings)
+    return PipelineDeps(
+        settings=settings,
+        pseudonymizer=pseudonymizer,
+        batch_resolver=build_batch_resolver(settings, world, pseudonymizer, work_dir),
+    )

@@ -48,6 +48,16 @@ RUN_TABLES: dict[str, pa.Schema] = {
 _PSEUDONYM = re.compile(r"^[a-z]{2}\d+_[0-9a-f]{24}$")
 
 
+EVALUATION_FILE = "evaluation.json"
+"""Figures `netcx run` computed against ground truth and the churn model (dotted keys)."""
+
+
+def read_evaluation(run_dir: Path) -> dict[str, Any]:
+    """The run's stored evaluation figures, or {} when the run has none."""
+    path = run_dir / EVALUATION_FILE
+    return _read_json(path) if path.is_file() else {}
+
+
 def read_run_table(run_dir: Path, name: str) -> pa.Table:
     """One table of a run directory, validated against its schema; errors name the file."""
     path = run_dir / f"{name}.parquet"

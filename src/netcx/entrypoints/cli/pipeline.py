@@ -15,7 +15,74 @@ from netcx.errors import InvalidInput, NotFound
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
+    _register_run(app)
     _register_report(app)
+
+
+# ------------------------------------------------------------------ netcx run / demo
+
+
+def _run(world_dir: Path, out: Path) -> dict[str, Any]:
+    """Run the whole pipeline over a world folder with a progress bar; print the summary."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from netcx.bootstrap import build_pipeline_deps, open_world
+    from netcx.config import load_settings
+    from netcx.services.pipeline import STAGES, run_pipeline
+
+    if out.exists() and not out.is_dir():
+        raise InvalidInput(f"{out}: exists and is not a directory", field="--out")
+    world = open_world(world_dir)
+    deps = build_pipeline_deps(load_settings(), world, work_dir=out / ".work")
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("[bold]run[/]"),
+        BarColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("start", total=len(STAGES))
+        started: list[str] = []
+
+        def on_stage(name: str) -> None:
+            if started:
+                bar.advance(task)
+            started.append(name)
+            bar.update(task, description=name)
+
+        result = run_pipeline(world, out, deps, on_stage)
+        bar.update(task, completed=len(STAGES), description="done")
+    Console().print(summary_table(result))
+    Console().print(f"wrote {out / 'report.json'} and {out / 'report.html'}")
+    return result
+
+
+def _register_run(app: typer.Typer) -> None:
+    @app.command()
+    def run(
+        world: Annotated[Path, typer.Option(help="World folder (`netcx simulate --out`).")],
+        out: Annotated[Path, typer.Option(help="Run folder for the tables and the report.")],
+    ) -> None:
+        """Resolve, recognise, detect intents, decide, close the loop and measure a world."""
+        _run(world, out)
+
+    @app.command()
+    def demo(
+        out: Annotated[Path, typer.Option(help="Folder for the world and the run.")] = Path(
+            "demo-out"
+        ),
+        households: Annotated[int, typer.Option(help="Households to simulate.")] = 3000,
+        days: Annotated[int, typer.Option(help="Days to simulate.")] = 14,
+        seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    ) -> None:
+        """Simulate a small world into OUT/world and run the whole pipeline into OUT."""
+        from netcx.entrypoints.cli.simulate import simulate_world
+        from netcx.simulate.params import WorldParams
+
+        params = WorldParams(households=households, days=days, seed=seed)
+        simulate_world(params, out / "world", force=True)
+        _run(out / "world", out)
 
 
 # ------------------------------------------------------------------ netcx report
@@ -35,7 +102,7 @@ def _register_report(app: typer.Typer) -> None:
         """Measure the run: write OUT/report.json and a self-contained OUT/report.html."""
         from netcx.bootstrap import build_container
         from netcx.config import load_settings
-        from netcx.services.report import build_report, write_report
+        from netcx.services.report import build_report, read_evaluation, write_report
         from netcx.simulate.world import WorldFolder
 
         console = Console()
@@ -49,7 +116,7 @@ def _register_report(app: typer.Typer) -> None:
                 world_folder,
                 run,
                 container.pseudonymizer,
-                {},
+                read_evaluation(run),
                 container.settings.measurement,
             )
             json_path, html_path = write_report(result, run)

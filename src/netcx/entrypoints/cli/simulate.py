@@ -49,6 +49,32 @@ def _prepare_out(out: Path, force: bool) -> None:
         raise InvalidInput(f"{out}: not writable ({err.strerror})", field="--out") from err
 
 
+def simulate_world(params: WorldParams, out: Path, *, force: bool) -> None:
+    """Write a world with a progress bar and print its row counts (also used by `demo`)."""
+    _prepare_out(out, force)
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("[bold]simulate[/]"),
+        BarColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task("start", total=STEPS)
+
+        def step(name: str) -> None:
+            bar.update(task, advance=1, description=name)
+
+        counts = generate_world(params, out, step)
+    summary = Table(title=f"world written to {out}")
+    summary.add_column("table")
+    summary.add_column("rows", justify="right")
+    for name, rows in counts.items():
+        summary.add_row(name, f"{rows:,}")
+    Console().print(summary)
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
 
@@ -86,25 +112,4 @@ def register(app: typer.Typer) -> None:
             true_repeat_contact_relative_change=true_repeat_contact_relative_change,
             true_asked_again_relative_change=true_asked_again_relative_change,
         )
-        _prepare_out(out, force)
-        console = Console(stderr=True)
-        with Progress(
-            TextColumn("[bold]simulate[/]"),
-            BarColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        ) as bar:
-            task = bar.add_task("start", total=STEPS)
-
-            def step(name: str) -> None:
-                bar.update(task, advance=1, description=name)
-
-            counts = generate_world(params, out, step)
-        summary = Table(title=f"world written to {out}")
-        summary.add_column("table")
-        summary.add_column("rows", justify="right")
-        for name, rows in counts.items():
-            summary.add_row(name, f"{rows:,}")
-        Console().print(summary)
+        simulate_world(params, out, force=force)
