@@ -61,28 +61,38 @@ class PackedBlockIndex:
         self._end = self.end.data
         self._holder = self.holder.data
         self._seg = self.useg.tolist()
-        self._rank: dict[int, int] = {int(k): r for r, k in enumerate(self.ukey.tolist())}
-        self._layout: dict[int, tuple[list[int], list[int]]] = {}
-        for k, h in zip(self.ukey.tolist(), self.uport_hi.tolist(), strict=True):
-            los, his = self._layout.setdefault(k >> 16, ([], []))
-            los.append(k & 0xFFFF)
-            his.append(h)
+        # Per outside address: its keys are consecutive ranks. A uniform layout (equal
+        # blocks from a first port: the usual PBA config) is arithmetic, else bisect.
+        self._layout: dict[int, tuple[int, int, int, int, list[int] | None, list[int] | None]] = {}
+        ukeys, uhi = self.ukey.tolist(), self.uport_hi.tolist()
+        r = 0
+        while r < len(ukeys):
+            ip_ = ukeys[r] >> 16
+            r_end = r
+            while r_end < len(ukeys) and ukeys[r_end] >> 16 == ip_:
+                r_end += 1
+            los = [k & 0xFFFF for k in ukeys[r:r_end]]
+            his = uhi[r:r_end]
+            size = his[0] - los[0] + 1
+            uniform = all(
+                lo == los[0] + j * size and hi == lo + size - 1
+                for j, (lo, hi) in enumerate(zip(los, his, strict=True))
+            )
+            self._layout[ip_] = (
+                (r, los[0], size, len(los), None, None) if uniform else (r, 0, 0, 0, los, his)
+            )
+            r = r_end
 
     def __len__(self) -> int:
         return len(self.end)
 
     def nbytes(self) -> int:
-        """Approximate bytes held: columns, segment tables and the scalar-path dicts."""
+        """Approximate bytes held: columns, segment tables and the per-address layouts."""
         cols = self.shifted.nbytes + self.end.nbytes + self.holder.nbytes
         segs = self.ukey.nbytes + self.useg.nbytes + self.uport_hi.nbytes
-        py = (
-            sys.getsizeof(self._rank)
-            + 64 * len(self._rank)
-            + 8 * len(self._seg)
-            + 32 * len(self._seg)
-        )
+        py = sys.getsizeof(self._seg) + 32 * len(self._seg)
         py += sys.getsizeof(self._layout) + sum(
-            200 + 2 * 40 * len(los) for los, _ in self._layout.values()
+            64 + 4 * 32 + (0 if v[4] is None else 2 * 40 * len(v[4])) for v in self._layout.values()
         )
         return int(cols + segs + py)
 
@@ -97,15 +107,22 @@ class PackedBlockIndex:
         layout = self._layout.get(ip)
         if layout is None:
             return NONE
-        los, his = layout
-        j = bisect_right(los, port) - 1
-        if j < 0 or port > his[j]:
-            return NONE
-        r = self._rank[(ip << 16) | los[j]]
-        lo, hi = self._seg[r], self._seg[r + 1]
+        r, first, size, count, los, his = layout
+        if los is None:
+            j = (port - first) // size
+            if port < first or j >= count:
+                return NONE
+        else:
+            j = bisect_right(los, port) - 1
+            if j < 0 or port > his[j]:  # type: ignore[index]
+                return NONE
+        r += j
+        seg = self._seg
+        lo, hi = seg[r], seg[r + 1]
         off = r * self.span - self.base
         eps = self.eps_ms
-        i = bisect_right(self._shifted, at_ms + eps + off, lo, hi) - 1
+        shifted = self._shifted
+        i = bisect_right(shifted, at_ms + eps + off, lo, hi) - 1
         if i < lo:
             return NONE
         end = self._end
@@ -114,7 +131,7 @@ class PackedBlockIndex:
         if i > lo and end[i - 1] > at_ms - eps:
             if self._holder[i - 1] != self._holder[i]:
                 return BOUNDARY
-            if self._shifted[i] > at_ms + off:
+            if shifted[i] > at_ms + off:
                 return i - 1
         return i
 
