@@ -125,7 +125,8 @@ def bench_single(
     )
     ours = per_second(idx.lookup, q)
     baseline = per_second(base.lookup, q)
-    print(f"single lookup (CPU-time per core): ours {ours:,.0f}/s  sorted-list+bisect {baseline:,.0f}/s  "
+    print(f"single lookup (CPU-time per core): ours {ours:,.0f}/s  "
+          f"sorted-list+bisect {baseline:,.0f}/s  "
           f"ratio {ours / baseline:.2f}x  (answers agree on {agree:.2%})")  # fmt: skip
     del base
     gc.collect()
@@ -159,8 +160,12 @@ def bench_full_resolve() -> dict[str, float]:
     q = []
     for i in range(n):
         inside = f"100.64.{i // 256}.{i % 256}"
-        leases.apply(AccountingRecord("Start", "192.0.2.20", T0, session_id=f"s{i}",
-                                      calling_station_id=f"4477{i:08d}", framed_ip=inside))  # fmt: skip
+        leases.apply(
+            AccountingRecord(
+                "Start", "192.0.2.20", T0, session_id=f"s{i}",
+                calling_station_id=f"4477{i:08d}", framed_ip=inside,
+            )
+        )  # fmt: skip
         out = f"198.19.{i // SLOTS // 256}.{i // SLOTS % 256}"
         lo = FIRST_PORT + (i % SLOTS) * BLOCK
         blocks.apply(BlockEvent("alloc", T0, "cgn", inside, out, lo, lo + BLOCK - 1))
@@ -173,44 +178,71 @@ def bench_full_resolve() -> dict[str, float]:
     return {"resolve.full_per_s": full}
 
 
+def _timed(fn: Any) -> tuple[Any, float, float]:
+    """(result, wall s, CPU s of this process, all threads)."""
+    c, w = time.process_time(), time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - w, time.process_time() - c
+
+
 def bench_batch(
     blocks: dict[str, np.ndarray], hits: dict[str, np.ndarray], tmp: Path
 ) -> dict[str, float]:
     bpath, hpath = tmp / "blocks.parquet", tmp / "hits.parquet"
     pq.write_table(pa.table(blocks), bpath)
     pq.write_table(pa.table(hits), hpath)
-    # ours: read Parquet → packed index → vectorised lookups (ε = 0 to match a plain ASOF)
-    t = time.perf_counter()
-    b = pq.read_table(bpath)
-    h = pq.read_table(hpath)
-    idx = PackedBlockIndex(*(b.column(c).to_numpy() for c in
-                             ("ip", "port_lo", "port_hi", "start_ms", "end_ms", "holder")), 0)  # fmt: skip
-    rows = idx.lookup_many(
-        h.column("ip").to_numpy(), h.column("port").to_numpy(), h.column("t").to_numpy()
-    )
-    ours_holder = np.where(rows >= 0, idx.holder[np.clip(rows, 0, None)].astype(np.int64), -1)
-    ours_s = time.perf_counter() - t
-    # DuckDB: a raw ASOF JOIN on the same Parquet (block start ≤ t), then t < end
+    names = ("ip", "port_lo", "port_hi", "start_ms", "end_ms", "holder")
+
+    def ours() -> tuple[np.ndarray, PackedBlockIndex]:
+        # read Parquet → packed index → vectorised lookups (ε = 0: a plain ASOF's answer)
+        b = pq.read_table(bpath)
+        h = pq.read_table(hpath)
+        idx = PackedBlockIndex(*(b.column(c).to_numpy() for c in names), 0)
+        rows = idx.lookup_many(
+            h.column("ip").to_numpy(), h.column("port").to_numpy(), h.column("t").to_numpy()
+        )
+        holder = np.where(rows >= 0, idx.holder[np.clip(rows, 0, None)].astype(np.int64), -1)
+        return holder, idx
+
     con = duckdb.connect()
-    t = time.perf_counter()
-    out = con.sql(f"""
+    sql = f"""
         SELECT h.hit_id, CASE WHEN h.t < b.end_ms THEN CAST(b.holder AS BIGINT) END AS holder
         FROM (SELECT *, {FIRST_PORT} + (port - {FIRST_PORT}) // {BLOCK} * {BLOCK} AS port_lo
               FROM read_parquet('{hpath}')) h
         ASOF LEFT JOIN read_parquet('{bpath}') b
           ON h.ip = b.ip AND h.port_lo = b.port_lo AND h.t >= b.start_ms
-        ORDER BY h.hit_id""").to_arrow_table()  # fmt: skip
-    duck_s = time.perf_counter() - t
-    duck_holder = out.column("holder").fill_null(-1).to_numpy().astype(np.int64)
+        ORDER BY h.hit_id"""
+
+    def duck() -> np.ndarray:
+        out = con.sql(sql).to_arrow_table()
+        return out.column("holder").fill_null(-1).to_numpy().astype(np.int64)
+
+    # alternate the two, best of 3 each: the shared cores make single runs noisy
+    o_wall = o_cpu = d_wall = d_cpu = float("inf")
+    for _ in range(3):
+        (ours_holder, idx), w, c = _timed(ours)
+        o_wall, o_cpu = min(o_wall, w), min(o_cpu, c)
+        duck_holder, w, c = _timed(duck)
+        d_wall, d_cpu = min(d_wall, w), min(d_cpu, c)
     agree = float(np.mean(duck_holder == ours_holder))
     n_h, n_b = len(hits["t"]), len(blocks["ip"])
-    print(f"batch {n_h:,} hits × {n_b:,} bindings: ours {ours_s:.2f}s  DuckDB ASOF {duck_s:.2f}s  "
-          f"ours/DuckDB {ours_s / duck_s:.2f}x  (answers agree on {agree:.4%})")  # fmt: skip
+    print(
+        f"batch {n_h:,} hits × {n_b:,} bindings (read Parquet → answers): "
+        f"ours {o_wall:.2f}s wall / {o_cpu:.2f}s CPU, DuckDB ASOF JOIN {d_wall:.2f}s wall / "
+        f"{d_cpu:.2f}s CPU → ours/DuckDB {o_wall / d_wall:.2f}x wall, {o_cpu / d_cpu:.2f}x CPU "
+        f"(answers agree on {agree:.4%})"
+    )
     per = idx.nbytes() / len(idx)
     print(f"memory: {per:.1f} bytes per binding (packed index, {len(idx):,} bindings)")
-    return {"resolve.batch_vs_duckdb": ours_s / duck_s, "resolve.batch_s": ours_s,
-            "resolve.batch_duckdb_s": duck_s, "resolve.batch_hits": n_h,
-            "resolve.batch_bindings": n_b, "resolve.bytes_per_binding": per}  # fmt: skip
+    return {
+        "resolve.batch_vs_duckdb": o_cpu / d_cpu,
+        "resolve.batch_vs_duckdb_wall": o_wall / d_wall,
+        "resolve.batch_s": o_wall,
+        "resolve.batch_duckdb_s": d_wall,
+        "resolve.batch_hits": n_h,
+        "resolve.batch_bindings": n_b,
+        "resolve.bytes_per_binding": per,
+    }
 
 
 def bench_radius(packets: int, tmp: Path) -> dict[str, float]:
@@ -254,7 +286,8 @@ def bench_radius(packets: int, tmp: Path) -> dict[str, float]:
     rate = packets / elapsed
     per_cpu = packets / cpu_s
     print(f"radius: {packets:,} Accounting-Requests in {elapsed:.2f}s = {rate:,.0f} packets/s "
-          f"wall (fsync'd before each answer group; stored {stored:,}; radclient rc={rc.returncode}; "
+          f"wall (fsync'd before each answer group; stored {stored:,}; "
+          f"radclient rc={rc.returncode}; "
           f"goal 20 000/s → {rate / 20_000:.2f}x); listener CPU {cpu_s:.2f}s incl. start-up "
           f"= {per_cpu:,.0f} packets per CPU-second; load average {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} cores")  # fmt: skip

@@ -64,10 +64,24 @@ def test_packed_equals_timelines(
         np.array([holders.index(b.holder) for *_, b in rows], np.uint32),
         eps_ms,
     )
+    # the same blocks handed over already in key order take the no-sort path
+    cols = [
+        np.array([int(ipaddress.IPv4Address(k[0])) for k, *_ in rows], np.uint32),
+        np.array([k[1] for k, *_ in rows], np.int32),
+        np.array([hi for _, hi, _, _ in rows], np.int32),
+        np.array([b.start_ms for *_, b in rows], np.int64),
+        np.array([min(b.end_ms, OPEN_END_MS) for *_, b in rows], np.int64),
+        np.array([holders.index(b.holder) for *_, b in rows], np.uint32),
+    ]
+    order = np.lexsort(
+        (cols[3], (cols[0].astype(np.uint64) << np.uint64(16)) | cols[1].astype(np.uint64))
+    )
+    presorted = PackedBlockIndex(*(c[order] for c in cols), eps_ms)
     ips = np.array([int(ipaddress.IPv4Address(q[0])) for q in queries], np.uint32)
     ports = np.array([q[1] for q in queries], np.int32)
     ts = np.array([T0 + q[2] * 500 for q in queries], np.int64)
     many = idx.lookup_many(ips, ports, ts)
+    assert (presorted.lookup_many(ips, ports, ts) == many).all()
     for n, (ip, port, _) in enumerate(queries):
         t = int(ts[n])
         key = book.block_for(ip, port)

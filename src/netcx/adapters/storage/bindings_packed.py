@@ -11,8 +11,10 @@ Parquet); the mutable in-memory books serve the newest records.
 
 from __future__ import annotations
 
+import os
 import sys
 from bisect import bisect_right
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import numpy.typing as npt
@@ -38,9 +40,13 @@ class PackedBlockIndex:
         eps_ms: int,
     ) -> None:
         key = (ip.astype(np.uint64) << np.uint64(16)) | port_lo.astype(np.uint64)
-        order = np.lexsort((start_ms, key))
-        key = key[order]
-        start = start_ms[order].astype(np.int64)
+        start = start_ms.astype(np.int64)
+        if _sorted_by(key, start):  # a compaction writes blocks in key order: no sort
+            order = slice(None)
+        else:
+            order = np.lexsort((start, key))  # type: ignore[assignment]
+            key = key[order]
+            start = start[order]
         self.eps_ms = int(eps_ms)
         first = (
             np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, np.int64)
@@ -56,7 +62,11 @@ class PackedBlockIndex:
         self.shifted = start - self.base + rank.astype(np.int64) * self.span
         self.end = end_ms[order].astype(np.int64)
         self.holder = holder[order].astype(np.uint32)
-        # scalar path: memoryviews share the numpy buffers (no copies)
+        self._scalar_ready = False
+
+    def _prepare_scalar(self) -> None:
+        """Tables of the single-lookup path (built on first use; batches do not need them)."""
+        # memoryviews share the numpy buffers (no copies)
         self._shifted = self.shifted.data
         self._end = self.end.data
         self._holder = self.holder.data
@@ -82,6 +92,7 @@ class PackedBlockIndex:
                 (r, los[0], size, len(los), None, None) if uniform else (r, 0, 0, 0, los, his)
             )
             r = r_end
+        self._scalar_ready = True
 
     def __len__(self) -> int:
         return len(self.end)
@@ -90,6 +101,8 @@ class PackedBlockIndex:
         """Approximate bytes held: columns, segment tables and the per-address layouts."""
         cols = self.shifted.nbytes + self.end.nbytes + self.holder.nbytes
         segs = self.ukey.nbytes + self.useg.nbytes + self.uport_hi.nbytes
+        if not self._scalar_ready:
+            self._prepare_scalar()
         py = sys.getsizeof(self._seg) + 32 * len(self._seg)
         py += sys.getsizeof(self._layout) + sum(
             64 + 4 * 32 + (0 if v[4] is None else 2 * 40 * len(v[4])) for v in self._layout.values()
@@ -104,6 +117,8 @@ class PackedBlockIndex:
 
     def lookup(self, ip: int, port: int, at_ms: int) -> int:
         """Row of the block holding ip:port at at_ms, or NONE / BOUNDARY."""
+        if not self._scalar_ready:
+            self._prepare_scalar()
         layout = self._layout.get(ip)
         if layout is None:
             return NONE
@@ -139,24 +154,42 @@ class PackedBlockIndex:
 
     def lookup_many(self, ip: Ints, port: Ints, at_ms: I64) -> I64:
         """Vectorised `lookup`: row per query, or NONE / BOUNDARY."""
-        eps = self.eps_ms
         n_rows = len(self.end)
         if n_rows == 0:
             return np.full(len(at_ms), NONE, np.int64)
-        ip64 = ip.astype(np.uint64)
+        qkey = (ip.astype(np.uint64) << np.uint64(16)) | port.astype(np.uint64)
+        out = np.empty(len(qkey), np.int64)
+
+        def part(sl: slice) -> None:
+            # Searching in key order turns random probes into a near-sequential sweep.
+            order = np.argsort(qkey[sl])
+            rows = self._lookup_sorted(qkey[sl][order], at_ms[sl][order])
+            view = out[sl]
+            view[order] = rows
+
+        # numpy releases the GIL in sort/search/take: one chunk per core
+        n = len(qkey)
+        chunks = max(1, min(os.cpu_count() or 1, n // 500_000))
+        bounds = [n * c // chunks for c in range(chunks + 1)]
+        slices = [slice(bounds[c], bounds[c + 1]) for c in range(chunks)]
+        if chunks == 1:
+            part(slices[0])
+        else:
+            with ThreadPoolExecutor(chunks) as pool:
+                list(pool.map(part, slices))
+        return out
+
+    def _lookup_sorted(self, qkey: npt.NDArray[np.uint64], at_ms: I64) -> I64:
+        eps = self.eps_ms
+        n_rows = len(self.end)
         # the block range: last key (ip, port_lo) with port_lo <= port, on the same ip
-        k = (
-            np.searchsorted(self.ukey, (ip64 << np.uint64(16)) | port.astype(np.uint64), "right")
-            - 1
-        )
+        k = np.searchsorted(self.ukey, qkey, "right") - 1
         kc = np.clip(k, 0, None)
-        ok = (k >= 0) & ((self.ukey[kc] >> np.uint64(16)) == ip64)
-        ok &= port.astype(np.int64) <= self.uport_hi[kc]
+        ok = (k >= 0) & ((self.ukey[kc] >> np.uint64(16)) == (qkey >> np.uint64(16)))
+        ok &= (qkey & np.uint64(0xFFFF)).astype(np.int64) <= self.uport_hi[kc]
         lo = self.useg[kc]
-        off = kc.astype(np.int64) * self.span - self.base
-        target = (
-            np.clip(at_ms + eps - self.base, -1, self.span - 1) + kc.astype(np.int64) * self.span
-        )
+        shift = kc.astype(np.int64) * self.span
+        target = np.clip(at_ms + eps - self.base, -1, self.span - 1) + shift
         i = np.searchsorted(self.shifted, target, "right") - 1
         ok &= i >= lo
         ic = np.clip(i, 0, n_rows - 1)
@@ -164,6 +197,16 @@ class PackedBlockIndex:
         pc = np.clip(ic - 1, 0, None)
         p_near = ok & (ic > lo) & (self.end[pc] > at_ms - eps)
         boundary = p_near & (self.holder[pc] != self.holder[ic])
-        use_prev = p_near & ~boundary & (self.shifted[ic] > at_ms + off)
+        use_prev = p_near & ~boundary & (self.shifted[ic] > at_ms + shift - self.base)
         out = np.where(ok, np.where(use_prev, pc, ic), NONE)
         return np.where(boundary, BOUNDARY, out).astype(np.int64)
+
+
+def _sorted_by(key: npt.NDArray[np.uint64], start: I64) -> bool:
+    if len(key) < 2:
+        return True
+    dk = key[1:] >= key[:-1]
+    if not bool(dk.all()):
+        return False
+    same = key[1:] == key[:-1]
+    return bool((~same | (start[1:] >= start[:-1])).all())
