@@ -124,7 +124,7 @@ class NetworkResolver:
             if tl is None:
                 continue
             c = tl.choose(at_ms, self.eps_ms)
-            if c == BOUNDARY:
+            if c is BOUNDARY:
                 return Resolution.unknown(R_BOUNDARY)
             if isinstance(c, Choice):
                 return self._answer(c, VIA_PREFIX, [], [])
@@ -138,7 +138,7 @@ class NetworkResolver:
         if tl is None:
             return Resolution.unknown(NO_BLOCK)
         c = tl.choose(at_ms, self.eps_ms)
-        if c == BOUNDARY:
+        if c is BOUNDARY:
             return Resolution.unknown(R_BOUNDARY)
         if not isinstance(c, Choice):
             return Resolution.unknown(NO_BLOCK)
@@ -158,7 +158,7 @@ class NetworkResolver:
         if tl is None:
             return Resolution.unknown(NO_LEASE, tuple(evidence))
         c = tl.choose(at_ms, self.eps_ms)
-        if c == BOUNDARY:
+        if c is BOUNDARY:
             return Resolution.unknown(R_BOUNDARY, tuple(evidence))
         if not isinstance(c, Choice):
             return Resolution.unknown(NO_LEASE, tuple(evidence))
