@@ -107,3 +107,20 @@ def test_fast_decoder_matches_pyrad_packet_decoding() -> None:
     assert decoded == {k: reference[k][0] for k in reference.keys()}  # noqa: SIM118
     assert decoded["3GPP-RAT-Type"] == "EUTRAN"
     assert decoded["Event-Timestamp"] == 1718000000
+
+
+def test_per_nas_secret_is_chosen_by_source_address(tmp_path: Path) -> None:
+    journal = FileJournal(tmp_path)
+    lst = AccountingListener(
+        "127.0.0.1", 0, journal, nas_secrets={"127.0.0.2": b"nas-two"}, default_secret=None
+    )
+    try:
+        attrs = {"Acct_Status_Type": "Accounting-On", "NAS_IP_Address": "192.0.2.20",
+                 "Event_Timestamp": 1718000000}  # fmt: skip
+        lst.handle([(_request(b"nas-two", 1, **attrs), ("127.0.0.2", 40000))])
+        lst.handle([(_request(b"nas-two", 2, **attrs), ("127.0.0.1", 40000))])  # no default
+        stats = lst.stats.snapshot()
+        assert (stats["stored"], stats["dropped_unknown_nas"]) == (1, 1)
+        assert journal.read_new_accounting()[0].status == "Accounting-On"
+    finally:
+        lst.sock.close()

@@ -24,6 +24,7 @@ from netcx.domain.pseudonyms import IdKind, Pseudonymizer
 from netcx.domain.resolution import Evidence, Level, Resolution
 
 # Reason codes (stable: reports, audits and the batch resolver use them).
+INVALID_IP = "invalid_ip"  # batch only: the real-time path rejects the request instead
 NOT_OURS = "not_ours"
 INFRA = "infrastructure"
 NO_PORT = "no_port"
