@@ -146,6 +146,13 @@ def test_standalone_radius_command_acknowledges_after_storing(tmp_path: Path) ->
         assert sent.returncode == 0, sent.stderr
         stored = list((tmp_path / "network" / "accounting").glob("*.jsonl"))
         assert stored and '"RC-1"' in stored[0].read_text()  # durable before the answer
+        rec = json.loads(stored[0].read_text().splitlines()[0])  # 3GPP VSAs decoded
+        assert (rec["imsi"], rec["imeisv"], rec["rat_type"]) == (
+            "001010123456789",
+            "3534900612345601",
+            "EUTRAN",
+        )
+        assert rec["location"] == "TAI:001-01:1/ECGI:001-01:6701"
         again = radclient(udp, SECRET, START)  # a re-sent event: acknowledged, stored once
         assert again.returncode == 0
         assert stored[0].read_text().count('"RC-1"') == 1
