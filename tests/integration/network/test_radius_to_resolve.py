@@ -159,3 +159,13 @@ def test_standalone_radius_command_acknowledges_after_storing(tmp_path: Path) ->
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_serve_with_world_preloads_network_logs(tmp_path: Path) -> None:
+    world = write_world(tmp_path / "world")
+    env = {"NETCX_HTTP__API_KEYS": json.dumps([KEY]), "NETCX_RADIUS__ENABLED": "false"}
+    with netcx_server(tmp_path / "data", env=env, args=("--world", str(world))) as base:
+        ip, port = CASES["L-a10"]
+        q = {"ip": ip, "port": port, "at": _ts(T0 + 60) + "Z", "purpose": "analytics"}
+        got = httpx.get(f"{base}/v1/resolve", params=q, headers={"X-API-Key": KEY}).json()
+    assert got["line_id"] == expected_line("L-a10")
