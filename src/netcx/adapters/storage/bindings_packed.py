@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 from bisect import bisect_right
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -63,6 +64,8 @@ class PackedBlockIndex:
         self.end = end_ms[order].astype(np.int64)
         self.holder = holder[order].astype(np.uint32)
         self._scalar_ready = False
+        # Row of the block holding ip:port at at_ms, or NONE / BOUNDARY (built on first use).
+        self.lookup: Callable[[int, int, int], int] = self._first_lookup
 
     def _prepare_scalar(self) -> None:
         """Tables of the single-lookup path (built on first use; batches do not need them)."""
@@ -115,40 +118,48 @@ class PackedBlockIndex:
 
     # ------------------------------------------------------------ one lookup
 
-    def lookup(self, ip: int, port: int, at_ms: int) -> int:
-        """Row of the block holding ip:port at at_ms, or NONE / BOUNDARY."""
-        if not self._scalar_ready:
-            self._prepare_scalar()
-        layout = self._layout.get(ip)
-        if layout is None:
-            return NONE
-        r, first, size, count, los, his = layout
-        if los is None:
-            j = (port - first) // size
-            if port < first or j >= count:
+    def _first_lookup(self, ip: int, port: int, at_ms: int) -> int:
+        self._prepare_scalar()
+        self.lookup = self._make_lookup()
+        return self.lookup(ip, port, at_ms)
+
+    def _make_lookup(self) -> Callable[[int, int, int], int]:
+        """The single-lookup function, with every table bound to a local (hot path)."""
+        layout_get = self._layout.get
+        seg, span, base, eps = self._seg, self.span, self.base, self.eps_ms
+        shifted, end, holder = self._shifted, self._end, self._holder
+
+        def lookup(ip: int, port: int, at_ms: int) -> int:
+            """Row of the block holding ip:port at at_ms, or NONE / BOUNDARY."""
+            layout = layout_get(ip)
+            if layout is None:
                 return NONE
-        else:
-            j = bisect_right(los, port) - 1
-            if j < 0 or port > his[j]:  # type: ignore[index]
+            r, first, size, count, los, his = layout
+            if los is None:
+                j = (port - first) // size
+                if port < first or j >= count:
+                    return NONE
+            else:
+                j = bisect_right(los, port) - 1
+                if j < 0 or port > his[j]:  # type: ignore[index]
+                    return NONE
+            r += j
+            lo = seg[r]
+            off = r * span - base
+            i = bisect_right(shifted, at_ms + eps + off, lo, seg[r + 1]) - 1
+            if i < lo:
                 return NONE
-        r += j
-        seg = self._seg
-        lo, hi = seg[r], seg[r + 1]
-        off = r * self.span - self.base
-        eps = self.eps_ms
-        shifted = self._shifted
-        i = bisect_right(shifted, at_ms + eps + off, lo, hi) - 1
-        if i < lo:
-            return NONE
-        end = self._end
-        if end[i] <= at_ms - eps:
-            return NONE
-        if i > lo and end[i - 1] > at_ms - eps:
-            if self._holder[i - 1] != self._holder[i]:
-                return BOUNDARY
-            if shifted[i] > at_ms + off:
-                return i - 1
-        return i
+            limit = at_ms - eps
+            if end[i] <= limit:
+                return NONE
+            if i > lo and end[i - 1] > limit:
+                if holder[i - 1] != holder[i]:
+                    return BOUNDARY
+                if shifted[i] > at_ms + off:
+                    return i - 1
+            return i
+
+        return lookup
 
     # ------------------------------------------------------------ many lookups
 
