@@ -34,13 +34,11 @@ class PseudonymSettings(BaseModel):
 class ResolverSettings(BaseModel):
     """Attribution tolerances (see docs/resolution.md)."""
 
-    clock_skew_s: float = 2.0  # ε: a handover within ±ε of T is ambiguous
-    lease_end_grace_s: float = 0.0  # Stop-ended leases stay valid this long (not past the next)
-    interim_interval_s: int = 900  # for NASes missing from the address plan
-    interim_margin_factor: float = (
-        2.0  # k: a lease without Stop ends at last interim + k × interval
-    )
-    retention_days: int = 180  # bindings older than this are purged
+    clock_skew_s: float = 2.0
+    lease_end_grace_s: float = 0.0
+    interim_interval_s: int = 900
+    interim_margin_factor: float = 2.0
+    retention_days: int = 180
     batch_memory_limit: str = "4GB"  # DuckDB memory limit of the batch resolver
 
 
@@ -61,8 +59,8 @@ class RadiusSettings(BaseModel):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = 1813
-    secret: SecretStr | None = None  # default secret, accepted from loopback sources only
-    nas_secrets: dict[str, SecretStr] = Field(default_factory=dict)  # NAS source IP → secret
+    secret: SecretStr | None = None
+    nas_secrets: dict[str, SecretStr] = Field(default_factory=dict)
     fsync: bool = True  # acknowledge only after fsync of the accounting journal
 
 

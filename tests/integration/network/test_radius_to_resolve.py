@@ -146,9 +146,26 @@ def test_standalone_radius_command_acknowledges_after_storing(tmp_path: Path) ->
         assert sent.returncode == 0, sent.stderr
         stored = list((tmp_path / "network" / "accounting").glob("*.jsonl"))
         assert stored and '"RC-1"' in stored[0].read_text()  # durable before the answer
+        rec = json.loads(stored[0].read_text().splitlines()[0])  # 3GPP VSAs decoded
+        assert (rec["imsi"], rec["imeisv"], rec["rat_type"]) == (
+            "001010123456789",
+            "3534900612345601",
+            "EUTRAN",
+        )
+        assert rec["location"] == "TAI:001-01:1/ECGI:001-01:6701"
         again = radclient(udp, SECRET, START)  # a re-sent event: acknowledged, stored once
         assert again.returncode == 0
         assert stored[0].read_text().count('"RC-1"') == 1
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_serve_with_world_preloads_network_logs(tmp_path: Path) -> None:
+    world = write_world(tmp_path / "world")
+    env = {"NETCX_HTTP__API_KEYS": json.dumps([KEY]), "NETCX_RADIUS__ENABLED": "false"}
+    with netcx_server(tmp_path / "data", env=env, args=("--world", str(world))) as base:
+        ip, port = CASES["L-a10"]
+        q = {"ip": ip, "port": port, "at": _ts(T0 + 60) + "Z", "purpose": "analytics"}
+        got = httpx.get(f"{base}/v1/resolve", params=q, headers={"X-API-Key": KEY}).json()
+    assert got["line_id"] == expected_line("L-a10")

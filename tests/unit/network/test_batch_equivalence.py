@@ -185,3 +185,21 @@ def hits_table(hits: list[tuple[str, int | None, int]]) -> pa.Table:
     cols["src_ip"] = [h[0] for h in hits]
     cols["src_port"] = [h[1] for h in hits]
     return pa.table(cols, schema=HITS)
+
+
+def test_batch_answers_every_hit_even_with_bad_addresses(tmp_path: Path) -> None:
+    plan = AddressPlan.from_json(PLAN)
+    rt = make_resolver(
+        plan, DeterministicNat.from_json(DET_NAT), LineDirectory(LINES),
+        Pseudonymizer({"k1": b"k"}, "k1"), [],
+    )  # fmt: skip
+    table = hits_table([("not-an-ip", 1, T0), ("zz::1:", None, T0), ("240.0.0.1", 5, T0)])
+    table = table.set_column(
+        table.schema.get_field_index("src_ip"), "src_ip", pa.array([None, "zz::1:", "240.0.0.1"])
+    )
+    out = DuckDbBatchResolver(rt, tmp_path).resolve_hits(table).to_pylist()
+    assert [(r["hit_id"], r["level"], r["reason"]) for r in out] == [
+        (0, "unknown", "invalid_ip"),
+        (1, "unknown", "invalid_ip"),
+        (2, "unknown", "not_ours"),
+    ]

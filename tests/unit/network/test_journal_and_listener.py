@@ -82,3 +82,45 @@ def test_listener_verifies_dedupes_and_stores_before_answering(tmp_path: Path) -
     finally:
         peer.close()
         lst.sock.close()
+
+
+def test_fast_decoder_matches_pyrad_packet_decoding() -> None:
+    from netcx.adapters.radius.codec import AttributeDecoder
+
+    d = Dictionary(str(DICTIONARY))
+    pkt = packet.AcctPacket(id=7, secret=b"s", dict=d)
+    values = {
+        "Acct-Status-Type": "Interim-Update", "Acct-Session-Id": "C0A8000A-7F3E21",
+        "NAS-IP-Address": "192.0.2.20", "Calling-Station-Id": "447700900123",
+        "Framed-IP-Address": "100.64.200.7", "Framed-IPv6-Prefix": "2001:db8:4400:12::/64",
+        "Delegated-IPv6-Prefix": "2001:db8:ab00:1200::/56", "Event-Timestamp": 1718000000,
+        "Acct-Session-Time": 900, "3GPP-IMSI": "001010123456789",
+        "3GPP-IMEISV": "3534900612345601", "3GPP-RAT-Type": "EUTRAN",
+        "3GPP-User-Location-Info": bytes.fromhex("8200f110000100f11000001a2d"),
+        "3GPP-Charging-ID": 305419896,
+    }  # fmt: skip
+    for k, v in values.items():
+        pkt[k] = v
+    raw = bytes(pkt.RequestPacket())
+    decoded = AttributeDecoder(d).decode(raw)
+    reference = packet.AcctPacket(packet=raw, dict=d, secret=b"s")
+    assert decoded == {k: reference[k][0] for k in reference.keys()}  # noqa: SIM118
+    assert decoded["3GPP-RAT-Type"] == "EUTRAN"
+    assert decoded["Event-Timestamp"] == 1718000000
+
+
+def test_per_nas_secret_is_chosen_by_source_address(tmp_path: Path) -> None:
+    journal = FileJournal(tmp_path)
+    lst = AccountingListener(
+        "127.0.0.1", 0, journal, nas_secrets={"127.0.0.2": b"nas-two"}, default_secret=None
+    )
+    try:
+        attrs = {"Acct_Status_Type": "Accounting-On", "NAS_IP_Address": "192.0.2.20",
+                 "Event_Timestamp": 1718000000}  # fmt: skip
+        lst.handle([(_request(b"nas-two", 1, **attrs), ("127.0.0.2", 40000))])
+        lst.handle([(_request(b"nas-two", 2, **attrs), ("127.0.0.1", 40000))])  # no default
+        stats = lst.stats.snapshot()
+        assert (stats["stored"], stats["dropped_unknown_nas"]) == (1, 1)
+        assert journal.read_new_accounting()[0].status == "Accounting-On"
+    finally:
+        lst.sock.close()

@@ -265,3 +265,20 @@ def test_release_without_alloc_means_held_since_before_the_log(deps) -> None:  #
     # the same-second handover seen in logs with 1 s resolution: ambiguous, never the old one
     assert r.resolve("203.0.113.5", 1030, T0 + 10 * MIN + 300).reason == "boundary"
     assert r.resolve("203.0.113.5", 1030, T0 + 11 * MIN).line_id == ln(p, "L-mob-2")
+
+
+def test_delegated_prefix_inside_an_infrastructure_aggregate_still_resolves(
+    nat: DeterministicNat, directory: LineDirectory, pseudonymizer: Pseudonymizer
+) -> None:
+    from .conftest import PLAN
+
+    plan = AddressPlan.from_json(
+        {
+            **PLAN,
+            "pools": [*PLAN["pools"], {"cidr": "2001:db8:ab00::/40", "kind": "infrastructure"}],
+        }  # type: ignore[list-item]
+    )
+    records = [fixed("Start", "F1", U1, T0, delegated_ipv6_prefix="2001:db8:ab00:1200::/56")]
+    r = make_resolver(plan, nat, directory, pseudonymizer, records)
+    assert r.resolve("2001:db8:ab00:1234::1", None, T0 + MIN).level is Level.HOUSEHOLD
+    assert r.resolve("2001:db8:ab00:9900::1", None, T0 + MIN).reason == "infrastructure"

@@ -1,9 +1,9 @@
 """RADIUS accounting listener (UDP): verify, decode (pyrad), persist, then acknowledge.
 
-One thread runs a receive loop that drains up to `batch` datagrams, verifies each
-Request Authenticator with the secret of its source address, decodes attributes with
-pyrad and the packaged dictionary (3GPP VSAs included), appends the new records to the
-journal in one durable write (group commit), and only then sends the
+One thread receives, verifies each Request Authenticator with the secret of its source
+address and decodes attributes with the packaged dictionary (pyrad's dictionary and value
+decoders, 3GPP VSAs included); a committer thread appends each group of new records to the
+journal in one durable write (group commit) and only then sends that group's
 Accounting-Responses (RFC 2866 §2). Exact retransmissions get the cached response;
 re-sent events (same session, status and time) are acknowledged but stored once.
 """
@@ -15,16 +15,17 @@ import ipaddress
 import json
 import logging
 import socket
+import struct
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyrad import packet as rpacket
 from pyrad.dictionary import Dictionary
 
-from netcx.adapters.radius.attributes import Value, record_from_attributes
+from netcx.adapters.radius.attributes import record_from_attributes
+from netcx.adapters.radius.codec import AttributeDecoder
 from netcx.domain.network.records import AccountingRecord
 from netcx.errors import InvalidInput
 from netcx.ports import BindingJournal
@@ -106,6 +107,7 @@ class AccountingListener:
         self.batch = batch
         self.stats = ListenerStats()
         self.dictionary = Dictionary(str(DICTIONARY))
+        self.decoder = AttributeDecoder(self.dictionary)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
@@ -119,7 +121,29 @@ class AccountingListener:
     # ------------------------------------------------------------ loop
 
     def serve(self, stop: threading.Event) -> None:
+        """Receive and verify on this thread; a committer thread makes each group of
+        records durable (one write + fsync) and then sends that group's answers. While
+        one fsync runs the next group gathers, so the batch grows with the load."""
         self.sock.settimeout(0.2)
+        pending: list[tuple[list[AccountingRecord], list[tuple[bytes, tuple[str, int]]]]] = []
+        ready = threading.Condition()
+        done = threading.Event()
+
+        def committer() -> None:
+            while True:
+                with ready:
+                    while not pending and not done.is_set():
+                        ready.wait(0.2)
+                    if not pending and done.is_set():
+                        return
+                    groups = pending[:]
+                    pending.clear()
+                records = [r for recs, _ in groups for r in recs]
+                replies = [x for _, reps in groups for x in reps]
+                self._commit(records, replies)
+
+        worker = threading.Thread(target=committer, name="radius-commit", daemon=True)
+        worker.start()
         try:
             while not stop.is_set():
                 try:
@@ -136,14 +160,26 @@ class AccountingListener:
                     pass
                 finally:
                     self.sock.settimeout(0.2)
-                self.handle(datagrams)
+                group = self._prepare(datagrams)
+                with ready:
+                    pending.append(group)
+                    ready.notify()
                 self._write_stats(force=False)
         finally:
+            done.set()
+            with ready:
+                ready.notify()
+            worker.join(10)
             self._write_stats(force=True)
             self.sock.close()
 
     def handle(self, datagrams: list[tuple[bytes, tuple[str, int]]]) -> None:
         """Verify and decode a batch, persist new records once, then answer."""
+        self._commit(*self._prepare(datagrams))
+
+    def _prepare(
+        self, datagrams: list[tuple[bytes, tuple[str, int]]]
+    ) -> tuple[list[AccountingRecord], list[tuple[bytes, tuple[str, int]]]]:
         replies: list[tuple[bytes, tuple[str, int]]] = []
         new_records: list[AccountingRecord] = []
         now_ms = int(time.time() * 1000)
@@ -152,6 +188,11 @@ class AccountingListener:
             reply = self._one(raw, addr, now_ms, new_records)
             if reply is not None:
                 replies.append((reply, addr))
+        return new_records, replies
+
+    def _commit(
+        self, new_records: list[AccountingRecord], replies: list[tuple[bytes, tuple[str, int]]]
+    ) -> None:
         if new_records:
             self.journal.append_accounting(new_records)  # durable before any answer
             self.stats.add("stored", len(new_records))
@@ -186,17 +227,13 @@ class AccountingListener:
             self.stats.add("retransmissions")
             return cached
         try:
-            pkt = rpacket.AcctPacket(packet=raw, dict=self.dictionary, secret=secret)
-            attrs: dict[str, Value] = {}
-            for name in pkt.keys():  # noqa: SIM118 (pyrad maps codes to names in keys())
-                if isinstance(name, str) and name not in attrs:
-                    attrs[name] = pkt[name][0]
+            attrs = self.decoder.decode(raw)
             record = record_from_attributes(
                 attrs,
                 arrival_ms=now_ms,
                 raw_ref=f"radius:{_nas_label(src, self.nas_names)}:{raw[1]}",
             )
-        except (rpacket.PacketError, InvalidInput, KeyError, ValueError, IndexError) as err:
+        except (InvalidInput, KeyError, ValueError, IndexError, struct.error) as err:
             detail = str(err) if isinstance(err, InvalidInput) else err.__class__.__name__
             return self._drop("dropped_malformed", src, detail)
         reply = accounting_response(raw, secret)

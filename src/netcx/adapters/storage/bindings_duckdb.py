@@ -8,12 +8,12 @@ LAG, so one join per stage answers a whole table of hits.
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from netcx.domain.network import resolver as rules
 from netcx.domain.network.directory import FIXED, UNKNOWN_HOLDER_PREFIX
@@ -29,6 +29,7 @@ from netcx.domain.network.plan import (
 from netcx.domain.network.resolver import NetworkResolver
 from netcx.domain.network.timeline import CONFIDENCE, OPEN_END_MS
 from netcx.domain.pseudonyms import IdKind
+from netcx.errors import InvalidInput
 from netcx.tables import HITS, RESOLVED_HITS, require_columns
 
 _BINDING_FIELDS = [
@@ -120,6 +121,7 @@ def assemble_sql() -> str:
         SELECT *,
             -- which path the hit takes, and the evidence gathered before the lease stage
             CASE
+                WHEN cls = 'invalid' THEN '{r.INVALID_IP}'
                 WHEN cls = 'not_ours' THEN '{r.NOT_OURS}'
                 WHEN cls = 'infra' THEN '{r.INFRA}'
                 WHEN cls IN ('cgnat', 'det') AND port IS NULL THEN '{r.NO_PORT}'
@@ -243,12 +245,15 @@ class DuckDbBatchResolver:
     def _classify(self, ips: list[str]) -> pa.Table:
         """Per distinct address: path class (and the IPv6 fallback reason)."""
         plan = self.resolver.plan
-        cls, fallback = [], []
+        cls: list[str] = []
+        fallback: list[str | None] = []
         for ip in ips:
             try:
                 pool = plan.pool_of(ip)
-            except ValueError:
-                pool, ip = None, ""
+            except InvalidInput:
+                cls.append("invalid")
+                fallback.append(None)
+                continue
             kind = pool.kind if pool is not None else None
             fb = None
             if ":" in ip:
@@ -364,10 +369,14 @@ class DuckDbBatchResolver:
         base = hits.select(["hit_id", "ts_ms", "src_ip", "src_port"]).rename_columns(
             ["hit_id", "t", "ip", "port"]
         )
+        # a missing address is an invalid one (never dropped: one answer per hit)
+        base = base.set_column(2, "ip", pc.fill_null(base.column("ip"), ""))
         con.register("hits_in", base)
         ips = [ip for (ip,) in con.execute("SELECT DISTINCT ip FROM hits_in").fetchall()]
-        con.register("ipc", self._classify(ips))
-        con.register("v6p", self._v6_probes([ip for ip in ips if ":" in ip]))
+        ipc = self._classify(ips)
+        con.register("ipc", ipc)
+        v6 = [ip for ip, c in zip(ips, ipc.column("cls").to_pylist(), strict=True) if c == "v6"]
+        con.register("v6p", self._v6_probes(v6))
         det_hits = con.sql(
             "SELECT hits_in.* FROM hits_in JOIN ipc USING (ip) WHERE cls = 'det'"
         ).to_arrow_table()
@@ -428,11 +437,3 @@ class DuckDbBatchResolver:
         for name in ("hits_in", "ipc", "v6p", "det", "li"):
             con.unregister(name)
         return require_columns(out, RESOLVED_HITS, "resolved_hits")
-
-
-def validate_ip(ip: str) -> bool:
-    try:
-        ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    return True

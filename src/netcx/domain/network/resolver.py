@@ -24,6 +24,7 @@ from netcx.domain.pseudonyms import IdKind, Pseudonymizer
 from netcx.domain.resolution import Evidence, Level, Resolution
 
 # Reason codes (stable: reports, audits and the batch resolver use them).
+INVALID_IP = "invalid_ip"  # batch only: the real-time path rejects the request instead
 NOT_OURS = "not_ours"
 INFRA = "infrastructure"
 NO_PORT = "no_port"
@@ -124,7 +125,7 @@ class NetworkResolver:
             if tl is None:
                 continue
             c = tl.choose(at_ms, self.eps_ms)
-            if c == BOUNDARY:
+            if c is BOUNDARY:
                 return Resolution.unknown(R_BOUNDARY)
             if isinstance(c, Choice):
                 return self._answer(c, VIA_PREFIX, [], [])
@@ -138,7 +139,7 @@ class NetworkResolver:
         if tl is None:
             return Resolution.unknown(NO_BLOCK)
         c = tl.choose(at_ms, self.eps_ms)
-        if c == BOUNDARY:
+        if c is BOUNDARY:
             return Resolution.unknown(R_BOUNDARY)
         if not isinstance(c, Choice):
             return Resolution.unknown(NO_BLOCK)
@@ -158,7 +159,7 @@ class NetworkResolver:
         if tl is None:
             return Resolution.unknown(NO_LEASE, tuple(evidence))
         c = tl.choose(at_ms, self.eps_ms)
-        if c == BOUNDARY:
+        if c is BOUNDARY:
             return Resolution.unknown(R_BOUNDARY, tuple(evidence))
         if not isinstance(c, Choice):
             return Resolution.unknown(NO_LEASE, tuple(evidence))

@@ -41,6 +41,27 @@ def parse_at(text: str | None, *, now_ms: int) -> int:
     return int(dt.timestamp() * 1000)
 
 
+def import_world(world: Path, settings: Settings) -> str:
+    """Load a world folder's network side into the data dir (once per world: a marker file
+    remembers which world was imported). Returns a one-line summary."""
+    from netcx.adapters.storage.bindings_config import import_world_config
+    from netcx.bootstrap import build_container, network_dir
+
+    marker = network_dir(settings) / "imported_world"
+    if marker.is_file() and marker.read_text() == str(world.resolve()):
+        return f"world {world}: already imported"
+    import_world_config(world, network_dir(settings))
+    c = build_container(settings)
+    net = world / "network"
+    r = c.network.ingest(sorted((net / "radius").glob("detail-*.log")), c.read_radius_log)
+    cgnat = sorted(p for p in (net / "cgnat").glob("*") if p.suffix in (".log", ".ipfix"))
+    b = c.network.ingest(cgnat, c.read_cgnat_log)
+    for err in [*r.errors, *b.errors]:
+        typer.echo(f"skipped {err}", err=True)
+    marker.write_text(str(world.resolve()))
+    return f"world: {r.accepted} RADIUS records, {b.accepted} port-block events"
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
     ingest = typer.Typer(help="Import network logs into the binding journal.", no_args_is_help=True)
@@ -84,19 +105,7 @@ def register(app: typer.Typer) -> None:
         data: DataOpt = None,
     ) -> None:
         """Copy a world's address plan, NAT config and CRM lines, then import its raw logs."""
-        from netcx.adapters.storage.bindings_config import import_world_config
-        from netcx.bootstrap import build_container, network_dir
-
-        settings = _settings(data)
-        import_world_config(world, network_dir(settings))
-        c = build_container(settings)
-        net = world / "network"
-        r = c.network.ingest(sorted((net / "radius").glob("detail-*.log")), c.read_radius_log)
-        cgnat = sorted(p for p in (net / "cgnat").glob("*") if p.suffix in (".log", ".ipfix"))
-        b = c.network.ingest(cgnat, c.read_cgnat_log)
-        for err in [*r.errors, *b.errors]:
-            typer.echo(f"skipped {err}", err=True)
-        typer.echo(f"world: {r.accepted} RADIUS records, {b.accepted} port-block events")
+        typer.echo(import_world(world, _settings(data)))
 
     @app.command()
     def resolve(

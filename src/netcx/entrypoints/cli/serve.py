@@ -38,6 +38,10 @@ def register(app: typer.Typer) -> None:
         os.environ["NETCX_HTTP__PORT"] = str(port)
         if world is not None:
             os.environ["NETCX_WORLD"] = str(world.resolve())
+            from netcx.config import load_settings
+            from netcx.entrypoints.cli.network import import_world
+
+            typer.echo(import_world(world, load_settings()))
         radius = _start_radius_listener()
         Granian(
             "netcx.entrypoints.http.asgi:create",

@@ -1,0 +1,324 @@
+"""Resolver benchmarks: single lookups vs sorted-list + bisect, batch vs a raw DuckDB ASOF
+JOIN, bytes per binding, and RADIUS accounting packets/s under radclient load.
+
+Usage: python bench/resolve.py [--hits N] [--blocks N] [--packets N]
+Defaults: 10 M hits × 5 M port-block bindings, 20 000 RADIUS packets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import gc
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _results import record
+from netcx.adapters.storage.bindings_packed import NONE, PackedBlockIndex
+
+BLOCK = 128
+FIRST_PORT = 1024
+SLOTS = (65536 - FIRST_PORT) // BLOCK  # 504 blocks per outside address
+T0 = 1_772_409_600_000
+DAY = 86_400_000
+
+
+def make_blocks(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """n bindings: every (ip, block) key is re-allocated ~10 times over 7 days."""
+    keys = max(1, n // 10)
+    n_ips = max(1, keys // SLOTS)
+    per_key = n // (n_ips * SLOTS) or 1
+    n = n_ips * SLOTS * per_key
+    key = np.repeat(np.arange(n_ips * SLOTS, dtype=np.int64), per_key)
+    ip = (np.uint32(0xC6130000) + (key // SLOTS).astype(np.uint32)).astype(np.uint32)  # 198.19/16
+    lo = (FIRST_PORT + (key % SLOTS) * BLOCK).astype(np.int32)
+    # consecutive holdings per key: lengths ~ 7 days / per_key, small gaps between them
+    span = 7 * DAY // per_key
+    seq = np.tile(np.arange(per_key, dtype=np.int64), n_ips * SLOTS)
+    start = T0 + seq * span + rng.integers(0, 60_000, n)
+    end = start + span - rng.integers(60_000, 600_000, n)
+    holder = rng.integers(0, 4_000_000, n).astype(np.uint32)
+    return {"ip": ip, "port_lo": lo, "port_hi": lo + BLOCK - 1, "start_ms": start,
+            "end_ms": end, "holder": holder}  # fmt: skip
+
+
+def make_hits(
+    n: int, blocks: dict[str, np.ndarray], rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    pick = rng.integers(0, len(blocks["ip"]), n)
+    t = blocks["start_ms"][pick] + rng.integers(-120_000, 7 * DAY // 10, n)
+    port = blocks["port_lo"][pick] + rng.integers(0, BLOCK, n).astype(np.int32)
+    return {"hit_id": np.arange(n, dtype=np.int64), "ip": blocks["ip"][pick], "port": port, "t": t}
+
+
+def build_index(blocks: dict[str, np.ndarray], eps_ms: int) -> PackedBlockIndex:
+    return PackedBlockIndex(
+        blocks["ip"], blocks["port_lo"], blocks["port_hi"], blocks["start_ms"],
+        blocks["end_ms"], blocks["holder"], eps_ms,
+    )  # fmt: skip
+
+
+class BisectBaseline:
+    """A plain sorted Python list of (key, start) tuples + bisect, same ε rule."""
+
+    def __init__(self, blocks: dict[str, np.ndarray], eps_ms: int) -> None:
+        key = (blocks["ip"].astype(np.int64) << 16) | blocks["port_lo"].astype(np.int64)
+        order = np.lexsort((blocks["start_ms"], key))
+        self.keys = list(zip(key[order].tolist(), blocks["start_ms"][order].tolist(), strict=True))
+        self.end = blocks["end_ms"][order].tolist()
+        self.holder = blocks["holder"][order].tolist()
+        self.eps = eps_ms
+
+    def lookup(self, ip: int, port: int, t: int) -> int:
+        if port < FIRST_PORT:
+            return NONE
+        k = (ip << 16) | (FIRST_PORT + (port - FIRST_PORT) // BLOCK * BLOCK)
+        i = bisect.bisect_right(self.keys, (k, t + self.eps)) - 1
+        if i < 0 or self.keys[i][0] != k or self.end[i] <= t - self.eps:
+            return NONE
+        if i > 0 and self.keys[i - 1][0] == k and self.end[i - 1] > t - self.eps:
+            if self.holder[i - 1] != self.holder[i]:
+                return -2
+            if self.keys[i][1] > t:
+                return i - 1
+        return i
+
+
+def per_second(fn, queries: list[tuple[Any, Any, Any]]) -> float:  # type: ignore[type-arg]
+    """Calls per CPU-second of this process (per core: the 2 shared cores here are busy with
+    other work, so wall time would measure the neighbours), best of 3."""
+    best = 0.0
+    for _ in range(3):
+        t = time.process_time()
+        for ip, port, at in queries:
+            fn(ip, port, at)
+        best = max(best, len(queries) / max(time.process_time() - t, 1e-9))
+    return best
+
+
+def bench_single(
+    blocks: dict[str, np.ndarray], hits: dict[str, np.ndarray], eps: int
+) -> dict[str, float]:
+    idx = build_index(blocks, eps)
+    base = BisectBaseline(blocks, eps)
+    m = 200_000
+    q = list(
+        zip(hits["ip"][:m].tolist(), hits["port"][:m].tolist(), hits["t"][:m].tolist(), strict=True)
+    )
+    ours_rows = [idx.lookup(*x) for x in q[:20_000]]
+    base_rows = [base.lookup(*x) for x in q[:20_000]]
+    agree = sum((a >= 0) == (b >= 0) for a, b in zip(ours_rows, base_rows, strict=True)) / len(
+        q[:20_000]
+    )
+    ours = per_second(idx.lookup, q)
+    baseline = per_second(base.lookup, q)
+    print(f"single lookup (CPU-time per core): ours {ours:,.0f}/s  "
+          f"sorted-list+bisect {baseline:,.0f}/s  "
+          f"ratio {ours / baseline:.2f}x  (answers agree on {agree:.2%})")  # fmt: skip
+    del base
+    gc.collect()
+    return {"resolve.single_per_s": ours, "resolve.single_vs_bisect": ours / baseline,
+            "resolve.single_bisect_per_s": baseline}  # fmt: skip
+
+
+def bench_full_resolve() -> dict[str, float]:
+    """The whole real-time path (plan → block → lease → pseudonymous ids) on a small book."""
+    from netcx.domain.network.blocks import BlockBook
+    from netcx.domain.network.deterministic import DeterministicNat
+    from netcx.domain.network.directory import LineDirectory, LineInfo
+    from netcx.domain.network.leases import LeaseBook, LeasePolicy
+    from netcx.domain.network.plan import AddressPlan
+    from netcx.domain.network.records import AccountingRecord, BlockEvent
+    from netcx.domain.network.resolver import NetworkResolver
+    from netcx.domain.pseudonyms import Pseudonymizer
+
+    plan = AddressPlan.from_json({
+        "nas": [{"nas_ip": "192.0.2.20", "access": "mobile", "vrf": "mobile"}],
+        "pools": [{"cidr": "198.19.0.0/16", "kind": "cgnat_outside", "inside_vrf": "mobile"}],
+    })  # fmt: skip
+    n = 20_000
+    lines = [
+        LineInfo(f"L{i}", "mobile", f"H{i}", f"A{i}", f"S{i}", msisdn=f"4477{i:08d}")
+        for i in range(n)
+    ]
+    d = LineDirectory(lines)
+    leases = LeaseBook(plan, d, LeasePolicy())
+    blocks = BlockBook(plan)
+    q = []
+    for i in range(n):
+        inside = f"100.64.{i // 256}.{i % 256}"
+        leases.apply(
+            AccountingRecord(
+                "Start", "192.0.2.20", T0, session_id=f"s{i}",
+                calling_station_id=f"4477{i:08d}", framed_ip=inside,
+            )
+        )  # fmt: skip
+        out = f"198.19.{i // SLOTS // 256}.{i // SLOTS % 256}"
+        lo = FIRST_PORT + (i % SLOTS) * BLOCK
+        blocks.apply(BlockEvent("alloc", T0, "cgn", inside, out, lo, lo + BLOCK - 1))
+        q.append((out, lo + 5, T0 + 60_000))
+    r = NetworkResolver(plan, DeterministicNat([]), leases, blocks, d,
+                        Pseudonymizer({"k1": b"k"}, "k1"), 2000)  # fmt: skip
+    assert r.resolve(*q[0]).level == "line"
+    full = per_second(r.resolve, q * 5)
+    print(f"full resolve (ip:port → Resolution with pseudonyms, evidence): {full:,.0f}/s")
+    return {"resolve.full_per_s": full}
+
+
+def _timed(fn: Any) -> tuple[Any, float, float]:
+    """(result, wall s, CPU s of this process, all threads)."""
+    c, w = time.process_time(), time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - w, time.process_time() - c
+
+
+def bench_batch(
+    blocks: dict[str, np.ndarray], hits: dict[str, np.ndarray], tmp: Path
+) -> dict[str, float]:
+    bpath, hpath = tmp / "blocks.parquet", tmp / "hits.parquet"
+    pq.write_table(pa.table(blocks), bpath)
+    pq.write_table(pa.table(hits), hpath)
+    names = ("ip", "port_lo", "port_hi", "start_ms", "end_ms", "holder")
+
+    def ours() -> tuple[np.ndarray, PackedBlockIndex]:
+        # read Parquet → packed index → vectorised lookups (ε = 0: a plain ASOF's answer)
+        b = pq.read_table(bpath)
+        h = pq.read_table(hpath, columns=["ip", "port", "t"])  # answers are positional
+        idx = PackedBlockIndex(*(b.column(c).to_numpy() for c in names), 0)
+        rows = idx.lookup_many(
+            h.column("ip").to_numpy(), h.column("port").to_numpy(), h.column("t").to_numpy()
+        )
+        holder = np.where(rows >= 0, idx.holder[np.clip(rows, 0, None)].astype(np.int64), -1)
+        return holder, idx
+
+    con = duckdb.connect()
+    sql = f"""
+        SELECT h.hit_id, CASE WHEN h.t < b.end_ms THEN CAST(b.holder AS BIGINT) END AS holder
+        FROM (SELECT *, {FIRST_PORT} + (port - {FIRST_PORT}) // {BLOCK} * {BLOCK} AS port_lo
+              FROM read_parquet('{hpath}')) h
+        ASOF LEFT JOIN read_parquet('{bpath}') b
+          ON h.ip = b.ip AND h.port_lo = b.port_lo AND h.t >= b.start_ms
+        ORDER BY h.hit_id"""
+
+    def duck() -> np.ndarray:
+        out = con.sql(sql).to_arrow_table()
+        return out.column("holder").fill_null(-1).to_numpy().astype(np.int64)
+
+    # alternate the two, best of 3 each: the shared cores make single runs noisy
+    o_wall = o_cpu = d_wall = d_cpu = float("inf")
+    for _ in range(3):
+        (ours_holder, idx), w, c = _timed(ours)
+        o_wall, o_cpu = min(o_wall, w), min(o_cpu, c)
+        duck_holder, w, c = _timed(duck)
+        d_wall, d_cpu = min(d_wall, w), min(d_cpu, c)
+    agree = float(np.mean(duck_holder == ours_holder))
+    n_h, n_b = len(hits["t"]), len(blocks["ip"])
+    print(
+        f"batch {n_h:,} hits × {n_b:,} bindings (read Parquet → answers): "
+        f"ours {o_wall:.2f}s wall / {o_cpu:.2f}s CPU, DuckDB ASOF JOIN {d_wall:.2f}s wall / "
+        f"{d_cpu:.2f}s CPU → ours/DuckDB {o_wall / d_wall:.2f}x wall, {o_cpu / d_cpu:.2f}x CPU "
+        f"(answers agree on {agree:.4%})"
+    )
+    per = idx.nbytes() / len(idx)
+    print(f"memory: {per:.1f} bytes per binding (packed index, {len(idx):,} bindings)")
+    return {
+        "resolve.batch_vs_duckdb": o_cpu / d_cpu,
+        "resolve.batch_vs_duckdb_wall": o_wall / d_wall,
+        "resolve.batch_s": o_wall,
+        "resolve.batch_duckdb_s": d_wall,
+        "resolve.batch_hits": n_h,
+        "resolve.batch_bindings": n_b,
+        "resolve.bytes_per_binding": per,
+    }
+
+
+def _proc_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_radius(packets: int, tmp: Path) -> dict[str, float]:
+    if shutil.which("radclient") is None:
+        print("radius: radclient not installed, skipped")
+        return {}
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = tmp / "radius-data"
+    bulk = tmp / "bulk.txt"
+    with bulk.open("w") as f:
+        for i in range(packets):
+            f.write(f'Acct-Status-Type = Start\nAcct-Session-Id = "b{i}"\n'
+                    f'Calling-Station-Id = "4477{i:08d}"\nNAS-IP-Address = 192.0.2.20\n'
+                    f"Framed-IP-Address = 100.{64 + i // 65536}.{i // 256 % 256}.{i % 256}\n"
+                    f'Event-Timestamp = {T0 // 1000 + i}\n3GPP-IMSI = "00101{i:010d}"\n'
+                    "3GPP-RAT-Type = EUTRAN\n\n")  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "netcx", "radius", "--port", str(port), "--secret", "bench",
+         "--data", str(data)], stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "NETCX_RADIUS__FSYNC": "true"},
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        cpu0 = _proc_cpu_s(proc.pid)
+        t = time.perf_counter()
+        rc = subprocess.run(
+            ["radclient", "-q", "-s", "-r", "3", "-t", "5", "-p", "128", "-f", str(bulk),
+             f"127.0.0.1:{port}", "acct", "bench"], capture_output=True, text=True,
+        )  # fmt: skip
+        elapsed = time.perf_counter() - t
+        cpu_s = _proc_cpu_s(proc.pid) - cpu0
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    stored = sum(
+        p.read_text().count("\n") for p in (data / "network" / "accounting").glob("*.jsonl")
+    )
+    rate = packets / elapsed
+    per_cpu = packets / cpu_s
+    print(f"radius: {packets:,} Accounting-Requests in {elapsed:.2f}s = {rate:,.0f} packets/s "
+          f"wall (fsync'd before each answer group; stored {stored:,}; "
+          f"radclient rc={rc.returncode}; "
+          f"goal 20 000/s → {rate / 20_000:.2f}x); listener CPU {cpu_s:.2f}s "
+          f"= {per_cpu:,.0f} packets per CPU-second; load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} cores")  # fmt: skip
+    return {"radius.packets_per_s": rate, "radius.packets_per_cpu_s": per_cpu}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--hits", type=int, default=10_000_000)
+    ap.add_argument("--blocks", type=int, default=5_000_000)
+    ap.add_argument("--packets", type=int, default=20_000)
+    ap.add_argument("--eps-ms", type=int, default=2000)
+    args = ap.parse_args()
+    rng = np.random.default_rng(7)
+    blocks = make_blocks(args.blocks, rng)
+    hits = make_hits(args.hits, blocks, rng)
+    results: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        results |= bench_single(blocks, hits, args.eps_ms)
+        results |= bench_full_resolve()
+        results |= bench_batch(blocks, hits, Path(tmp))
+        del blocks, hits
+        gc.collect()
+        results |= bench_radius(args.packets, Path(tmp))
+    record(results)
+
+
+if __name__ == "__main__":
+    main()
