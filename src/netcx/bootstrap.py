@@ -11,6 +11,7 @@ from typing import TypeVar
 
 from netcx.adapters.auth.jwks import FileJwks, HttpJwks, JwtAccessTokenVerifier
 from netcx.adapters.camara.audit import JsonlAuditLog
+from netcx.adapters.camara.crm_directory import CrmLineDirectory
 from netcx.adapters.camara.fixture import FixtureLines
 from netcx.adapters.cgnat.files import read_cgnat_file
 from netcx.adapters.radius.detail import read_radius_file
@@ -47,6 +48,7 @@ from netcx.ports import (
     NetworkLogReader,
     NumberVerificationAudit,
     NumberVerificationConsent,
+    RecentIntents,
     RecognitionSource,
     Recognizer,
     ResolveAudit,
@@ -57,13 +59,14 @@ from netcx.ports import (
     TriggerTransport,
     World,
 )
-from netcx.services.collect import Collector, NullRecognizer
-from netcx.services.decisions import DecisionService, load_policy_file
-from netcx.services.identity import IdentityService
+from netcx.services.collect import Collector
+from netcx.services.decisions import CustomerFactsIndex, DecisionService, load_policy_file
+from netcx.services.identity import ConsentGate, IdentityService
 from netcx.services.intents import IntentService, load_taxonomy
 from netcx.services.network import NetworkService, build_resolver
 from netcx.services.number_verification import NumberVerificationService
 from netcx.services.pipeline import PipelineDeps
+from netcx.services.realtime import DecisionSources, EventRecognizer, IntentNotes, LineConsent
 
 log = logging.getLogger("netcx.bootstrap")
 _B = TypeVar("_B")
@@ -148,31 +151,31 @@ def build_identity_stores(settings: Settings) -> tuple[IdentityStore, ConsentLed
     )
 
 
-def build_identity_resolver(settings: Settings, pseudonymizer: Pseudonymizer) -> Resolver:
-    """Stand-in until the network resolver is wired here: static bindings, or none."""
-    from netcx.adapters.storage.static_bindings import NoResolver, StaticBindingResolver
+def build_identity_resolver(settings: Settings, pseudonymizer: Pseudonymizer) -> Resolver | None:
+    """A fixed binding list (`identity.static_bindings`, for tests and demos) that replaces
+    the network resolver; None when not configured."""
+    from netcx.adapters.storage.static_bindings import StaticBindingResolver
 
     path = settings.identity.static_bindings
-    return NoResolver() if path is None else StaticBindingResolver(path, pseudonymizer)
+    return None if path is None else StaticBindingResolver(path, pseudonymizer)
 
 
 def build_identity_service(
     settings: Settings,
     pseudonymizer: Pseudonymizer,
-    resolver: Resolver | None = None,
+    resolver: Resolver,
+    recent_intents: RecentIntents,
     clock_ms: Callable[[], int] = now_ms,
 ) -> IdentityService:
-    from netcx.adapters.storage.null_intents import NoRecentIntents
-
     store, consent, audit = build_identity_stores(settings)
     return IdentityService(
         store=store,
         consent=consent,
         audit=audit,
-        resolver=resolver or build_identity_resolver(settings, pseudonymizer),
+        resolver=resolver,
         pseudonymizer=pseudonymizer,
         clock_ms=clock_ms,
-        intents=NoRecentIntents(),
+        intents=recent_intents,
         network_edge_ttl_s=settings.identity.network_edge_ttl_s,
         retention=RetentionPolicy.from_days(settings.identity.retention_days),
     )
@@ -240,43 +243,58 @@ def build_event_log(settings: Settings) -> EventLog:
     return builders[c.event_log]()
 
 
-def build_recognizer(settings: Settings) -> Recognizer:
-    """Who sent an event; the identity graph replaces the null recognizer."""
-    return NullRecognizer()
-
-
 def build_container(settings: Settings) -> Container:
     """Build the object graph for `settings` (backends chosen by name in config)."""
-    from netcx.adapters.decisions.memory_sources import (
-        StaticFactsSource,
-        StaticIntentSource,
-        StaticRecognitionSource,
-    )
-
     pseudonymizer = build_pseudonymizer(settings)
+    network = build_network_service(settings, pseudonymizer)
+    intents = build_intent_service(settings)
+    identity = build_identity_service(
+        settings,
+        pseudonymizer,
+        resolver=build_identity_resolver(settings, pseudonymizer) or network,
+        recent_intents=IntentNotes(intents, now_ms),
+    )
+    gate = ConsentGate(identity.consent)
     event_log = build_event_log(settings)
-    recognizer = build_recognizer(settings)
+    recognizer = EventRecognizer(identity, intents)
+    sources = DecisionSources(identity, intents)
+    world = open_world(settings.world) if settings.world is not None else None
     return Container(
         settings=settings,
         pseudonymizer=pseudonymizer,
-        network=build_network_service(settings, pseudonymizer),
+        network=network,
         resolve_audit=FileResolveAudit(settings.storage.data_dir / "audit" / "resolve"),
+        resolve_consent_gate=gate,
         event_log=event_log,
         recognizer=recognizer,
         collector=Collector(event_log, recognizer),
-        identity=build_identity_service(settings, pseudonymizer),
-        number_verification=build_number_verification(settings),
-        intents=build_intent_service(settings),
-        # TODO(lead): wire the identity area's RecognitionSource, the intents area's
-        # SessionIntentSource and CustomerFactsIndex(world) here; until then everyone is anonymous.
+        identity=identity,
+        intents=intents,
         decisions=build_decision_service(
             settings,
             pseudonymizer,
-            recognition=StaticRecognitionSource(),
-            intents=StaticIntentSource(),
-            facts=StaticFactsSource(),
+            recognition=sources,
+            intents=sources,
+            facts=build_customer_facts(world, pseudonymizer),
+        ),
+        number_verification=build_number_verification(
+            settings,
+            resolver=network,
+            directory=(
+                None if world is None else CrmLineDirectory(world.table("crm/lines"), pseudonymizer)
+            ),
+            consent=LineConsent(gate),
         ),
     )
+
+
+def build_customer_facts(world: World | None, pseudonymizer: Pseudonymizer) -> CustomerFactsSource:
+    """CRM facts for decisions: the world's CRM when the service runs with one, else none."""
+    if world is None:
+        from netcx.adapters.decisions.memory_sources import StaticFactsSource
+
+        return StaticFactsSource()
+    return CustomerFactsIndex(world, pseudonymizer)
 
 
 # ---------------------------------------------------------------- network identity

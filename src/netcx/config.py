@@ -205,6 +205,9 @@ class Settings(BaseSettings):
     intents: IntentSettings = Field(default_factory=IntentSettings)
     decisions: DecisionSettings = Field(default_factory=DecisionSettings)
     measurement: MeasurementSettings = Field(default_factory=MeasurementSettings)
+    # A world folder whose CRM backs the live service (customer facts for decisions, the
+    # CAMARA line directory); `netcx serve --world DIR` sets it and imports its logs.
+    world: Path | None = None
 
     @classmethod
     def settings_customise_sources(

@@ -8,7 +8,7 @@ import pytest
 
 from netcx.adapters.storage.memory_identity import MemoryIdentityStore
 from netcx.adapters.storage.sqlite_identity import SqliteIdentityStore
-from netcx.bootstrap import build_identity_service, build_pseudonymizer
+from netcx.bootstrap import build_identity_stores, build_pseudonymizer
 from netcx.config import load_settings
 from netcx.errors import ConfigError
 
@@ -37,12 +37,10 @@ def test_activation_needs_a_time_zone() -> None:
 
 def test_store_is_chosen_by_name(tmp_path: Path) -> None:
     embedded = load_settings(storage={"data_dir": tmp_path})
-    svc = build_identity_service(embedded, build_pseudonymizer(embedded))
-    assert isinstance(svc.store, SqliteIdentityStore)
+    svc = build_identity_stores(embedded)[0]
+    assert isinstance(svc, SqliteIdentityStore)
     assert (tmp_path / "identity" / "graph.sqlite").exists()
     memory = load_settings(identity={"store": "memory"})
-    assert isinstance(
-        build_identity_service(memory, build_pseudonymizer(memory)).store, MemoryIdentityStore
-    )
+    assert isinstance(build_identity_stores(memory)[0], MemoryIdentityStore)
     with pytest.raises(ConfigError, match=r"identity\.store"):
         load_settings(identity={"store": "postgres"})

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import typer
 
-from netcx.bootstrap import build_identity_service, build_pseudonymizer
+from netcx.bootstrap import build_container
 from netcx.config import load_settings
 from netcx.errors import InvalidInput, NotFound
 from netcx.services.identity import IdentityService
@@ -33,7 +33,7 @@ CALLER = "cli"
 def _service(data: Path | None) -> IdentityService:
     overrides: dict[str, Any] = {} if data is None else {"storage": {"data_dir": data}}
     settings = load_settings(**overrides)
-    return build_identity_service(settings, build_pseudonymizer(settings))
+    return build_container(settings).identity
 
 
 def _print(value: Any) -> None:

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from netcx.config import Settings
 from netcx.errors import NotFound
 
 
@@ -41,7 +42,9 @@ def register(app: typer.Typer) -> None:
             from netcx.config import load_settings
             from netcx.entrypoints.cli.network import import_world
 
-            typer.echo(import_world(world, load_settings()))
+            settings = load_settings()
+            typer.echo(import_world(world, settings))
+            typer.echo(_load_crm_links(world, settings))
         radius = _start_radius_listener()
         Granian(
             "netcx.entrypoints.http.asgi:create",
@@ -54,6 +57,21 @@ def register(app: typer.Typer) -> None:
         ).serve()
         if radius is not None:
             radius.set()
+
+
+def _load_crm_links(world: Path, settings: Settings) -> str:
+    """Write the world's CRM links into the identity graph, once per world (a marker file
+    remembers it), so logged-in visitors reach their household and account."""
+    from netcx.bootstrap import build_container, open_world
+
+    marker = settings.storage.data_dir / "identity" / "crm_loaded_from"
+    if marker.is_file() and marker.read_text() == str(world.resolve()):
+        return f"world {world}: CRM links already loaded"
+    identity = build_container(settings).identity
+    edges = identity.load_crm(open_world(world).table("crm/lines"))
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(str(world.resolve()))
+    return f"world: {edges} CRM links"
 
 
 def _start_radius_listener() -> threading.Event | None:
