@@ -13,8 +13,10 @@ import re
 import secrets
 import time
 import zlib
+from collections import Counter as Tally
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import msgspec
 from prometheus_client import (
@@ -83,6 +85,15 @@ class CollectMetrics:
             registry=self.registry,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
         )
+        self._children: dict[tuple[int, str], Any] = {}
+
+    def child(self, metric: Counter | Histogram, label: str) -> Any:
+        """The labelled series, looked up once (prometheus' own lookup takes a lock)."""
+        key = (id(metric), label)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(label)
+        return found
 
 
 def _port(value: object) -> int | None:
@@ -178,11 +189,12 @@ class CollectRoutes:
     async def store(self, source: str, events: list[Event]) -> None:
         accepted = await self.collector.accept(events)
         if accepted.stored:
-            self.metrics.events.labels(source).inc(accepted.stored)
+            self.metrics.child(self.metrics.events, source).inc(accepted.stored)
         if accepted.duplicates:
-            self.metrics.duplicates.labels(source).inc(accepted.duplicates)
-        for recognition in accepted.recognitions:
-            self.metrics.recognised.labels(recognition.level.value).inc()
+            self.metrics.child(self.metrics.duplicates, source).inc(accepted.duplicates)
+        levels = Tally(r.level.value for r in accepted.recognitions)
+        for level, n in levels.items():
+            self.metrics.child(self.metrics.recognised, level).inc(n)
 
     async def guarded(
         self,
@@ -198,7 +210,7 @@ class CollectRoutes:
             response = _error_response(err)
         except ClientDisconnect:
             response = Response(status_code=400)
-        self.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+        self.metrics.child(self.metrics.latency, endpoint).observe(time.perf_counter() - started)
         return response
 
     # ------------------------------------------------------------ Segment
