@@ -14,6 +14,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,7 +27,8 @@ from _results import record
 
 HERE = Path(__file__).parent
 WRITE_KEY = "bench-key"
-DURATION_S = int(os.environ.get("NETCX_BENCH_SECONDS", "8"))
+DURATION_S = int(os.environ.get("NETCX_BENCH_SECONDS", "5"))
+ROUNDS = 3
 BATCH = 100
 
 LUA = r"""
@@ -94,6 +96,16 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
+def worker_cpu_s(proc: subprocess.Popen[bytes]) -> float:
+    """CPU seconds used so far by the server's granian worker (a child of `proc`)."""
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    total = 0.0
+    for pid in children:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def wrk(url: str, script: Path, path: str, run: str, batch: int) -> float:
     """Requests per second that got a 2xx (wrk counts others separately: we require none)."""
     out = subprocess.run(
@@ -110,6 +122,15 @@ def wrk(url: str, script: Path, path: str, run: str, batch: int) -> float:
     return float(m.group(1))
 
 
+def measure(
+    proc: subprocess.Popen[bytes], url: str, script: Path, path: str, run: str, batch: int
+) -> tuple[float, float]:
+    """(requests/s, server CPU seconds per request) of one wrk run."""
+    cpu0 = worker_cpu_s(proc)
+    rps = wrk(url, script, path, run, batch)
+    return rps, (worker_cpu_s(proc) - cpu0) / (rps * DURATION_S)
+
+
 def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: run scripts/install-system-deps.sh")
@@ -118,50 +139,59 @@ def main() -> None:
         script = Path(tmp) / "post.lua"
         script.write_text(LUA.replace("AUTH", auth))
         env = {**os.environ, "NETCX_HTTP__WRITE_KEYS": f'["{WRITE_KEY}"]'}
-
-        port = free_port()
+        raw_port, netcx_port = free_port(), free_port()
         raw = start(
             [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
-             "--port", str(port), "--workers", "1", "--no-access-log", "_raw_asgi:app"],
-            env, HERE, port,
+             "--port", str(raw_port), "--workers", "1", "--no-access-log", "_raw_asgi:app"],
+            env, HERE, raw_port,
         )  # fmt: skip
-        try:
-            raw_rps = wrk(f"http://127.0.0.1:{port}", script, "/v1/track", "raw", 0)
-        finally:
-            stop(raw)
-
-        port = free_port()
-        data = Path(tmp) / "data"
         netcx = start(
-            [sys.executable, "-m", "netcx", "serve", "--port", str(port), "--data", str(data)],
-            env, HERE, port,
+            [sys.executable, "-m", "netcx", "serve", "--port", str(netcx_port),
+             "--data", str(Path(tmp) / "data")],
+            env, HERE, netcx_port,
         )  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
+        raw_url, base = f"http://127.0.0.1:{raw_port}", f"http://127.0.0.1:{netcx_port}"
+        runs: dict[str, list[tuple[float, float]]] = {"raw": [], "single": [], "batch": []}
         try:
-            single_rps = wrk(base, script, "/v1/track", "single", 0)
-            batch_rps = wrk(base, script, "/v1/batch", "batch", BATCH)
+            # Interleaved rounds: the machine is shared, so load from others hits all three.
+            for n in range(ROUNDS):
+                runs["raw"].append(measure(raw, raw_url, script, "/v1/track", f"r{n}", 0))
+                runs["single"].append(measure(netcx, base, script, "/v1/track", f"s{n}", 0))
+                runs["batch"].append(measure(netcx, base, script, "/v1/batch", f"b{n}", BATCH))
             metrics = httpx.get(f"{base}/metrics").text
         finally:
+            stop(raw)
             stop(netcx)
-        stored = sum(
-            float(v)
-            for v in re.findall(r'^netcx_collect_events_total\{source="segment"\} ([\d.e+]+)$',
-                                metrics, re.M)
-        )  # fmt: skip
-
+    stored = float(
+        re.search(r'^netcx_collect_events_total\{source="segment"\} ([\d.e+]+)$', metrics, re.M)[1]  # type: ignore[index]
+    )
+    raw_rps, raw_cpu = (statistics.median(x) for x in zip(*runs["raw"], strict=True))
+    single_rps, single_cpu = (statistics.median(x) for x in zip(*runs["single"], strict=True))
+    batch_rps, batch_cpu = (statistics.median(x) for x in zip(*runs["batch"], strict=True))
     single_eps, batch_eps = single_rps, batch_rps * BATCH
     ratio = single_rps / raw_rps
-    print(f"raw ASGI 204 app         : {raw_rps:10.0f} requests/s")
-    print(f"collector single events  : {single_eps:10.0f} events/s ({ratio:.2f}x raw ASGI)")
     print(
-        f"collector batched ({BATCH:>3})  : {batch_eps:10.0f} events/s ({batch_rps:.0f} requests/s)"
+        f"median of {ROUNDS} interleaved {DURATION_S}s rounds, wrk -t2 -c64, {os.cpu_count()} CPUs"
     )
-    print(f"events durably stored    : {stored:10.0f} (fsync=always, {os.cpu_count()} cores)")
+    print(
+        f"raw ASGI 204 app        : {raw_rps:9.0f} requests/s  {raw_cpu * 1e6:6.0f} us CPU/request"
+    )
+    print(
+        f"collector single events : {single_eps:9.0f} events/s    {single_cpu * 1e6:6.0f} us CPU/ev"
+        f"  ({ratio:.2f}x raw ASGI; {raw_cpu / single_cpu:.2f}x by CPU)"
+    )
+    print(
+        f"collector batched ({BATCH}) : {batch_eps:9.0f} events/s    "
+        f"{batch_cpu / BATCH * 1e6:6.0f} us CPU/ev"
+        f"  ({batch_rps:.0f} requests/s)"
+    )
+    print(f"events durably stored   : {stored:9.0f} (segment log, fsync=always, group commit)")
     record(
         {
             "collect.single_events_per_s": single_eps,
             "collect.batch_events_per_s": batch_eps,
             "collect.single_vs_raw_asgi": ratio,
+            "collect.single_vs_raw_asgi_by_cpu": raw_cpu / single_cpu,
             "collect.raw_asgi_requests_per_s": raw_rps,
         }
     )
