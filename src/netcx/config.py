@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from netcx.errors import ConfigError
@@ -94,6 +94,14 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     radius: RadiusSettings = Field(default_factory=RadiusSettings)
     collect: CollectSettings = Field(default_factory=CollectSettings)
+
+    @model_validator(mode="after")
+    def _write_keys_shorthand(self) -> Settings:
+        """NETCX_WRITE_KEYS=k1,k2 (the collector's shorthand) adds to http.write_keys."""
+        keys = [k.strip() for k in os.environ.get("NETCX_WRITE_KEYS", "").split(",")]
+        known = {k.get_secret_value() for k in self.http.write_keys}
+        self.http.write_keys += [SecretStr(k) for k in keys if k and k not in known]
+        return self
 
     @classmethod
     def settings_customise_sources(
