@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -71,6 +71,14 @@ class EventLog(Protocol):
 
     def read(self) -> Iterator[StoredEvent]:
         """Every stored event once, oldest first, with its latest recognition (if any)."""
+        ...
+
+    def purge_before(self, cutoff_ms: int) -> int:
+        """Retention: delete events received before `cutoff_ms`; returns how many."""
+        ...
+
+    def erase(self, matches: Callable[[Event], bool]) -> int:
+        """Data-subject erasure: delete every event `matches` selects; returns how many."""
         ...
 
     def close(self) -> None: ...

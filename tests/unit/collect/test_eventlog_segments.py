@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from netcx.adapters.storage.eventlog_segments import SegmentEventLog
 from netcx.domain.events import Event, Source
+from netcx.errors import Unavailable
 
 
 def ev(n: int) -> Event:
@@ -67,3 +70,13 @@ def test_reading_takes_no_writer_slot(tmp_path: Path) -> None:
     log = SegmentEventLog(tmp_path / "events")
     assert list(log.read()) == []
     assert not (tmp_path / "events").exists()
+
+
+def test_erase_is_refused_while_another_writer_appends_to_the_directory(tmp_path: Path) -> None:
+    live = SegmentEventLog(tmp_path)
+    asyncio.run(live.append([ev(1)]))
+    with pytest.raises(Unavailable, match="another process is writing"):
+        SegmentEventLog(tmp_path).erase(lambda e: True)
+    assert live.erase(lambda e: e.event_id == "e1") == 1
+    live.close()
+    assert list(SegmentEventLog(tmp_path).read()) == []

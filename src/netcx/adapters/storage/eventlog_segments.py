@@ -25,7 +25,7 @@ import re
 import struct
 import threading
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -116,6 +116,37 @@ def _stored_keys(directory: Path) -> set[Key]:
     return keys
 
 
+def _rewrite_segment(path: Path, drop: Callable[[Event], bool]) -> int:
+    """Replace `path` by a copy without the dropped events; returns how many were dropped."""
+    records = [(payload, _record_decoder.decode(payload)) for payload in _payloads(path)]
+    dropped = {r.event.key for _, r in records if isinstance(r, _EventRecord) and drop(r.event)}
+    if not dropped:
+        return 0
+    kept: list[bytes] = []
+    for payload, record in records:
+        if isinstance(record, _EventRecord):
+            if record.event.key not in dropped:
+                kept.append(_FRAME.pack(len(payload), zlib.crc32(payload)) + payload)
+            continue
+        items = [i for i in record.items if (i.source, i.event_id) not in dropped]
+        if items:
+            kept.append(_frame(_Recognitions(items)))
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, b"".join(kept))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    tmp.replace(path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return len(dropped)
+
+
 class _Writer:
     """One writer slot of a directory: owns the lock, the open segment and the sync state.
 
@@ -171,6 +202,7 @@ class _Writer:
         self._seq += 1
         path = self._dir / f"w{self._slot}-{self._seq:08d}.seg"
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        self.path = path
         self._size = 0
         if self._fsync != "never":
             # The new file's directory entry must be durable too, or the segment can vanish.
@@ -234,15 +266,26 @@ class _Writer:
         self._flushed += 1
         self._size += len(data)
         if self._size >= self._segment_bytes:
-            os.fdatasync(self._fd)  # rare (once per segment): done inline, then rotate
-            os.close(self._fd)
-            self._open_next_segment()
-            self._synced = self._flushed
+            self.rotate()
         if self._fsync == "always":
             self._start_sync()
         elif self._fsync == "interval":
             self._sync_within_interval()
         self._wake()
+
+    def rotate(self) -> None:
+        """Close the current segment (synced) and start the next one."""
+        if self._buffer:  # only on the loop thread: appends there have queued frames
+            self._flush()
+        os.fdatasync(self._fd)
+        os.close(self._fd)
+        self._open_next_segment()
+        self._synced = self._flushed
+        self._wake()
+
+    @property
+    def slot(self) -> int:
+        return self._slot
 
     def _fail(self, why: str) -> None:
         self._failure = Unavailable(f"event log {self._dir}: {why}")
@@ -376,6 +419,45 @@ class SegmentEventLog:
         ordered = sorted(events.values(), key=lambda e: e.received_ms)
         for event in ordered:
             yield StoredEvent(event, recognitions.get(event.key))
+
+    def purge_before(self, cutoff_ms: int) -> int:
+        return self._rewrite(lambda e: e.received_ms < cutoff_ms)
+
+    def erase(self, matches: Callable[[Event], bool]) -> int:
+        return self._rewrite(matches)
+
+    def _rewrite(self, drop: Callable[[Event], bool]) -> int:
+        """Rewrite every closed segment without the events `drop` selects (and their
+        recognitions). A live writer of this object first rotates; a segment of another
+        process that is writing here cannot be rewritten, so that is refused."""
+        if not self._dir.is_dir():
+            return 0
+        with self._open_lock:
+            writer = self._writer
+            if writer is not None:
+                writer.rotate()
+            own = writer.slot if writer is not None else None
+            slots = {int(m.group(1)) for p in _segments(self._dir) if (m := _SEGMENT.match(p.name))}
+            locks: list[int] = []
+            try:
+                for slot in sorted(slots - {own}):
+                    fd = os.open(self._dir / f"w{slot}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+                    locks.append(fd)
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        raise Unavailable(
+                            f"event log {self._dir}: another process is writing (slot {slot}); "
+                            "purge or erase through that process"
+                        ) from None
+                return sum(
+                    _rewrite_segment(path, drop)
+                    for path in _segments(self._dir)
+                    if writer is None or path != writer.path
+                )
+            finally:
+                for fd in locks:
+                    os.close(fd)
 
     def close(self) -> None:
         with self._open_lock:
