@@ -77,13 +77,13 @@ def test_sigkill_under_load_loses_no_acknowledged_event_and_stores_each_once(
         for t in threads:
             t.start()
         deadline = time.monotonic() + 20
-        while len(acked) < 2000 and time.monotonic() < deadline:
+        while len(acked) < 1500 and time.monotonic() < deadline:
             time.sleep(0.02)
         served.kill()  # mid-load: requests are in flight
         stop.set()
         for t in threads:
             t.join()
-    assert len(acked) >= 2000
+    assert len(acked) >= 1500
     acked_before_kill = list(acked)
 
     with collector(data, port=port) as served:

@@ -86,7 +86,9 @@ class Call:
         self._receive = receive
         headers: dict[bytes, bytes] = {}
         for name, value in scope["headers"]:
-            headers[name] = headers[name] + b", " + value if name in headers else value
+            if name in headers:  # HTTP/2 sends one cookie per header line
+                value = headers[name] + (b"; " if name == b"cookie" else b", ") + value
+            headers[name] = value
         self.headers = headers
 
     def header(self, name: bytes) -> str | None:
