@@ -33,8 +33,10 @@ def open_log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]
             log = SegmentEventLog(tmp_path / "events")
         elif request.param == "segments-interval":
             log = SegmentEventLog(tmp_path / "events", fsync="interval", fsync_interval_ms=5)
-        else:  # tiny segments: every append rotates
-            log = SegmentEventLog(tmp_path / "events", segment_bytes=200)
+        else:  # tiny segments (every append rotates) while background syncs run
+            log = SegmentEventLog(
+                tmp_path / "events", fsync="interval", fsync_interval_ms=1, segment_bytes=200
+            )
         opened.append(log)
         return log
 

