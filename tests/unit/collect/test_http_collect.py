@@ -112,3 +112,11 @@ def test_openapi_lists_every_collector_endpoint(client: TestClient) -> None:
 
 def test_wrong_method_is_405_not_500(client: TestClient) -> None:
     assert client.get("/v1/track").status_code == 405
+
+
+def test_write_key_errors_are_401_with_a_reason(client: TestClient) -> None:
+    body = {"userId": "u", "event": "E"}
+    bearer = client.post("/v1/track", json=body, headers={"Authorization": "Bearer x"})
+    garbage = client.post("/v1/track", json=body, headers={"Authorization": "Basic !!!"})
+    assert (bearer.status_code, garbage.status_code) == (401, 401)
+    assert "Basic" in bearer.json()["message"] and "base64" in garbage.json()["message"]

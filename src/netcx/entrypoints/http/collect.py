@@ -21,6 +21,7 @@ import zlib
 from collections import Counter as Tally
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -191,6 +192,19 @@ def _port(value: object) -> int | None:
     return port if 0 < port < 65536 else None
 
 
+@lru_cache(maxsize=1024)
+def _basic_user(header: str) -> str:
+    """The user name (the Segment write key) of a Basic Authorization header; cached because
+    a tracker sends the same header on every request."""
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        raise Unauthorized("Authorization must be Basic <base64(writeKey:)>")
+    try:
+        return base64.b64decode(value.strip(), validate=True).decode().partition(":")[0]
+    except (binascii.Error, UnicodeDecodeError) as err:
+        raise Unauthorized("Authorization: not valid base64 of writeKey:") from err
+
+
 def _reason(err: NetcxError) -> str:
     if isinstance(err, PayloadTooLarge):
         return "too_large"
@@ -298,15 +312,7 @@ class Collect:
 
     def write_key(self, call: Call, body_key: str | None) -> None:
         header = call.header(b"authorization")
-        key = body_key
-        if header is not None:
-            scheme, _, value = header.partition(" ")
-            if scheme.lower() != "basic":
-                raise Unauthorized("Authorization must be Basic <base64(writeKey:)>")
-            try:
-                key = base64.b64decode(value.strip(), validate=True).decode().partition(":")[0]
-            except (binascii.Error, UnicodeDecodeError) as err:
-                raise Unauthorized("Authorization: not valid base64 of writeKey:") from err
+        key = body_key if header is None else _basic_user(header)
         if key is None:
             raise Unauthorized("a write key is required (Basic auth or writeKey in the body)")
         if key not in self.write_keys:
