@@ -25,6 +25,7 @@ import os
 import re
 import struct
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -107,9 +108,12 @@ def _payloads(path: Path) -> Iterator[bytes]:
         pos = start + length
 
 
-def _stored_keys(directory: Path) -> set[Key]:
+def _stored_keys(directory: Path, since_s: float) -> set[Key]:
+    """Keys of the events in segments written to since `since_s` (epoch seconds)."""
     keys: set[Key] = set()
     for path in _segments(directory):
+        if path.stat().st_mtime < since_s:
+            continue
         for payload in _payloads(path):
             record = _key_decoder.decode(payload)
             if isinstance(record, _EventKey):
@@ -168,13 +172,15 @@ class _Writer:
         fsync: FsyncPolicy,
         fsync_interval_s: float,
         segment_bytes: int,
+        dedupe_window_s: float,
     ) -> None:
         self._dir = directory
         self._fsync = fsync
         self._interval_s = fsync_interval_s
         self._segment_bytes = segment_bytes
         self._slot, self._lock_fd = self._take_slot()
-        self._seen = _stored_keys(directory)
+        # Retries come within hours; older segments need not be read at start.
+        self._seen = _stored_keys(directory, time.time() - dedupe_window_s)
         self._seq = max(
             (
                 int(m.group(2))
@@ -372,11 +378,13 @@ class SegmentEventLog:
         fsync: FsyncPolicy = "always",
         fsync_interval_ms: int = 200,
         segment_bytes: int = 64 * 1024 * 1024,
+        dedupe_window_s: float = 7 * 86400,
     ) -> None:
         self._dir = directory
         self._fsync: FsyncPolicy = fsync
         self._interval_s = fsync_interval_ms / 1000
         self._segment_bytes = segment_bytes
+        self._dedupe_window_s = dedupe_window_s
         self._writer: _Writer | None = None
         self._open_lock = threading.Lock()
 
@@ -387,7 +395,11 @@ class SegmentEventLog:
                 if self._writer is None:
                     self._dir.mkdir(parents=True, exist_ok=True)
                     self._writer = _Writer(
-                        self._dir, self._fsync, self._interval_s, self._segment_bytes
+                        self._dir,
+                        self._fsync,
+                        self._interval_s,
+                        self._segment_bytes,
+                        self._dedupe_window_s,
                     )
         return self._writer
 
