@@ -76,7 +76,7 @@ class CollectSettings(BaseModel):
     fsync: Literal["always", "interval", "never"] = "always"
     fsync_interval_ms: int = Field(default=200, gt=0)
     segment_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
-    dedupe_window_s: float = Field(default=7 * 86400, gt=0)
+    dedupe_window_s: float = Field(default=3600, gt=0)
     max_body_bytes: int = Field(default=512 * 1024, gt=0)
     visitor_cookie: str = "netcx_vid"
     visitor_cookie_max_age_s: int = Field(default=400 * 86400, gt=0)

@@ -89,9 +89,21 @@ def test_only_segments_within_the_dedupe_window_are_read_at_start(tmp_path: Path
     asyncio.run(log.append([ev(1)]))
     log.close()
     (old,) = tmp_path.glob("*.seg")
-    os.utime(old, (time.time() - 8 * 86400, time.time() - 8 * 86400))
-    log = SegmentEventLog(tmp_path, dedupe_window_s=7 * 86400)
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    log = SegmentEventLog(tmp_path, dedupe_window_s=3600)
     # a retry older than the window is stored again; readers still show it once
     assert asyncio.run(log.append([ev(1), ev(2)])) == [True, True]
+    log.close()
+    assert [s.event.event_id for s in SegmentEventLog(tmp_path).read()] == ["e1", "e2"]
+
+
+def test_dedupe_keys_are_forgotten_after_the_window_while_running(tmp_path: Path) -> None:
+    log = SegmentEventLog(tmp_path, dedupe_window_s=0.2)
+    assert asyncio.run(log.append([ev(1)])) == [True]
+    assert asyncio.run(log.append([ev(1)])) == [False]
+    time.sleep(0.25)  # two half-window generations later the key is gone
+    asyncio.run(log.append([ev(2)]))
+    time.sleep(0.15)
+    assert asyncio.run(log.append([ev(1)])) == [True]
     log.close()
     assert [s.event.event_id for s in SegmentEventLog(tmp_path).read()] == ["e1", "e2"]

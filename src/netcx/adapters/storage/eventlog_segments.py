@@ -179,8 +179,13 @@ class _Writer:
         self._interval_s = fsync_interval_s
         self._segment_bytes = segment_bytes
         self._slot, self._lock_fd = self._take_slot()
-        # Retries come within hours; older segments need not be read at start.
+        # Dedupe keys in two generations of half a window each: a key is remembered for
+        # between half and a whole window, and memory stays bounded by the traffic of one
+        # window. (Readers deduplicate too, so an older retry is stored, never shown twice.)
+        self._half_window_s = dedupe_window_s / 2
         self._seen = _stored_keys(directory, time.time() - dedupe_window_s)
+        self._seen_before: set[Key] = set()
+        self._generation_end = time.monotonic() + self._half_window_s
         self._seq = max(
             (
                 int(m.group(2))
@@ -231,10 +236,17 @@ class _Writer:
         single `write`; returns the flags and the flush number to await before acknowledging."""
         if self._failure is not None:
             raise self._failure
+        now = time.monotonic()
+        if now > self._generation_end:
+            # After a quiet spell longer than a whole window, both generations have expired.
+            recent = now <= self._generation_end + self._half_window_s
+            self._seen_before, self._seen = (self._seen if recent else set()), set()
+            self._generation_end = now + self._half_window_s
         flags: list[bool] = []
         batch: set[Key] = set()
+        seen, before = self._seen, self._seen_before
         for key, frame in items:
-            if key is not None and (key in self._seen or key in batch):
+            if key is not None and (key in seen or key in before or key in batch):
                 flags.append(False)
                 continue
             if key is not None:
@@ -378,7 +390,7 @@ class SegmentEventLog:
         fsync: FsyncPolicy = "always",
         fsync_interval_ms: int = 200,
         segment_bytes: int = 64 * 1024 * 1024,
-        dedupe_window_s: float = 7 * 86400,
+        dedupe_window_s: float = 3600,
     ) -> None:
         self._dir = directory
         self._fsync: FsyncPolicy = fsync
