@@ -58,7 +58,8 @@ class EventLog(Protocol):
 
     Contract (tests/contract/test_event_log.py): `append` returns only once the new events
     are durable under the configured fsync policy; an event whose key was stored before —
-    earlier in the same call, in an earlier call, or before a restart — is not stored again.
+    earlier in the same call, in an earlier call, or before a restart, within the adapter's
+    dedupe window — is not stored again; `read` shows each key once in any case.
     """
 
     async def append(self, events: Sequence[Event]) -> list[bool]:
