@@ -120,3 +120,9 @@ def test_write_key_errors_are_401_with_a_reason(client: TestClient) -> None:
     garbage = client.post("/v1/track", json=body, headers={"Authorization": "Basic !!!"})
     assert (bearer.status_code, garbage.status_code) == (401, 401)
     assert "Basic" in bearer.json()["message"] and "base64" in garbage.json()["message"]
+
+
+def test_head_of_the_tag_script_has_no_body(client: TestClient) -> None:
+    head = client.head("/tag.js")
+    assert head.status_code == 200 and head.content == b""
+    assert int(head.headers["content-length"]) == len(client.get("/tag.js").content)

@@ -72,9 +72,12 @@ class Reply:
     headers: Headers = field(default_factory=list)
     body: bytes = b""
 
-    async def send(self, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
-        await send({"type": "http.response.body", "body": self.body})
+    async def send(self, send: Send, *, head: bool = False) -> None:
+        headers = self.headers
+        if self.status != 204:  # a 204 must not carry Content-Length (RFC 9110 8.6)
+            headers = [*headers, (b"content-length", str(len(self.body)).encode())]
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if head else self.body})
 
 
 class Call:
@@ -249,7 +252,7 @@ class Endpoint:
             return
         self._collect.finish(call, reply)
         self._latency.observe(time.perf_counter() - started)
-        await reply.send(send)
+        await reply.send(send, head=scope["method"] == "HEAD")
 
 
 class Collect:
