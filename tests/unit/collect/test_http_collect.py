@@ -126,3 +126,17 @@ def test_head_of_the_tag_script_has_no_body(client: TestClient) -> None:
     head = client.head("/tag.js")
     assert head.status_code == 200 and head.content == b""
     assert int(head.headers["content-length"]) == len(client.get("/tag.js").content)
+
+
+def test_a_resent_snowplow_payload_is_acknowledged_and_stored_once(client: TestClient) -> None:
+    payload = {
+        "schema": "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4",
+        "data": [{"e": "pv", "eid": "sp-1", "url": "https://x/a"}, {"e": "pv", "eid": "sp-2"}],
+    }
+    first = client.post("/com.snowplowanalytics.snowplow/tp2", json=payload)
+    again = client.post("/com.snowplowanalytics.snowplow/tp2", json=payload)
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert [e.event_id for e in stored(client)] == ["sp-1", "sp-2"]
+    assert (
+        'netcx_collect_duplicate_events_total{source="snowplow"} 2.0' in client.get("/metrics").text
+    )
