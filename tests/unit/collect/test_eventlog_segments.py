@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from netcx.adapters.storage import eventlog_segments
 from netcx.adapters.storage.eventlog_segments import SegmentEventLog
 from netcx.domain.events import Event, Source
 from netcx.errors import Unavailable
@@ -107,3 +108,17 @@ def test_dedupe_keys_are_forgotten_after_the_window_while_running(tmp_path: Path
     assert asyncio.run(log.append([ev(1)])) == [True]
     log.close()
     assert [s.event.event_id for s in SegmentEventLog(tmp_path).read()] == ["e1", "e2"]
+
+
+def test_slow_disk_moves_syncs_to_a_worker_thread_and_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(eventlog_segments, "_SLOW_SYNC_S", 0.0)  # every sync counts as slow
+    log = SegmentEventLog(tmp_path, segment_bytes=2000)
+
+    async def load() -> list[list[bool]]:
+        return await asyncio.gather(*(log.append([ev(n), ev(n + 1)]) for n in range(0, 200, 2)))
+
+    assert all(flags == [True, True] for flags in asyncio.run(load()))
+    log.close()
+    assert len(list(SegmentEventLog(tmp_path).read())) == 200

@@ -10,11 +10,12 @@ Record frame: little-endian u32 payload length, u32 CRC-32 of the payload, then 
 
 Group commit, on the event loop: `append` drops keys already stored and queues the rest;
 at the end of the loop iteration one `write` takes everything queued by every request (so a
-process crash after it loses nothing) and, with fsync=always, one fdatasync follows right
-there. Requests that arrive meanwhile queue up in the server and form the next group. An
+process crash after it loses nothing) and, with fsync=always, one fdatasync follows. An
 append returns only after its write (and sync) — so an acknowledged event is on disk, and
-concurrent requests share syscalls and fsyncs. (The fdatasync runs inline on purpose: a
-worker-thread sync measured 50-90 us more CPU per request in thread and GIL hand-offs.)
+concurrent requests share syscalls and fsyncs. The fdatasync runs inline on the loop while
+the disk is fast (a worker-thread hand-off measured 50-90 us more CPU per request); once one
+takes over a millisecond, syncs move to a worker thread so the loop keeps taking requests,
+and requests that arrive meanwhile form the next group.
 """
 
 from __future__ import annotations
@@ -121,11 +122,18 @@ def _stored_keys(directory: Path, since_s: float) -> set[Key]:
     return keys
 
 
-def _sync_and_close(fd: int) -> None:
+_SLOW_SYNC_S = 0.001
+"""An fdatasync slower than this moves to a worker thread, so the loop keeps serving."""
+
+
+def _sync_and_close(fd: int) -> float:
+    """fdatasync a duplicated descriptor, close it; returns how long the sync took."""
+    started = time.perf_counter()
     try:
         os.fdatasync(fd)
     finally:
         os.close(fd)
+    return time.perf_counter() - started
 
 
 def _rewrite_segment(path: Path, drop: Callable[[Event], bool]) -> int:
@@ -202,6 +210,7 @@ class _Writer:
         self._flushed = 0  # number of flushes (one `write` each) done so far
         self._synced = 0  # every flush up to this number is on disk
         self._syncing = False
+        self._last_sync_s = 0.0  # how long the last fdatasync took
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._failure: Unavailable | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -293,8 +302,10 @@ class _Writer:
         self._size += len(data)
         if self._size >= self._segment_bytes:
             self.rotate()
-        if self._fsync == "always":
+        if self._fsync == "always" and self._last_sync_s < _SLOW_SYNC_S:
             self._sync_inline()
+        elif self._fsync == "always":
+            self._start_sync()
         elif self._fsync == "interval":
             self._sync_within_interval()
         self._wake()
@@ -314,11 +325,15 @@ class _Writer:
         return self._slot
 
     def _sync_inline(self) -> None:
+        if self._syncing:  # a worker-thread sync is running: the next one covers this flush
+            return
+        started = time.perf_counter()
         try:
             os.fdatasync(self._fd)
         except OSError as err:
             self._fail(f"fdatasync failed: {err}")
             return
+        self._last_sync_s = time.perf_counter() - started
         self._synced = self._flushed
 
     def _fail(self, why: str) -> None:
@@ -339,7 +354,7 @@ class _Writer:
         self._waiters = remaining
 
     def _start_sync(self) -> None:
-        """fsync=interval: fdatasync in a worker thread, off the loop."""
+        """fdatasync in a worker thread, off the loop (fsync=interval, or a slow disk)."""
         if self._syncing or self._flushed <= self._synced or self._failure is not None:
             return
         self._syncing = True
@@ -348,14 +363,17 @@ class _Writer:
         task = asyncio.get_running_loop().run_in_executor(None, _sync_and_close, os.dup(self._fd))
         task.add_done_callback(lambda done: self._synced_to(target, done))
 
-    def _synced_to(self, target: int, done: asyncio.Future[None]) -> None:
+    def _synced_to(self, target: int, done: asyncio.Future[float]) -> None:
         self._syncing = False
         err = done.exception()
         if err is not None:
             self._fail(f"fdatasync failed: {err}")
             return
+        self._last_sync_s = done.result()
         self._synced = max(self._synced, target)
         self._wake()
+        if self._fsync == "always" and self._flushed > self._synced:
+            self._start_sync()  # flushes that came in meanwhile: the next group
 
     def _sync_within_interval(self) -> None:
         if self._timer is not None:
