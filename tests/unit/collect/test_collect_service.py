@@ -6,6 +6,7 @@ import asyncio
 
 from netcx.adapters.storage.eventlog_memory import MemoryEventLog
 from netcx.domain.events import Event, Recognition, RecognitionLevel, Source
+from netcx.errors import Unavailable
 from netcx.services.collect import Collector, count_events
 
 
@@ -42,3 +43,15 @@ def test_collector_stores_then_recognises_new_events_and_counts_levels() -> None
     assert counts.total == 4
     assert counts.by_source == {"snowplow": 1, "tag": 3}
     assert counts.by_level == {"anonymous": 2, "network_line": 2}
+
+
+class DownIdentityStore:
+    async def recognise(self, event: Event) -> Recognition:
+        raise Unavailable("identity store unreachable")
+
+
+def test_an_unavailable_identity_graph_leaves_stored_events_pending() -> None:
+    log = MemoryEventLog()
+    accepted = asyncio.run(Collector(log, DownIdentityStore()).accept([ev(1), ev(2)]))
+    assert (accepted.stored, accepted.unrecognised, accepted.recognitions) == (2, 2, [])
+    assert count_events(log.read()).by_level == {"pending": 2}

@@ -44,6 +44,7 @@ from netcx.domain.client_address import TrustedProxies, client_address
 from netcx.domain.events import Event
 from netcx.entrypoints.http.collect_openapi import openapi_document
 from netcx.errors import InvalidInput, NetcxError, Unauthorized
+from netcx.services.collect import PENDING
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -164,7 +165,7 @@ class CollectMetrics:
         )
         self.recognised = Counter(
             "netcx_collect_recognised_events",
-            "Stored events by recognition level.",
+            "Stored events by recognition level (`pending`: the identity graph was unavailable).",
             ["level"],
             registry=self.registry,
         )
@@ -298,6 +299,8 @@ class Collect:
         if accepted.duplicates:
             self.metrics.child(self.metrics.duplicates, source).inc(accepted.duplicates)
         levels = Tally(r.level.value for r in accepted.recognitions)
+        if accepted.unrecognised:
+            levels[PENDING] += accepted.unrecognised
         for level, n in levels.items():
             self.metrics.child(self.metrics.recognised, level).inc(n)
 
