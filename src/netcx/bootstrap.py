@@ -237,6 +237,7 @@ def build_event_log(settings: Settings) -> EventLog:
             fsync=c.fsync,
             fsync_interval_ms=c.fsync_interval_ms,
             segment_bytes=c.segment_bytes,
+            dedupe_window_s=c.dedupe_window_s,
         ),
         "memory": MemoryEventLog,
     }

@@ -90,7 +90,8 @@ class CollectSettings(BaseModel):
     """The event collector: event log (backend, durability) and the first-party tag.
 
     event_log: `segments` = append-only files under <data_dir>/events (embedded default);
-    `memory` = nothing durable (tests).
+    `memory` = nothing durable (tests). A retry is recognised as a duplicate across restarts
+    when its first copy is in a segment written within `dedupe_window_s`.
 
     fsync: `always` = fdatasync each group commit before acknowledging (survives power loss);
     `interval` = write before acknowledging, fdatasync every `fsync_interval_ms` (survives a
@@ -101,6 +102,7 @@ class CollectSettings(BaseModel):
     fsync: Literal["always", "interval", "never"] = "always"
     fsync_interval_ms: int = Field(default=200, gt=0)
     segment_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    dedupe_window_s: float = Field(default=3600, gt=0)
     max_body_bytes: int = Field(default=512 * 1024, gt=0)
     visitor_cookie: str = "netcx_vid"
     visitor_cookie_max_age_s: int = Field(default=400 * 86400, gt=0)
@@ -208,6 +210,14 @@ class Settings(BaseSettings):
     # A world folder whose CRM backs the live service (customer facts for decisions, the
     # CAMARA line directory); `netcx serve --world DIR` sets it and imports its logs.
     world: Path | None = None
+
+    @model_validator(mode="after")
+    def _write_keys_shorthand(self) -> Settings:
+        """NETCX_WRITE_KEYS=k1,k2 (the collector's shorthand) adds to http.write_keys."""
+        keys = [k.strip() for k in os.environ.get("NETCX_WRITE_KEYS", "").split(",")]
+        known = {k.get_secret_value() for k in self.http.write_keys}
+        self.http.write_keys += [SecretStr(k) for k in keys if k and k not in known]
+        return self
 
     @classmethod
     def settings_customise_sources(

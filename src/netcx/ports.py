@@ -191,7 +191,8 @@ class EventLog(Protocol):
 
     Contract (tests/contract/test_event_log.py): `append` returns only once the new events
     are durable under the configured fsync policy; an event whose key was stored before —
-    earlier in the same call, in an earlier call, or before a restart — is not stored again.
+    earlier in the same call, in an earlier call, or before a restart, within the adapter's
+    dedupe window — is not stored again; `read` shows each key once in any case.
     """
 
     async def append(self, events: Sequence[Event]) -> list[bool]:
@@ -204,6 +205,14 @@ class EventLog(Protocol):
 
     def read(self) -> Iterator[StoredEvent]:
         """Every stored event once, oldest first, with its latest recognition (if any)."""
+        ...
+
+    def purge_before(self, cutoff_ms: int) -> int:
+        """Retention: delete events received before `cutoff_ms`; returns how many."""
+        ...
+
+    def erase(self, matches: Callable[[Event], bool]) -> int:
+        """Data-subject erasure: delete every event `matches` selects; returns how many."""
         ...
 
     def close(self) -> None: ...

@@ -33,8 +33,10 @@ def open_log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]
             log = SegmentEventLog(tmp_path / "events")
         elif request.param == "segments-interval":
             log = SegmentEventLog(tmp_path / "events", fsync="interval", fsync_interval_ms=5)
-        else:  # tiny segments: every append rotates
-            log = SegmentEventLog(tmp_path / "events", segment_bytes=200)
+        else:  # tiny segments (every append rotates) while background syncs run
+            log = SegmentEventLog(
+                tmp_path / "events", fsync="interval", fsync_interval_ms=1, segment_bytes=200
+            )
         opened.append(log)
         return log
 
@@ -132,3 +134,27 @@ def test_an_integer_beyond_64_bits_is_refused_naming_it_and_nothing_is_stored(
     with pytest.raises(InvalidInput, match=r"properties\.deep\[0\]\.n: event 1"):
         asyncio.run(log.append([ev(1), bad]))
     assert list(log.read()) == []
+
+
+def test_purge_before_deletes_old_events_and_their_recognitions(open_log: Opener) -> None:
+    log = open_log()
+    asyncio.run(log.append([ev(1), ev(2), ev(3)]))
+    asyncio.run(log.record_recognitions([(ev(1), Recognition.anonymous())]))
+    assert log.purge_before(ev(3).received_ms) == 2
+    asyncio.run(log.append([ev(4)]))  # the log goes on after a purge
+    log = open_log()
+    assert [(s.event.event_id, s.recognition) for s in log.read()] == [
+        ("id-3", None),
+        ("id-4", None),
+    ]
+
+
+def test_erase_removes_one_subjects_events_everywhere(open_log: Opener) -> None:
+    log = open_log()
+    asyncio.run(log.append([ev(1), ev(2), ev(3), ev(4)]))
+    log = open_log()
+    asyncio.run(log.append([ev(5)]))
+    assert log.erase(lambda e: e.visitor_id == "v1") == 2  # id-1 and id-4
+    assert log.erase(lambda e: e.visitor_id == "v1") == 0
+    log = open_log()
+    assert [s.event.event_id for s in log.read()] == ["id-2", "id-3", "id-5"]

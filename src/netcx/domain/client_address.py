@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from netcx.domain.events import ClientAddress
 
@@ -47,8 +48,11 @@ class Hop:
     port: int | None = None
 
 
+@lru_cache(maxsize=65536)
 def parse_ip(text: str) -> IPAddress | None:
-    """An IP address, IPv4-mapped IPv6 turned into IPv4; None if `text` is not one."""
+    """An IP address, IPv4-mapped IPv6 turned into IPv4; None if `text` is not one.
+
+    Cached: the same peers (proxies, busy clients) come back on every request."""
     try:
         ip = ipaddress.ip_address(text.strip())
     except ValueError:

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from netcx.domain.events import Event, Recognition, RecognitionLevel, StoredEvent
+from netcx.errors import Unavailable
 from netcx.ports import EventLog, Recognizer
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Accepted:
-    """Outcome of one collect call: what was new, what was a retry, how new ones were seen."""
+    """Outcome of one collect call: what was new, what was a retry, how new ones were seen
+    (`unrecognised`: stored, but the identity graph was unavailable; their level is pending)."""
 
     stored: int
     duplicates: int
     recognitions: list[Recognition] = field(default_factory=list)
+    unrecognised: int = 0
 
 
 class NullRecognizer:
@@ -36,9 +42,27 @@ class Collector:
     async def accept(self, events: Sequence[Event]) -> Accepted:
         flags = await self._log.append(events)
         new = [e for e, is_new in zip(events, flags, strict=True) if is_new]
-        recognised = [(e, await self._recognizer.recognise(e)) for e in new]
+        recognised: list[tuple[Event, Recognition]] = []
+        for event in new:
+            try:
+                recognised.append((event, await self._recognizer.recognise(event)))
+            except Unavailable as err:
+                # The event is durable and the client gets its 2xx; a transient identity-store
+                # outage must not turn that into an error (the retry would be a duplicate and
+                # never be recognised either). Its level stays "pending".
+                log.warning(
+                    "recognise_unavailable source=%s event_id=%s error=%s",
+                    event.source.value,
+                    event.event_id,
+                    err,
+                )
         await self._log.record_recognitions(recognised)
-        return Accepted(len(new), len(events) - len(new), [r for _, r in recognised])
+        return Accepted(
+            len(new),
+            len(events) - len(new),
+            [r for _, r in recognised],
+            unrecognised=len(new) - len(recognised),
+        )
 
 
 @dataclass(frozen=True)

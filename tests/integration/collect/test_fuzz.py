@@ -100,7 +100,7 @@ def test_schemathesis_finds_no_server_error(served: Served, tmp_path: Path) -> N
             sys.executable, "-m", "schemathesis.cli", "run", f"{served.base}/openapi.json",
             "--checks", "not_a_server_error",
             "--header", f"Authorization: {AUTH}",
-            "--max-examples", "20",
+            "--max-examples", "10",
             "--phases", "coverage,fuzzing",
             "--seed", "1",
             "--workers", "2",

@@ -101,11 +101,22 @@ def test_tag_sends_page_view_and_click_with_the_cookie_visitor_id(tmp_path: Path
             driver.get(site + "/offers")
             assert wait_for_events(data, {"page"})
             driver.find_element(By.ID, "cancel").click()
-            events = wait_for_events(data, {"page", "click"})
+            wait_for_events(data, {"page", "click"})
+            # the page changes its consent through the tag's API: a consent event records it
+            driver.execute_script("netcx.setConsent({marketing: true, analytics: false})")
+            wait_for_events(data, {"page", "click", "consent"})
+            # a single-page site changes the URL without a load: one more page view
+            driver.execute_script("history.pushState({}, '', '/offers/fibre')")
+            deadline = time.monotonic() + 15
+            while len(events := wait_for_events(data, set())) < 4 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            tag_consent = driver.execute_script("return netcx.consent()")
             cookie = driver.get_cookie("netcx_vid")
             script_sees = driver.execute_script("return document.cookie")
-    by_type = {e.type: e for e in events}
-    assert set(by_type) == {"page", "click"}
+    pages = [e for e in events if e.type == "page"]
+    assert [e.url for e in pages] == [site + "/offers", site + "/offers/fibre"]
+    by_type = {e.type: e for e in reversed(events)}  # the first of each type
+    assert set(by_type) == {"page", "click", "consent"}
     assert cookie is not None
     assert cookie["httpOnly"] is True and cookie["sameSite"] == "Lax"
     assert cookie["expiry"] - time.time() > 300 * 86400
@@ -119,3 +130,7 @@ def test_tag_sends_page_view_and_click_with_the_cookie_visitor_id(tmp_path: Path
     assert page.consent.marketing is False
     assert page.user_agent is not None and "Chrome" in page.user_agent
     assert page.client is not None and page.client.ip == "127.0.0.1"
+    changed = by_type["consent"]
+    assert changed.visitor_id == page.visitor_id
+    assert (changed.consent.marketing, changed.consent.analytics) == (True, False)
+    assert tag_consent["marketing"] is True and tag_consent["personalisation"] is True

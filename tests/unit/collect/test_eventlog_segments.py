@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from pathlib import Path
 
+import pytest
+
+from netcx.adapters.storage import eventlog_segments
 from netcx.adapters.storage.eventlog_segments import SegmentEventLog
 from netcx.domain.events import Event, Source
+from netcx.errors import Unavailable
 
 
 def ev(n: int) -> Event:
@@ -67,3 +73,52 @@ def test_reading_takes_no_writer_slot(tmp_path: Path) -> None:
     log = SegmentEventLog(tmp_path / "events")
     assert list(log.read()) == []
     assert not (tmp_path / "events").exists()
+
+
+def test_erase_is_refused_while_another_writer_appends_to_the_directory(tmp_path: Path) -> None:
+    live = SegmentEventLog(tmp_path)
+    asyncio.run(live.append([ev(1)]))
+    with pytest.raises(Unavailable, match="another process is writing"):
+        SegmentEventLog(tmp_path).erase(lambda e: True)
+    assert live.erase(lambda e: e.event_id == "e1") == 1
+    live.close()
+    assert list(SegmentEventLog(tmp_path).read()) == []
+
+
+def test_only_segments_within_the_dedupe_window_are_read_at_start(tmp_path: Path) -> None:
+    log = SegmentEventLog(tmp_path)
+    asyncio.run(log.append([ev(1)]))
+    log.close()
+    (old,) = tmp_path.glob("*.seg")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    log = SegmentEventLog(tmp_path, dedupe_window_s=3600)
+    # a retry older than the window is stored again; readers still show it once
+    assert asyncio.run(log.append([ev(1), ev(2)])) == [True, True]
+    log.close()
+    assert [s.event.event_id for s in SegmentEventLog(tmp_path).read()] == ["e1", "e2"]
+
+
+def test_dedupe_keys_are_forgotten_after_the_window_while_running(tmp_path: Path) -> None:
+    log = SegmentEventLog(tmp_path, dedupe_window_s=0.2)
+    assert asyncio.run(log.append([ev(1)])) == [True]
+    assert asyncio.run(log.append([ev(1)])) == [False]
+    time.sleep(0.25)  # two half-window generations later the key is gone
+    asyncio.run(log.append([ev(2)]))
+    time.sleep(0.15)
+    assert asyncio.run(log.append([ev(1)])) == [True]
+    log.close()
+    assert [s.event.event_id for s in SegmentEventLog(tmp_path).read()] == ["e1", "e2"]
+
+
+def test_slow_disk_moves_syncs_to_a_worker_thread_and_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(eventlog_segments, "_SLOW_SYNC_S", 0.0)  # every sync counts as slow
+    log = SegmentEventLog(tmp_path, segment_bytes=2000)
+
+    async def load() -> list[list[bool]]:
+        return await asyncio.gather(*(log.append([ev(n), ev(n + 1)]) for n in range(0, 200, 2)))
+
+    assert all(flags == [True, True] for flags in asyncio.run(load()))
+    log.close()
+    assert len(list(SegmentEventLog(tmp_path).read())) == 200

@@ -10,7 +10,6 @@ import msgspec
 from netcx.adapters.collect.common import (
     Arrival,
     as_dict,
-    as_text,
     decode_json,
     new_event_id,
     text_id,
@@ -120,58 +119,85 @@ def decode(kind: str, body: bytes, arrival: Arrival) -> Decoded:
         batch = decode_json(body, _batch_decoder)
         if not batch.batch:
             raise InvalidInput("must hold at least one message", field="batch")
-        events = [
-            _event(m, arrival, f"batch[{i}]", batch.context, to_ms(batch.sent_at))
-            for i, m in enumerate(batch.batch)
-        ]
+        sent_ms = to_ms(batch.sent_at)
+        events = [_event(m, arrival, i, batch.context, sent_ms) for i, m in enumerate(batch.batch)]
         key = batch.write_key or next((m.write_key for m in batch.batch if m.write_key), None)
         return Decoded(events, key)
     message = decode_json(body, _decoders[kind])
-    return Decoded([_event(message, arrival, "", {}, None)], message.write_key)
+    return Decoded([_event(message, arrival, None, {}, None)], message.write_key)
+
+
+_SEGMENT = Source.SEGMENT
+_NO_CONSENT = ConsentState()
+_EMPTY: dict[str, Any] = {}
+
+
+def _text(primary: dict[str, Any], fallback: dict[str, Any], key: str) -> str | None:
+    """A non-empty string field from `primary` (properties), else from `fallback` (page)."""
+    value = primary.get(key)
+    if type(value) is str and value:
+        return value
+    value = fallback.get(key)
+    return value if type(value) is str and value else None
 
 
 def _event(
-    m: Message, arrival: Arrival, where: str, batch_context: dict[str, Any], sent_ms: int | None
+    m: Message,
+    arrival: Arrival,
+    index: int | None,
+    batch_context: dict[str, Any],
+    sent_ms: int | None,
 ) -> Event:
-    prefix = f"{where}." if where else ""
     user_id = text_id(m.user_id)
     anonymous_id = text_id(m.anonymous_id)
     if user_id is None and anonymous_id is None:
-        raise InvalidInput("either userId or anonymousId is required", field=f"{prefix}userId")
+        where = "" if index is None else f"batch[{index}]."
+        raise InvalidInput("either userId or anonymousId is required", field=f"{where}userId")
     context = {**batch_context, **m.context} if batch_context else m.context
-    page = as_dict(context.get("page"))
-    properties: dict[str, Any] = getattr(m, "properties", {})
-    kind = m.__struct_config__.tag
+    page = context.get("page", _EMPTY)
+    if type(page) is not dict:
+        page = _EMPTY
     name: str | None = None
     screen: str | None = None
-    if isinstance(m, Track):
-        name = m.event
-    elif isinstance(m, Page):
-        name = m.name
-    elif isinstance(m, Screen):
+    properties: dict[str, Any] = _EMPTY
+    traits: dict[str, Any] = _EMPTY
+    group_id = previous_id = None
+    if type(m) is Track:
+        name, properties = m.event, m.properties
+    elif type(m) is Page:
+        name, properties = m.name, m.properties
+    elif type(m) is Screen:
         name = screen = m.name
+        properties = m.properties
+    elif type(m) is Identify:
+        traits = m.traits
+    elif type(m) is Group:
+        traits, group_id = m.traits, text_id(m.group_id)
+    elif type(m) is Alias:
+        previous_id = text_id(m.previous_id)
+    user_agent = context.get("userAgent")
     return Event(
-        source=Source.SEGMENT,
+        source=_SEGMENT,
         event_id=text_id(m.message_id) or new_event_id(),
-        type=str(kind),
+        type=m.__struct_config__.tag,  # type: ignore[arg-type]
         received_ms=arrival.received_ms,
         occurred_ms=to_ms(m.timestamp or m.original_timestamp),
         sent_ms=to_ms(m.sent_at) if m.sent_at is not None else sent_ms,
         visitor_id=anonymous_id,
         user_id=user_id,
         name=name,
-        url=as_text(properties.get("url")) or as_text(page.get("url")),
-        title=as_text(properties.get("title")) or as_text(page.get("title")),
-        referrer=as_text(properties.get("referrer")) or as_text(page.get("referrer")),
-        search=as_text(properties.get("search")) or as_text(page.get("search")),
+        url=_text(properties, page, "url"),
+        title=_text(properties, page, "title"),
+        referrer=_text(properties, page, "referrer"),
+        search=_text(properties, page, "search"),
         screen=screen,
-        group_id=text_id(m.group_id) if isinstance(m, Group) else None,
-        previous_id=text_id(m.previous_id) if isinstance(m, Alias) else None,
-        user_agent=as_text(context.get("userAgent")) or arrival.user_agent,
-        properties=properties,
-        traits=m.traits if isinstance(m, Identify | Group) else {},
+        group_id=group_id,
+        previous_id=previous_id,
+        user_agent=user_agent if type(user_agent) is str and user_agent else arrival.user_agent,
+        properties=dict(properties) if properties is _EMPTY else properties,
+        traits=dict(traits) if traits is _EMPTY else traits,
         contexts=[context] if context else [],
-        consent=_consent(context),
+        consent=_consent(context) if "consent" in context else _NO_CONSENT,
         client=arrival.client,
     )
 
@@ -179,4 +205,4 @@ def _event(
 def _consent(context: dict[str, Any]) -> ConsentState:
     """Segment's consent object: `context.consent.categoryPreferences` {category: bool}."""
     prefs = as_dict(as_dict(context.get("consent")).get("categoryPreferences"))
-    return consent_from_categories(prefs) if prefs else ConsentState()
+    return consent_from_categories(prefs) if prefs else _NO_CONSENT

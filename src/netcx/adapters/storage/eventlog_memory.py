@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from netcx.domain.events import Event, Recognition, StoredEvent
 from netcx.errors import InvalidInput
@@ -37,6 +37,16 @@ class MemoryEventLog:
     def read(self) -> Iterator[StoredEvent]:
         for event in list(self._events):
             yield StoredEvent(event, self._recognitions.get(event.key))
+
+    def purge_before(self, cutoff_ms: int) -> int:
+        return self.erase(lambda e: e.received_ms < cutoff_ms)
+
+    def erase(self, matches: Callable[[Event], bool]) -> int:
+        dropped = [e for e in self._events if matches(e)]
+        self._events = [e for e in self._events if not matches(e)]
+        for event in dropped:
+            self._recognitions.pop(event.key, None)
+        return len(dropped)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -3,6 +3,11 @@
 Thin: read the body (bounded), find the client address, decode, hand the events to the
 Collector service, translate errors once. A 2xx is sent only after the Collector returned,
 i.e. after the events are in the durable log.
+
+The endpoints are plain ASGI callables mounted as Starlette routes: on the hot path a
+Request/Response pair per event cost as much CPU as decoding and storing the event
+(measured with bench/collect.py), so they read the few headers they need straight from
+the ASGI scope.
 """
 
 from __future__ import annotations
@@ -13,8 +18,13 @@ import re
 import secrets
 import time
 import zlib
+from collections import Counter as Tally
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
 
 import msgspec
 from prometheus_client import (
@@ -24,8 +34,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
+from starlette.requests import cookie_parser
 from starlette.routing import BaseRoute, Route
 
 from netcx.adapters.collect import segment, snowplow, tag
@@ -35,16 +44,100 @@ from netcx.domain.client_address import TrustedProxies, client_address
 from netcx.domain.events import Event
 from netcx.entrypoints.http.collect_openapi import openapi_document
 from netcx.errors import InvalidInput, NetcxError, Unauthorized
+from netcx.services.collect import PENDING
 
-TAG_JS = (Path(__file__).with_name("tag.js")).read_bytes()
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+
+TAG_JS = Path(__file__).with_name("tag.js").read_bytes()
 _PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 _VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_JSON = (b"content-type", b"application/json")
 
 
 class PayloadTooLarge(InvalidInput):
     """A body above `collect.max_body_bytes` (after decompression)."""
 
     http_status = 413
+
+
+class _Disconnected(Exception):
+    """The client went away before its body arrived: nothing to answer."""
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: Headers = field(default_factory=list)
+    body: bytes = b""
+
+    async def send(self, send: Send, *, head: bool = False) -> None:
+        headers = self.headers
+        if self.status != 204:  # a 204 must not carry Content-Length (RFC 9110 8.6)
+            headers = [*headers, (b"content-length", str(len(self.body)).encode())]
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if head else self.body})
+
+
+class Call:
+    """One request as the collector sees it: lower-case headers (repeats joined), peer, body."""
+
+    __slots__ = ("_receive", "headers", "scope")
+
+    def __init__(self, scope: Scope, receive: Receive) -> None:
+        self.scope = scope
+        self._receive = receive
+        headers: dict[bytes, bytes] = {}
+        for name, value in scope["headers"]:
+            if name in headers:  # HTTP/2 sends one cookie per header line
+                value = headers[name] + (b"; " if name == b"cookie" else b", ") + value
+            headers[name] = value
+        self.headers = headers
+
+    def header(self, name: bytes) -> str | None:
+        value = self.headers.get(name)
+        return None if value is None else value.decode("latin-1")
+
+    def cookie(self, name: str) -> str | None:
+        raw = self.header(b"cookie")
+        return cookie_parser(raw).get(name) if raw else None
+
+    def query(self) -> dict[str, str]:
+        return dict(parse_qsl(self.scope["query_string"].decode("latin-1"), keep_blank_values=True))
+
+    async def body(self, limit: int) -> bytes:
+        declared = self.headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(f"body of {declared.decode()} bytes is over {limit}")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                raise _Disconnected
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"body is over {limit} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        encoding = (self.header(b"content-encoding") or "").strip().lower()
+        if encoding in ("", "identity"):
+            return body
+        if encoding not in ("gzip", "deflate"):
+            raise InvalidInput(f"unsupported encoding {encoding!r}", field="Content-Encoding")
+        inflater = zlib.decompressobj(wbits=47)  # 32+15: gzip or zlib header, detected
+        try:
+            out = inflater.decompress(body, limit + 1)
+        except zlib.error as err:
+            raise InvalidInput(f"body is not valid {encoding}: {err}") from err
+        if len(out) > limit or inflater.unconsumed_tail:
+            raise PayloadTooLarge(f"decompressed body is over {limit} bytes")
+        return out
 
 
 class CollectMetrics:
@@ -72,7 +165,7 @@ class CollectMetrics:
         )
         self.recognised = Counter(
             "netcx_collect_recognised_events",
-            "Stored events by recognition level.",
+            "Stored events by recognition level (`pending`: the identity graph was unavailable).",
             ["level"],
             registry=self.registry,
         )
@@ -83,6 +176,15 @@ class CollectMetrics:
             registry=self.registry,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
         )
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+    def child(self, metric: Counter | Histogram, *labels: str) -> Any:
+        """The labelled series, looked up once (prometheus' own lookup takes a lock)."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
 
 
 def _port(value: object) -> int | None:
@@ -92,6 +194,19 @@ def _port(value: object) -> int | None:
     except ValueError:
         return None
     return port if 0 < port < 65536 else None
+
+
+@lru_cache(maxsize=1024)
+def _basic_user(header: str) -> str:
+    """The user name (the Segment write key) of a Basic Authorization header; cached because
+    a tracker sends the same header on every request."""
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        raise Unauthorized("Authorization must be Basic <base64(writeKey:)>")
+    try:
+        return base64.b64decode(value.strip(), validate=True).decode().partition(":")[0]
+    except (binascii.Error, UnicodeDecodeError) as err:
+        raise Unauthorized("Authorization: not valid base64 of writeKey:") from err
 
 
 def _reason(err: NetcxError) -> str:
@@ -104,16 +219,45 @@ def _reason(err: NetcxError) -> str:
     return "unavailable"
 
 
-def _error_response(err: NetcxError) -> Response:
+def _error_reply(err: NetcxError) -> Reply:
     # Segment clients read `code` and `message` from error bodies.
     code = {400: "invalid_request", 401: "unauthorized", 413: "payload_too_large"}.get(
         err.http_status, "unavailable"
     )
-    return JSONResponse({"code": code, "message": str(err)}, status_code=err.http_status)
+    body = msgspec.json.encode({"code": code, "message": str(err)})
+    return Reply(err.http_status, [_JSON], body)
 
 
-class CollectRoutes:
-    """The handlers, sharing the container, metrics and parsed settings."""
+Handler = Callable[[Call], Awaitable[Reply]]
+
+
+class Endpoint:
+    """An ASGI endpoint: runs `handle`, maps NetcxError to its status once, records metrics."""
+
+    def __init__(self, collect: Collect, source: str, name: str, handle: Handler) -> None:
+        self._collect = collect
+        self._source = source
+        self._handle = handle
+        self._latency = collect.metrics.child(collect.metrics.latency, name)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        call = Call(scope, receive)
+        try:
+            reply = await self._handle(call)
+        except NetcxError as err:
+            metrics = self._collect.metrics
+            metrics.child(metrics.rejected, self._source, _reason(err)).inc()
+            reply = _error_reply(err)
+        except _Disconnected:
+            return
+        self._collect.finish(call, reply)
+        self._latency.observe(time.perf_counter() - started)
+        await reply.send(send, head=scope["method"] == "HEAD")
+
+
+class Collect:
+    """The collector's handlers, sharing the container, metrics and parsed settings."""
 
     def __init__(self, container: Container) -> None:
         self.collector = container.collector
@@ -121,7 +265,7 @@ class CollectRoutes:
         c = container.settings.collect
         self.max_body = c.max_body_bytes
         self.trusted = TrustedProxies(http.trusted_proxies)
-        self.port_header = http.client_port_header.lower()
+        self.port_header = http.client_port_header.lower().encode("latin-1")
         self.write_keys = {k.get_secret_value() for k in http.write_keys}
         self.cookie = c.visitor_cookie
         self.cookie_max_age_s = c.visitor_cookie_max_age_s
@@ -129,210 +273,155 @@ class CollectRoutes:
         self.metrics = CollectMetrics()
         self.openapi = msgspec.json.encode(openapi_document())
 
-    # ------------------------------------------------------------ request plumbing
+    # ------------------------------------------------------------ shared steps
 
-    async def body(self, request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
-            raise PayloadTooLarge(f"body of {declared} bytes is over {self.max_body}")
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > self.max_body:
-                raise PayloadTooLarge(f"body is over {self.max_body} bytes")
-            chunks.append(chunk)
-        body = b"".join(chunks)
-        encoding = request.headers.get("content-encoding", "").strip().lower()
-        if encoding in ("", "identity"):
-            return body
-        if encoding not in ("gzip", "deflate"):
-            raise InvalidInput(f"unsupported encoding {encoding!r}", field="Content-Encoding")
-        inflater = zlib.decompressobj(wbits=47)  # 32+15: gzip or zlib header, detected
-        try:
-            out = inflater.decompress(body, self.max_body + 1)
-        except zlib.error as err:
-            raise InvalidInput(f"body is not valid {encoding}: {err}") from err
-        if len(out) > self.max_body or inflater.unconsumed_tail:
-            raise PayloadTooLarge(f"decompressed body is over {self.max_body} bytes")
-        return out
-
-    def arrival(self, request: Request) -> Arrival:
-        peer = request.client
-        headers = request.headers
+    def arrival(self, call: Call) -> Arrival:
+        peer = call.scope.get("client")
         forwarded = xff = port = None
         if self.trusted:
-            forwarded = ", ".join(headers.getlist("forwarded")) or None
-            xff = ", ".join(headers.getlist("x-forwarded-for")) or None
-            port = headers.get(self.port_header)
+            forwarded = call.header(b"forwarded")
+            xff = call.header(b"x-forwarded-for")
+            port = call.header(self.port_header)
         address = client_address(
-            peer.host if peer else None,
-            _port(peer.port) if peer else None,
+            peer[0] if peer else None,
+            _port(peer[1]) if peer else None,
             self.trusted,
             forwarded=forwarded,
             x_forwarded_for=xff,
             client_port=port,
         )
-        return Arrival(time.time_ns() // 1_000_000, address, headers.get("user-agent"))
+        return Arrival(time.time_ns() // 1_000_000, address, call.header(b"user-agent"))
 
     async def store(self, source: str, events: list[Event]) -> None:
         accepted = await self.collector.accept(events)
         if accepted.stored:
-            self.metrics.events.labels(source).inc(accepted.stored)
+            self.metrics.child(self.metrics.events, source).inc(accepted.stored)
         if accepted.duplicates:
-            self.metrics.duplicates.labels(source).inc(accepted.duplicates)
-        for recognition in accepted.recognitions:
-            self.metrics.recognised.labels(recognition.level.value).inc()
+            self.metrics.child(self.metrics.duplicates, source).inc(accepted.duplicates)
+        levels = Tally(r.level.value for r in accepted.recognitions)
+        if accepted.unrecognised:
+            levels[PENDING] += accepted.unrecognised
+        for level, n in levels.items():
+            self.metrics.child(self.metrics.recognised, level).inc(n)
 
-    async def guarded(
-        self,
-        source: str,
-        endpoint: str,
-        handle: Callable[[], Awaitable[Response]],
-    ) -> Response:
-        started = time.perf_counter()
-        try:
-            response = await handle()
-        except NetcxError as err:
-            self.metrics.rejected.labels(source, _reason(err)).inc()
-            response = _error_response(err)
-        except ClientDisconnect:
-            response = Response(status_code=400)
-        self.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
-        return response
+    def finish(self, call: Call, reply: Reply) -> None:
+        """Headers every collector reply carries: CORS for allowed tag origins."""
+        origin = call.header(b"origin")
+        if origin and origin in self.tag_origins:
+            reply.headers += [
+                (b"access-control-allow-origin", origin.encode("latin-1")),
+                (b"access-control-allow-credentials", b"true"),
+                (b"vary", b"Origin"),
+            ]
 
     # ------------------------------------------------------------ Segment
 
-    def check_write_key(self, request: Request, body_key: str | None) -> None:
-        header = request.headers.get("authorization")
-        key = body_key
-        if header is not None:
-            scheme, _, value = header.partition(" ")
-            if scheme.lower() != "basic":
-                raise Unauthorized("Authorization must be Basic <base64(writeKey:)>")
-            try:
-                key = base64.b64decode(value.strip(), validate=True).decode().partition(":")[0]
-            except (binascii.Error, UnicodeDecodeError) as err:
-                raise Unauthorized("Authorization: not valid base64 of writeKey:") from err
+    def write_key(self, call: Call, body_key: str | None) -> None:
+        header = call.header(b"authorization")
+        key = body_key if header is None else _basic_user(header)
         if key is None:
             raise Unauthorized("a write key is required (Basic auth or writeKey in the body)")
         if key not in self.write_keys:
             raise Unauthorized("unknown write key")
 
-    def segment_route(self, kind: str) -> Route:
-        async def endpoint(request: Request) -> Response:
-            async def handle() -> Response:
-                if "authorization" in request.headers:
-                    self.check_write_key(request, None)
-                decoded = segment.decode(kind, await self.body(request), self.arrival(request))
-                if "authorization" not in request.headers:
-                    self.check_write_key(request, decoded.body_write_key)
-                await self.store("segment", decoded.events)
-                return Response(b'{"success":true}', media_type="application/json")
+    def segment(self, kind: str) -> Handler:
+        async def handle(call: Call) -> Reply:
+            has_header = b"authorization" in call.headers
+            if has_header:  # refuse before reading a body we would not store
+                self.write_key(call, None)
+            decoded = segment.decode(kind, await call.body(self.max_body), self.arrival(call))
+            if not has_header:
+                self.write_key(call, decoded.body_write_key)
+            await self.store("segment", decoded.events)
+            return Reply(200, [_JSON], b'{"success":true}')
 
-            return await self.guarded("segment", f"/v1/{kind}", handle)
-
-        return Route(f"/v1/{kind}", endpoint, methods=["POST"], name=f"segment_{kind}")
+        return handle
 
     # ------------------------------------------------------------ Snowplow
 
-    async def snowplow_post(self, request: Request) -> Response:
-        async def handle() -> Response:
-            events = snowplow.decode_post(await self.body(request), self.arrival(request))
-            await self.store("snowplow", events)
-            return Response(b"ok", media_type="text/plain")
+    async def snowplow_post(self, call: Call) -> Reply:
+        events = snowplow.decode_post(await call.body(self.max_body), self.arrival(call))
+        await self.store("snowplow", events)
+        return Reply(200, [(b"content-type", b"text/plain")], b"ok")
 
-        return await self.guarded("snowplow", "/com.snowplowanalytics.snowplow/tp2", handle)
-
-    async def snowplow_get(self, request: Request) -> Response:
-        async def handle() -> Response:
-            params = dict(request.query_params.multi_items())
-            events = snowplow.decode_get(params, self.arrival(request))
-            await self.store("snowplow", events)
-            return Response(_PIXEL, media_type="image/gif", headers={"Cache-Control": "no-store"})
-
-        return await self.guarded("snowplow", "/i", handle)
+    async def snowplow_get(self, call: Call) -> Reply:
+        events = snowplow.decode_get(call.query(), self.arrival(call))
+        await self.store("snowplow", events)
+        return Reply(
+            200, [(b"content-type", b"image/gif"), (b"cache-control", b"no-store")], _PIXEL
+        )
 
     # ------------------------------------------------------------ netcx tag
 
-    def visitor_id(self, request: Request) -> tuple[str, bool]:
-        """The visitor cookie's id, or a new one (True: the response must set the cookie)."""
-        current = request.cookies.get(self.cookie)
+    def visitor_id(self, call: Call) -> tuple[str, bool]:
+        """The visitor cookie's id, or a new one (True: the reply must set the cookie)."""
+        current = call.cookie(self.cookie)
         if current and _VISITOR_ID.match(current):
             return current, False
         return secrets.token_urlsafe(18), True
 
-    def with_visitor_cookie(self, request: Request, response: Response, vid: str) -> None:
-        response.set_cookie(
-            self.cookie,
-            vid,
-            max_age=self.cookie_max_age_s,
-            path="/",
-            httponly=True,
-            samesite="lax",
-            secure=request.url.scheme == "https",
+    def visitor_cookie(self, call: Call, vid: str) -> tuple[bytes, bytes]:
+        """First-party, long-lived, invisible to page scripts, sent on top-level navigation."""
+        secure = "; Secure" if call.scope.get("scheme") == "https" else ""
+        value = (
+            f"{self.cookie}={vid}; Max-Age={self.cookie_max_age_s}; Path=/; HttpOnly; "
+            f"SameSite=Lax{secure}"
         )
+        return (b"set-cookie", value.encode("latin-1"))
 
-    def cors(self, request: Request, response: Response) -> None:
-        origin = request.headers.get("origin")
-        if origin and origin in self.tag_origins:
-            response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Access-Control-Allow-Credentials"] = "true"
-            response.headers["Vary"] = "Origin"
-
-    async def tag_script(self, request: Request) -> Response:
-        vid, new = self.visitor_id(request)
-        response = Response(
-            TAG_JS,
-            media_type="text/javascript",
-            headers={"Cache-Control": "private, max-age=300"},
-        )
+    async def tag_script(self, call: Call) -> Reply:
+        vid, new = self.visitor_id(call)
+        headers = [
+            (b"content-type", b"text/javascript; charset=utf-8"),
+            (b"cache-control", b"private, max-age=300"),
+        ]
         if new:
-            self.with_visitor_cookie(request, response, vid)
-        return response
+            headers.append(self.visitor_cookie(call, vid))
+        return Reply(200, headers, TAG_JS)
 
-    async def tag_events(self, request: Request) -> Response:
-        vid, new = self.visitor_id(request)
+    async def tag_events(self, call: Call) -> Reply:
+        vid, new = self.visitor_id(call)
+        events = tag.decode(await call.body(self.max_body), self.arrival(call), vid)
+        await self.store("tag", events)
+        return Reply(204, [self.visitor_cookie(call, vid)] if new else [])
 
-        async def handle() -> Response:
-            events = tag.decode(await self.body(request), self.arrival(request), vid)
-            await self.store("tag", events)
-            return Response(status_code=204)
-
-        response = await self.guarded("tag", "/v1/tag", handle)
-        if new and response.status_code < 300:
-            self.with_visitor_cookie(request, response, vid)
-        self.cors(request, response)
-        return response
-
-    async def tag_preflight(self, request: Request) -> Response:
-        response = Response(status_code=204)
-        self.cors(request, response)
-        if "Access-Control-Allow-Origin" in response.headers:
-            response.headers["Access-Control-Allow-Methods"] = "POST"
-            response.headers["Access-Control-Allow-Headers"] = "Content-Type"
-            response.headers["Access-Control-Max-Age"] = "600"
-        return response
+    async def tag_preflight(self, call: Call) -> Reply:
+        origin = call.header(b"origin")
+        if not origin or origin not in self.tag_origins:
+            return Reply(204)
+        return Reply(
+            204,
+            [
+                (b"access-control-allow-methods", b"POST"),
+                (b"access-control-allow-headers", b"Content-Type"),
+                (b"access-control-max-age", b"600"),
+            ],
+        )
 
     # ------------------------------------------------------------ metrics, OpenAPI
 
-    async def metrics_endpoint(self, _: Request) -> Response:
-        return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    async def metrics_text(self, _: Call) -> Reply:
+        body = generate_latest(self.metrics.registry)
+        return Reply(200, [(b"content-type", CONTENT_TYPE_LATEST.encode())], body)
 
-    async def openapi_endpoint(self, _: Request) -> Response:
-        return Response(self.openapi, media_type="application/json")
+    async def openapi_json(self, _: Call) -> Reply:
+        return Reply(200, [_JSON], self.openapi)
 
 
 def routes(container: Container) -> list[BaseRoute]:
     """The collector's routes for `netcx serve`."""
-    r = CollectRoutes(container)
+    c = Collect(container)
+
+    def route(path: str, method: str, source: str, handle: Handler) -> Route:
+        return Route(path, Endpoint(c, source, path, handle), methods=[method])
+
     return [
-        *(r.segment_route(kind) for kind in (*segment.KINDS, "batch")),
-        Route("/com.snowplowanalytics.snowplow/tp2", r.snowplow_post, methods=["POST"]),
-        Route("/i", r.snowplow_get, methods=["GET"]),
-        Route("/tag.js", r.tag_script, methods=["GET"]),
-        Route("/v1/tag", r.tag_events, methods=["POST"]),
-        Route("/v1/tag", r.tag_preflight, methods=["OPTIONS"]),
-        Route("/metrics", r.metrics_endpoint, methods=["GET"]),
-        Route("/openapi.json", r.openapi_endpoint, methods=["GET"]),
+        *(route(f"/v1/{k}", "POST", "segment", c.segment(k)) for k in (*segment.KINDS, "batch")),
+        route("/com.snowplowanalytics.snowplow/tp2", "POST", "snowplow", c.snowplow_post),
+        route("/i", "GET", "snowplow", c.snowplow_get),
+        route("/tag.js", "GET", "tag", c.tag_script),
+        route("/v1/tag", "POST", "tag", c.tag_events),
+        route("/v1/tag", "OPTIONS", "tag", c.tag_preflight),
+        route("/metrics", "GET", "-", c.metrics_text),
+        route("/openapi.json", "GET", "-", c.openapi_json),
     ]

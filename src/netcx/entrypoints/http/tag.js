@@ -1,4 +1,5 @@
-/* netcx tag: page views, clicks on [data-netcx-track] elements, consent state -> POST /v1/tag.
+/* netcx tag: page views (also single-page URL changes), clicks on [data-netcx-track] elements,
+   consent state -> POST /v1/tag.
    Consent: window.netcxConsent = {analytics: true, ...} before the tag loads, or the script's
    data-consent="analytics personalisation" attribute, or netcx.setConsent({...}) at any time.
    The visitor id is a first-party HttpOnly cookie set by the server; this script never sees it. */
@@ -79,6 +80,29 @@
     if (el.getAttribute("href")) props.href = el.getAttribute("href");
     track(el.getAttribute("data-netcx-track") || "click", props);
   }, true);
+
+  // Single-page sites change the URL without loading a page: each change is a page view.
+  // An in-page anchor (#section) is not; a hash route (#/path, #!path) is.
+  function route() {
+    var hash = location.hash;
+    var routed = hash.indexOf("#/") === 0 || hash.indexOf("#!") === 0;
+    return location.pathname + location.search + (routed ? hash : "");
+  }
+  var lastRoute = route();
+  function urlChanged() {
+    if (route() === lastRoute) return;
+    lastRoute = route();
+    page();
+  }
+  ["pushState", "replaceState"].forEach(function (name) {
+    var original = history[name];
+    history[name] = function () {
+      var result = original.apply(this, arguments);
+      urlChanged();
+      return result;
+    };
+  });
+  window.addEventListener("popstate", urlChanged);
 
   window.netcx = {
     page: page,

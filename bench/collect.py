@@ -1,0 +1,201 @@
+"""Collector throughput over HTTP (wrk): single and batched events vs a raw ASGI 204 app.
+
+Both servers run under granian (1 worker) on this machine, one after the other, with the
+same wrk load (2 threads, 64 connections). The collector stores every event durably
+(segment log, fsync=always, group commit) before it answers; each request carries new
+message ids, so nothing is skipped as a duplicate.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from _results import record
+
+HERE = Path(__file__).parent
+WRITE_KEY = "bench-key"
+DURATION_S = int(os.environ.get("NETCX_BENCH_SECONDS", "5"))
+ROUNDS = 3
+BATCH = 100
+
+LUA = r"""
+local tids = 0
+function setup(thread)
+  thread:set("tid", tids)
+  tids = tids + 1
+end
+local n = 0
+local path, run, batch
+function init(args)
+  path, run, batch = args[1], args[2], tonumber(args[3])
+end
+local headers = {["Content-Type"] = "application/json", ["Authorization"] = "AUTH"}
+local function message(id)
+  return '{"type":"track","userId":"u-' .. (n % 997) .. '","event":"Tariff Compared",'
+    .. '"messageId":"' .. id .. '","timestamp":"2026-11-27T10:00:00.000Z",'
+    .. '"properties":{"from":"S","to":"L","price":29.9},'
+    .. '"context":{"page":{"url":"https://shop.example/tariffs"},"userAgent":"bench"}}'
+end
+function request()
+  n = n + 1
+  local id = run .. "-" .. tid .. "-" .. n
+  local body
+  if batch == 0 then
+    body = message(id)
+  else
+    local parts = {}
+    for i = 1, batch do parts[i] = message(id .. "-" .. i) end
+    body = '{"batch":[' .. table.concat(parts, ",") .. ']}'
+  end
+  return wrk.format("POST", path, headers, body)
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start(cmd: list[str], env: dict[str, str], cwd: Path, port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            time.sleep(0.1)
+    stop(proc)
+    raise RuntimeError(f"{cmd[:4]} did not start")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def worker_cpu_s(proc: subprocess.Popen[bytes]) -> float:
+    """CPU seconds used so far by the server's granian worker (a child of `proc`)."""
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    total = 0.0
+    for pid in children:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def wrk(url: str, script: Path, path: str, run: str, batch: int) -> float:
+    """Requests per second that got a 2xx (wrk counts others separately: we require none)."""
+    out = subprocess.run(
+        ["wrk", "-t2", "-c64", f"-d{DURATION_S}s", "-s", str(script), url, "--",
+         path, run, str(batch)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if bad:
+        raise RuntimeError(f"{bad.group(1)} failed requests on {path}:\n{out}")
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if m is None:
+        raise RuntimeError(f"cannot read wrk output:\n{out}")
+    return float(m.group(1))
+
+
+def measure(
+    proc: subprocess.Popen[bytes], url: str, script: Path, path: str, run: str, batch: int
+) -> tuple[float, float]:
+    """(requests/s, server CPU seconds per request) of one wrk run."""
+    cpu0 = worker_cpu_s(proc)
+    rps = wrk(url, script, path, run, batch)
+    return rps, (worker_cpu_s(proc) - cpu0) / (rps * DURATION_S)
+
+
+def main() -> None:
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: run scripts/install-system-deps.sh")
+    auth = "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
+    with tempfile.TemporaryDirectory(prefix="netcx-bench-collect-") as tmp:
+        script = Path(tmp) / "post.lua"
+        script.write_text(LUA.replace("AUTH", auth))
+        env = {**os.environ, "NETCX_HTTP__WRITE_KEYS": f'["{WRITE_KEY}"]'}
+        raw_port, netcx_port = free_port(), free_port()
+        raw = start(
+            [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
+             "--port", str(raw_port), "--workers", "1", "--no-access-log", "_raw_asgi:app"],
+            env, HERE, raw_port,
+        )  # fmt: skip
+        netcx = start(
+            [sys.executable, "-m", "netcx", "serve", "--port", str(netcx_port),
+             "--data", str(Path(tmp) / "data")],
+            env, HERE, netcx_port,
+        )  # fmt: skip
+        raw_url, base = f"http://127.0.0.1:{raw_port}", f"http://127.0.0.1:{netcx_port}"
+        runs: dict[str, list[tuple[float, float]]] = {"raw": [], "single": [], "batch": []}
+        try:
+            # Interleaved rounds: the machine is shared, so load from others hits all three.
+            for n in range(ROUNDS):
+                runs["raw"].append(measure(raw, raw_url, script, "/v1/track", f"r{n}", 0))
+                runs["single"].append(measure(netcx, base, script, "/v1/track", f"s{n}", 0))
+                runs["batch"].append(measure(netcx, base, script, "/v1/batch", f"b{n}", BATCH))
+            metrics = httpx.get(f"{base}/metrics").text
+        finally:
+            stop(raw)
+            stop(netcx)
+    stored = float(
+        re.search(r'^netcx_collect_events_total\{source="segment"\} ([\d.e+]+)$', metrics, re.M)[1]  # type: ignore[index]
+    )
+    raw_rps, raw_cpu = (statistics.median(x) for x in zip(*runs["raw"], strict=True))
+    single_rps, single_cpu = (statistics.median(x) for x in zip(*runs["single"], strict=True))
+    batch_rps, batch_cpu = (statistics.median(x) for x in zip(*runs["batch"], strict=True))
+    single_eps, batch_eps = single_rps, batch_rps * BATCH
+    ratio = single_rps / raw_rps
+    print(
+        f"median of {ROUNDS} interleaved {DURATION_S}s rounds, wrk -t2 -c64, {os.cpu_count()} CPUs"
+    )
+    print(
+        f"raw ASGI 204 app        : {raw_rps:9.0f} requests/s  {raw_cpu * 1e6:6.0f} us CPU/request"
+    )
+    print(
+        f"collector single events : {single_eps:9.0f} events/s    {single_cpu * 1e6:6.0f} us CPU/ev"
+        f"  ({ratio:.2f}x raw ASGI; {raw_cpu / single_cpu:.2f}x by CPU)"
+    )
+    print(
+        f"collector batched ({BATCH}) : {batch_eps:9.0f} events/s    "
+        f"{batch_cpu / BATCH * 1e6:6.0f} us CPU/ev"
+        f"  ({batch_rps:.0f} requests/s)"
+    )
+    print(f"events durably stored   : {stored:9.0f} (segment log, fsync=always, group commit)")
+    record(
+        {
+            "collect.single_events_per_s": single_eps,
+            "collect.batch_events_per_s": batch_eps,
+            "collect.single_vs_raw_asgi": ratio,
+            "collect.single_vs_raw_asgi_by_cpu": raw_cpu / single_cpu,
+            "collect.raw_asgi_requests_per_s": raw_rps,
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()

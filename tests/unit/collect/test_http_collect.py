@@ -1,0 +1,142 @@
+"""The collector's HTTP layer in-process (Starlette TestClient, memory log): edge cases."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from netcx.bootstrap import Container, build_container
+from netcx.config import load_settings
+from netcx.domain.events import Event
+from netcx.entrypoints.http.app import create_app
+
+ORIGIN = "https://www.example-telco.com"
+
+
+@pytest.fixture
+def container() -> Container:
+    settings = load_settings(
+        http={"write_keys": ["wk"]},
+        collect={"event_log": "memory", "tag_allowed_origins": [ORIGIN]},
+    )
+    return build_container(settings)
+
+
+@pytest.fixture
+def client(container: Container) -> Iterator[TestClient]:
+    with TestClient(create_app(container), base_url="https://testserver") as c:
+        yield c
+
+
+def stored(client: TestClient) -> list[Event]:
+    app_container: Container = client.app.state.container  # type: ignore[attr-defined]
+    return [s.event for s in app_container.event_log.read()]
+
+
+def test_gzip_body_is_accepted_and_bad_encodings_are_named(client: TestClient) -> None:
+    body = gzip.compress(json.dumps({"userId": "u", "event": "E", "messageId": "m1"}).encode())
+    headers = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
+    ok = client.post("/v1/track", content=body, headers=headers, auth=("wk", ""))
+    not_gzip = client.post("/v1/track", content=b"{}", headers=headers, auth=("wk", ""))
+    brotli = client.post(
+        "/v1/track", content=b"{}", headers={"Content-Encoding": "br"}, auth=("wk", "")
+    )
+    assert ok.status_code == 200
+    assert not_gzip.status_code == 400 and "gzip" in not_gzip.json()["message"]
+    assert brotli.status_code == 400 and "Content-Encoding" in brotli.json()["message"]
+    assert len(stored(client)) == 1
+
+
+def test_gzip_bomb_is_refused_as_too_large(client: TestClient) -> None:
+    bomb = gzip.compress(b'{"userId": "u", "event": "' + b"x" * 2_000_000 + b'"}')
+    r = client.post(
+        "/v1/track", content=bomb, headers={"Content-Encoding": "gzip"}, auth=("wk", "")
+    )
+    assert r.status_code == 413
+
+
+def test_tag_cookie_is_set_once_secure_over_https_and_reissued_when_forged(
+    client: TestClient,
+) -> None:
+    script = client.get("/tag.js")
+    cookie = script.headers["set-cookie"]
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
+    body = {"events": [{"id": "abcdefgh01", "type": "page", "url": "https://x/"}]}
+    again = client.post("/v1/tag", content=json.dumps(body))
+    assert again.status_code == 204 and "set-cookie" not in again.headers
+    client.cookies.set("netcx_vid", "bad;value")
+    forged = client.post(
+        "/v1/tag", content=json.dumps({"events": [{"id": "abcdefgh02", "type": "click"}]})
+    )
+    assert "set-cookie" in forged.headers
+    vids = {e.visitor_id for e in stored(client)}
+    assert len(vids) == 2 and "bad;value" not in vids
+
+
+def test_cors_only_for_allowed_origins(client: TestClient) -> None:
+    allowed = client.options("/v1/tag", headers={"Origin": ORIGIN})
+    other = client.options("/v1/tag", headers={"Origin": "https://evil.example"})
+    assert allowed.headers["access-control-allow-origin"] == ORIGIN
+    assert allowed.headers["access-control-allow-credentials"] == "true"
+    assert "access-control-allow-origin" not in other.headers
+
+
+def test_snowplow_pixel_and_metrics(client: TestClient) -> None:
+    pixel = client.get("/i", params={"e": "pv", "eid": "p1", "url": "https://x/", "duid": "d"})
+    bad = client.get("/i", params={"e": "nope"})
+    metrics = client.get("/metrics").text
+    assert pixel.status_code == 200 and pixel.headers["content-type"] == "image/gif"
+    assert bad.status_code == 400 and "e:" in bad.json()["message"]
+    assert 'netcx_collect_events_total{source="snowplow"} 1.0' in metrics
+    assert (
+        'netcx_collect_rejected_requests_total{reason="invalid",source="snowplow"} 1.0' in metrics
+    )
+    assert "netcx_collect_request_seconds_bucket" in metrics
+
+
+def test_openapi_lists_every_collector_endpoint(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {
+        "/v1/track",
+        "/v1/batch",
+        "/com.snowplowanalytics.snowplow/tp2",
+        "/i",
+        "/v1/tag",
+    } <= set(paths)
+
+
+def test_wrong_method_is_405_not_500(client: TestClient) -> None:
+    assert client.get("/v1/track").status_code == 405
+
+
+def test_write_key_errors_are_401_with_a_reason(client: TestClient) -> None:
+    body = {"userId": "u", "event": "E"}
+    bearer = client.post("/v1/track", json=body, headers={"Authorization": "Bearer x"})
+    garbage = client.post("/v1/track", json=body, headers={"Authorization": "Basic !!!"})
+    assert (bearer.status_code, garbage.status_code) == (401, 401)
+    assert "Basic" in bearer.json()["message"] and "base64" in garbage.json()["message"]
+
+
+def test_head_of_the_tag_script_has_no_body(client: TestClient) -> None:
+    head = client.head("/tag.js")
+    assert head.status_code == 200 and head.content == b""
+    assert int(head.headers["content-length"]) == len(client.get("/tag.js").content)
+
+
+def test_a_resent_snowplow_payload_is_acknowledged_and_stored_once(client: TestClient) -> None:
+    payload = {
+        "schema": "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4",
+        "data": [{"e": "pv", "eid": "sp-1", "url": "https://x/a"}, {"e": "pv", "eid": "sp-2"}],
+    }
+    first = client.post("/com.snowplowanalytics.snowplow/tp2", json=payload)
+    again = client.post("/com.snowplowanalytics.snowplow/tp2", json=payload)
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert [e.event_id for e in stored(client)] == ["sp-1", "sp-2"]
+    assert (
+        'netcx_collect_duplicate_events_total{source="snowplow"} 2.0' in client.get("/metrics").text
+    )
