@@ -24,6 +24,7 @@ from netcx.domain.identity import IntentNote
 from netcx.domain.identity import Recognition as IdRecognition
 from netcx.domain.intents.matching import Signal
 from netcx.domain.intents.scoring import ActiveIntent
+from netcx.domain.pseudonyms import IdKind
 from netcx.domain.resolution import Level, Resolution
 from netcx.services.identity import ConsentGate, IdentityService
 from netcx.services.intents import IntentService, signal_from_hit
@@ -69,6 +70,12 @@ class EventRecognizer:
         self._intents = intents
 
     async def recognise(self, event: events.Event) -> events.Recognition:
+        if not event.visitor_id and event.user_id:
+            # A server-side call with only the site's login id: the customer, no device.
+            subscriber = self._identity.pseudonymizer.pseudonym(IdKind.SUBSCRIBER, event.user_id)
+            return events.Recognition(
+                events.RecognitionLevel.AUTHENTICATED, "login", 1.0, {"subscriber": subscriber}
+            )
         if not event.visitor_id or event.client is None:
             return events.Recognition.anonymous("no_visitor_or_address")
         rec = await anyio.to_thread.run_sync(self._recognise_and_score, event)
