@@ -85,7 +85,7 @@ def test_segment_python_client_events_are_stored_once(tmp_path: Path) -> None:
     assert events_count(data) == {
         "total": 6,
         "by_source": {"segment": 6},
-        "by_level": {"anonymous": 6},
+        "by_level": by_level,
     }
 
 
