@@ -75,10 +75,13 @@ def train_churn_model(
     id_column: str | None = None,
     time_column: str | None = None,
     out: Path | None = None,
+    exclude: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Train on the table in `data`; write the model to `out`; return the metrics."""
     table = read_customer_table(data)
-    model = train_and_evaluate(table, target, id_column, time_column, source=str(data))
+    model = train_and_evaluate(
+        table, target, id_column, time_column, source=str(data), exclude=exclude
+    )
     if out is not None:
         save_model(model, out)
     return model.metrics
@@ -290,7 +293,6 @@ def _crm_lines(world: World, ps: Pseudonymizer) -> dict[str, features.Line]:
     has_fixed = {
         r["household_id"]: bool(r["has_fixed"]) for r in world.table("crm/households").to_pylist()
     }
-    born = {r["subscriber_id"]: r["birth_year"] for r in world.table("crm/subscribers").to_pylist()}
     rows = world.table("crm/lines").to_pylist()
     per_household: dict[str, int] = {}
     for r in rows:
@@ -312,7 +314,6 @@ def _crm_lines(world: World, ps: Pseudonymizer) -> dict[str, features.Line]:
             segment=segment.get(r["account_id"]) or "",
             household_lines=per_household[r["household_id"]],
             has_fixed=has_fixed.get(r["household_id"], False),
-            birth_year=born.get(r["subscriber_id"]) if r["subscriber_id"] else None,
         )
     return out
 

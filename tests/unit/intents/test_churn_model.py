@@ -110,7 +110,6 @@ LINE = Line(
     segment="consumer",
     household_lines=2,
     has_fixed=True,
-    birth_year=1980,
 )
 
 event_days = st.lists(st.integers(min_value=0, max_value=200), max_size=30)

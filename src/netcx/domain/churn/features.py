@@ -21,7 +21,8 @@ _NEVER = 999.0  # "days since" when there was nothing: far away, but a number
 
 @dataclass(frozen=True)
 class Line:
-    """The CRM facts of one line (ids are pseudonyms)."""
+    """The CRM facts of one line (ids are pseudonyms). Age and gender are deliberately not
+    among them: a retention model must not treat customers differently by them."""
 
     line_id: str
     household_id: str
@@ -36,7 +37,6 @@ class Line:
     segment: str
     household_lines: int
     has_fixed: bool
-    birth_year: int | None
 
 
 @dataclass
@@ -115,7 +115,6 @@ def crm_features(
         "days_to_contract_end": (line.contract_end_ms - at_ms) / DAY_MS,
         "household_lines": line.household_lines,
         "has_fixed": int(line.has_fixed),
-        "birth_year": math.nan if line.birth_year is None else line.birth_year,
         "care_30d": contacts.count(lo30, at_ms) + account_contacts.count(lo30, at_ms),
         "care_90d": contacts.count(lo90, at_ms) + account_contacts.count(lo90, at_ms),
         "care_days_since": _days_since(

@@ -31,11 +31,16 @@ def register(app: typer.Typer) -> None:
             typer.Option("--time", help="Prediction-date column: split by time, not at random."),
         ] = None,
         out: Annotated[Path | None, typer.Option(help="Write the model here.")] = None,
+        exclude: Annotated[
+            str,
+            typer.Option(help="Comma-separated columns never to use (e.g. gender,SeniorCitizen)."),
+        ] = "",
     ) -> None:
         """Train a calibrated gradient-boosting model; print its test metrics as one JSON line."""
         from netcx.services import churn  # scikit-learn loads only for churn commands
 
-        metrics = churn.train_churn_model(data, target, id_column, time_column, out)
+        excluded = tuple(c.strip() for c in exclude.split(",") if c.strip())
+        metrics = churn.train_churn_model(data, target, id_column, time_column, out, excluded)
         if out is not None:
             metrics = {**metrics, "model": str(out)}
         _print_json(metrics)
