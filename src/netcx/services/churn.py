@@ -15,17 +15,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from threadpoolctl import threadpool_limits
 
 from netcx.domain.churn import features
 from netcx.domain.churn.features import DAY_MS
 from netcx.domain.churn.model import (
-    THREADS,
     ChurnModel,
     churn_metrics,
     encode,
     fit,
     infer_plan,
+    predict_proba,
     train_and_evaluate,
 )
 from netcx.domain.pseudonyms import IdKind, Pseudonymizer
@@ -269,9 +268,7 @@ def _fit_and_measure(
 ) -> dict[str, Any]:
     plan = infer_plan(train, exclude=())
     estimator = fit(plan, encode(plan, train), y_train)
-    with threadpool_limits(limits=THREADS):
-        p = estimator.predict_proba(encode(plan, test))[:, 1]
-    return churn_metrics(y_test, np.asarray(p, dtype=float))
+    return churn_metrics(y_test, predict_proba(estimator, encode(plan, test)))
 
 
 def _period(world: World, session_identity: pa.Table) -> tuple[int, int, int]:

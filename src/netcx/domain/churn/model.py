@@ -181,9 +181,13 @@ class ChurnModel:
 
     def predict(self, table: pa.Table, source: str = "data") -> np.ndarray:
         """Calibrated churn probability per row of `table`."""
-        x = encode(self.plan, table, source)
-        with threadpool_limits(limits=THREADS):
-            return np.asarray(self.estimator.predict_proba(x)[:, 1], dtype=float)
+        return predict_proba(self.estimator, encode(self.plan, table, source))
+
+
+def predict_proba(estimator: Any, x: np.ndarray) -> np.ndarray:
+    """Probability of the positive class per row of the feature matrix `x`."""
+    with threadpool_limits(limits=THREADS):
+        return np.asarray(estimator.predict_proba(x)[:, 1], dtype=float)
 
 
 def fit(plan: FeaturePlan, x: np.ndarray, y: np.ndarray) -> Any:

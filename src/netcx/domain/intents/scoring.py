@@ -252,7 +252,7 @@ class IntentScorer:
 
 def _keep_latest(evidence: tuple[Evidence, ...], new: Evidence, limit: int) -> tuple[Evidence, ...]:
     out = (*evidence, new)
-    if new.ts_ms < evidence[-1].ts_ms if evidence else False:
+    if evidence and new.ts_ms < evidence[-1].ts_ms:  # a late event: keep time order
         out = tuple(sorted(out, key=lambda e: e.ts_ms))
     return out[-limit:]
 
