@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,11 +28,13 @@ from netcx.domain.churn.model import (
     predict_proba,
     train_and_evaluate,
 )
+from netcx.domain.intents.scoring import Evidence
 from netcx.domain.pseudonyms import IdKind, Pseudonymizer
 from netcx.errors import InvalidInput, NotFound
 from netcx.ports import World
 
 MODEL_FORMAT = "netcx-churn-model/1"
+_evidence_list = msgspec.json.Decoder(list[Evidence])
 _CSV = (".csv", ".csv.gz", ".txt")
 _PARQUET = (".parquet", ".pq")
 
@@ -360,18 +363,23 @@ def _web_timelines(
         if sid not in who and visitor in seen_as:
             who[sid] = seen_as[visitor].most_common(1)[0][0]
     on_line, on_household = [], []
-    data = session_intents.select(["session_id", "intent", "emerged_ms"]).to_pydict()
-    for sid, intent, emerged in zip(
-        data["session_id"], data["intent"], data["emerged_ms"], strict=True
-    ):
+    data = session_intents.select(["session_id", "intent", "emerged_ms", "evidence"]).to_pydict()
+    for sid, intent, emerged, evidence in zip(*data.values(), strict=True):
         if emerged is None or sid not in who:
             continue
+        # the intent, and each topic of it the session touched (porting, competitor, ...)
+        kinds = [intent, *dict.fromkeys(f"topic:{t}" for t in _topics(evidence))]
         line, hh = who[sid]
-        if line is not None:
-            on_line.append((line, emerged, intent, emerged))
-        if hh is not None:
-            on_household.append((hh, emerged, intent, emerged))
+        for kind in kinds:
+            if line is not None:
+                on_line.append((line, emerged, kind, emerged))
+            if hh is not None:
+                on_household.append((hh, emerged, kind, emerged))
     return features.timelines(on_line), features.timelines(on_household)
+
+
+def _topics(evidence_json: str) -> list[str]:
+    return [e.topic for e in _evidence_list.decode(evidence_json) if e.topic]
 
 
 def _lead_times(data: _WorldData, start_ms: int) -> dict[str, float]:

@@ -15,6 +15,8 @@ from typing import Any
 
 DAY_MS = 86_400_000
 WEB_INTENTS = ("churn_research", "tariff_comparison", "upgrade", "billing_problem", "outage")
+# taxonomy topics of churn research, as timeline kinds "topic:<name>"
+WEB_TOPICS = ("cancellation", "porting", "competitor")
 CARE_REASONS = ("cancel", "complaint", "billing", "outage")
 _NEVER = 999.0  # "days since" when there was nothing: far away, but a number
 
@@ -146,7 +148,15 @@ def web_features(
             row[f"web_{scope}_{intent}_days_since"] = _days_since(
                 at_ms, timeline.last_before(at_ms, intent)
             )
-        row[f"web_{scope}_sessions_30d"] = timeline.count(at_ms - 30 * DAY_MS, at_ms)
+        for topic in WEB_TOPICS:
+            kind = f"topic:{topic}"
+            row[f"web_{scope}_{topic}_30d"] = timeline.count(at_ms - 30 * DAY_MS, at_ms, kind)
+            row[f"web_{scope}_{topic}_days_since"] = _days_since(
+                at_ms, timeline.last_before(at_ms, kind)
+            )
+        row[f"web_{scope}_sessions_30d"] = sum(
+            timeline.count(at_ms - 30 * DAY_MS, at_ms, intent) for intent in WEB_INTENTS
+        )
     return row
 
 
