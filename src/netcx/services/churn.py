@@ -132,6 +132,7 @@ HORIZON_DAYS = 30  # the headline: churn within 30 days of the prediction date
 SHORT_HORIZON_DAYS = 14  # also reported: the next two weeks, where CX can still act
 SNAPSHOT_STEP_DAYS = 7
 MIN_HISTORY_DAYS = 14
+MAX_TRAIN_ROWS = 400_000
 
 
 def evaluate_churn_on_world(
@@ -189,9 +190,12 @@ def _evaluate_horizon(
 ) -> dict[str, float]:
     horizon = min(horizon_days * DAY_MS, max(outcome_end_ms - end_ms, DAY_MS))
     test_at = min(end_ms, outcome_end_ms - horizon)
-    train_at = []
+    train_at: list[int] = []
     t = test_at - horizon
-    while t >= start_ms + MIN_HISTORY_DAYS * DAY_MS:
+    # the most recent snapshots first, as many as keep the training set to a size that
+    # fits in minutes on one core (a 100k-household world has ~200k lines per snapshot)
+    max_snapshots = max(1, MAX_TRAIN_ROWS // max(1, len(data.lines)))
+    while t >= start_ms + MIN_HISTORY_DAYS * DAY_MS and len(train_at) < max_snapshots:
         train_at.append(t)
         t -= SNAPSHOT_STEP_DAYS * DAY_MS
     by_line, by_household = data.web
