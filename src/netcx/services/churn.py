@@ -10,29 +10,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from threadpoolctl import threadpool_limits
 
 from netcx.domain.churn import features
 from netcx.domain.churn.features import DAY_MS
 from netcx.domain.churn.model import (
-    THREADS,
     ChurnModel,
     churn_metrics,
     encode,
     fit,
     infer_plan,
+    predict_proba,
     train_and_evaluate,
 )
+from netcx.domain.intents.scoring import Evidence
 from netcx.domain.pseudonyms import IdKind, Pseudonymizer
 from netcx.errors import InvalidInput, NotFound
 from netcx.ports import World
 
 MODEL_FORMAT = "netcx-churn-model/1"
+_evidence_list = msgspec.json.Decoder(list[Evidence])
 _CSV = (".csv", ".csv.gz", ".txt")
 _PARQUET = (".parquet", ".pq")
 
@@ -75,10 +77,13 @@ def train_churn_model(
     id_column: str | None = None,
     time_column: str | None = None,
     out: Path | None = None,
+    exclude: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Train on the table in `data`; write the model to `out`; return the metrics."""
     table = read_customer_table(data)
-    model = train_and_evaluate(table, target, id_column, time_column, source=str(data))
+    model = train_and_evaluate(
+        table, target, id_column, time_column, source=str(data), exclude=exclude
+    )
     if out is not None:
         save_model(model, out)
     return model.metrics
@@ -127,6 +132,7 @@ HORIZON_DAYS = 30  # the headline: churn within 30 days of the prediction date
 SHORT_HORIZON_DAYS = 14  # also reported: the next two weeks, where CX can still act
 SNAPSHOT_STEP_DAYS = 7
 MIN_HISTORY_DAYS = 14
+MAX_TRAIN_ROWS = 400_000
 
 
 def evaluate_churn_on_world(
@@ -184,9 +190,12 @@ def _evaluate_horizon(
 ) -> dict[str, float]:
     horizon = min(horizon_days * DAY_MS, max(outcome_end_ms - end_ms, DAY_MS))
     test_at = min(end_ms, outcome_end_ms - horizon)
-    train_at = []
+    train_at: list[int] = []
     t = test_at - horizon
-    while t >= start_ms + MIN_HISTORY_DAYS * DAY_MS:
+    # the most recent snapshots first, as many as keep the training set to a size that
+    # fits in minutes on one core (a 100k-household world has ~200k lines per snapshot)
+    max_snapshots = max(1, MAX_TRAIN_ROWS // max(1, len(data.lines)))
+    while t >= start_ms + MIN_HISTORY_DAYS * DAY_MS and len(train_at) < max_snapshots:
         train_at.append(t)
         t -= SNAPSHOT_STEP_DAYS * DAY_MS
     by_line, by_household = data.web
@@ -266,9 +275,7 @@ def _fit_and_measure(
 ) -> dict[str, Any]:
     plan = infer_plan(train, exclude=())
     estimator = fit(plan, encode(plan, train), y_train)
-    with threadpool_limits(limits=THREADS):
-        p = estimator.predict_proba(encode(plan, test))[:, 1]
-    return churn_metrics(y_test, np.asarray(p, dtype=float))
+    return churn_metrics(y_test, predict_proba(estimator, encode(plan, test)))
 
 
 def _period(world: World, session_identity: pa.Table) -> tuple[int, int, int]:
@@ -290,7 +297,6 @@ def _crm_lines(world: World, ps: Pseudonymizer) -> dict[str, features.Line]:
     has_fixed = {
         r["household_id"]: bool(r["has_fixed"]) for r in world.table("crm/households").to_pylist()
     }
-    born = {r["subscriber_id"]: r["birth_year"] for r in world.table("crm/subscribers").to_pylist()}
     rows = world.table("crm/lines").to_pylist()
     per_household: dict[str, int] = {}
     for r in rows:
@@ -312,7 +318,6 @@ def _crm_lines(world: World, ps: Pseudonymizer) -> dict[str, features.Line]:
             segment=segment.get(r["account_id"]) or "",
             household_lines=per_household[r["household_id"]],
             has_fixed=has_fixed.get(r["household_id"], False),
-            birth_year=born.get(r["subscriber_id"]) if r["subscriber_id"] else None,
         )
     return out
 
@@ -362,18 +367,23 @@ def _web_timelines(
         if sid not in who and visitor in seen_as:
             who[sid] = seen_as[visitor].most_common(1)[0][0]
     on_line, on_household = [], []
-    data = session_intents.select(["session_id", "intent", "emerged_ms"]).to_pydict()
-    for sid, intent, emerged in zip(
-        data["session_id"], data["intent"], data["emerged_ms"], strict=True
-    ):
+    data = session_intents.select(["session_id", "intent", "emerged_ms", "evidence"]).to_pydict()
+    for sid, intent, emerged, evidence in zip(*data.values(), strict=True):
         if emerged is None or sid not in who:
             continue
+        # the intent, and each topic of it the session touched (porting, competitor, ...)
+        kinds = [intent, *dict.fromkeys(f"topic:{t}" for t in _topics(evidence))]
         line, hh = who[sid]
-        if line is not None:
-            on_line.append((line, emerged, intent, emerged))
-        if hh is not None:
-            on_household.append((hh, emerged, intent, emerged))
+        for kind in kinds:
+            if line is not None:
+                on_line.append((line, emerged, kind, emerged))
+            if hh is not None:
+                on_household.append((hh, emerged, kind, emerged))
     return features.timelines(on_line), features.timelines(on_household)
+
+
+def _topics(evidence_json: str) -> list[str]:
+    return [e.topic for e in _evidence_list.decode(evidence_json) if e.topic]
 
 
 def _lead_times(data: _WorldData, start_ms: int) -> dict[str, float]:

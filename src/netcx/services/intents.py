@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 
 from netcx.domain.intents.household import HouseholdJourney, household_journey
@@ -86,7 +87,7 @@ def detect_session_intents(hits: pa.Table, taxonomy: Taxonomy | None = None) -> 
     cols = hits.select(
         ["hit_id", "ts_ms", "session_id", "channel", "event_type", "url", "title", "search_term"]
     )
-    order = pa.compute.sort_indices(
+    order = pc.sort_indices(
         cols,
         sort_keys=[("session_id", "ascending"), ("ts_ms", "ascending"), ("hit_id", "ascending")],
     )

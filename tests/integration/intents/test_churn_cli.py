@@ -37,7 +37,7 @@ def telco(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_train_on_a_telco_table_prints_metrics_and_scores(telco: Path, tmp_path: Path) -> None:
     model = tmp_path / "churn.model"
     r = netcx("churn", "train", "--data", telco, "--target", "Churn", "--id", "customerID",
-              "--out", model)  # fmt: skip
+              "--out", model, "--exclude", "gender,SeniorCitizen")  # fmt: skip
     assert r.returncode == 0, r.stderr
     [line] = r.stdout.strip().splitlines()
     m = json.loads(line)
@@ -52,6 +52,8 @@ def test_train_on_a_telco_table_prints_metrics_and_scores(telco: Path, tmp_path:
     assert m["features"]["TotalCharges"] == "numeric"  # blank strings are missing numbers
     assert m["features"]["Contract"] == "categorical"
     assert "customerID" not in m["features"]
+    assert "gender" not in m["features"]
+    assert m["excluded_columns"] == ["gender", "SeniorCitizen"]
 
     out = tmp_path / "scores.csv"
     r = netcx("churn", "score", "--model", model, "--data", telco, "--out", out)
@@ -97,6 +99,7 @@ def test_parquet_with_a_time_column_splits_by_time(telco: Path, tmp_path: Path) 
         (["--target", "churned"], 2, "no column 'churned' (--target); columns are: customerID"),
         (["--target", "Contract"], 2, "'Contract' is not binary: 3 distinct value(s)"),
         (["--target", "Churn", "--id", "cust_id"], 2, "no column 'cust_id' (--id)"),
+        (["--target", "Churn", "--exclude", "sex"], 2, "no column 'sex' (--exclude)"),
     ],
 )
 def test_bad_training_input_gets_a_clear_message(

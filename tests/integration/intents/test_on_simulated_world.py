@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from netcx.domain.pseudonyms import Pseudonymizer
@@ -17,6 +21,7 @@ from netcx.services.intents import (
 from netcx.simulate.generate import generate_world
 from netcx.simulate.params import WorldParams
 from netcx.simulate.world import WorldFolder
+from netcx.tables import SESSION_INTENTS
 from tests.integration.intents.truth_identity import identity_from_truth
 
 pytestmark = pytest.mark.integration
@@ -66,3 +71,37 @@ def test_churn_evaluation_reports_every_key_honestly(world: WorldFolder) -> None
     # households recognised from the network are scored as one journey
     households = detect_household_intents(intents, identity)
     assert households.num_rows > 0
+
+
+def test_intents_evaluate_cli_on_the_world(world: WorldFolder, tmp_path: Path) -> None:
+    out = tmp_path / "session_intents.parquet"
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "netcx",
+            "intents",
+            "evaluate",
+            "--world",
+            str(world.path),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    assert got["intents.macro_f1"] >= 0.9
+    assert pq.read_table(out).schema == SESSION_INTENTS
+    r = subprocess.run(
+        [sys.executable, "-m", "netcx", "intents", "evaluate", "--world", str(tmp_path / "x")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert r.returncode == 4
+    assert "no such folder" in r.stderr

@@ -110,7 +110,6 @@ LINE = Line(
     segment="consumer",
     household_lines=2,
     has_fixed=True,
-    birth_year=1980,
 )
 
 event_days = st.lists(st.integers(min_value=0, max_value=200), max_size=30)
@@ -136,7 +135,15 @@ def test_features_only_see_the_past(care_days: list[int], web_days: list[int], a
 
 def test_web_features_count_and_date_the_research() -> None:
     web = timelines(("hh", (100 - d) * DAY_MS, "churn_research", 0) for d in (1, 3, 20))
+    web["hh"] = timelines(
+        [("hh", (100 - d) * DAY_MS, "churn_research", 0) for d in (1, 3, 20)]
+        + [("hh", 97 * DAY_MS, "topic:porting", 0)]
+    )["hh"]
     row = features.web_features(LINE, 100 * DAY_MS, {}, web)
+    assert row["web_hh_porting_30d"] == 1
+    assert row["web_hh_porting_days_since"] == 3.0
+    assert row["web_hh_cancellation_30d"] == 0
+    assert row["web_hh_sessions_30d"] == 3
     assert row["web_hh_churn_research_7d"] == 2
     assert row["web_hh_churn_research_30d"] == 3
     assert row["web_hh_churn_research_days_since"] == 1.0

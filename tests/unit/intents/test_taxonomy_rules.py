@@ -137,3 +137,19 @@ def test_evidence_never_keeps_long_digit_runs(matcher: Matcher) -> None:
 def test_query_evidence_keeps_only_the_matched_part(matcher: Matcher) -> None:
     [m] = matcher.match(Signal(0, url="https://example.com/help?email=a@b.c&topic=cancel"))
     assert m.value == "topic=cancel"
+
+
+@pytest.mark.parametrize(
+    ("signal", "topic"),
+    [
+        (Signal(0, url="https://example.de/rufnummernmitnahme"), "porting"),
+        (Signal(0, search_term="port my number"), "porting"),
+        (Signal(0, url="https://example.de/kuendigung"), "cancellation"),
+        (Signal(0, title="Cancel your contract"), "cancellation"),
+        (Signal(0, url="https://example.de/vergleich-anbieter"), "competitor"),
+        (Signal(0, search_term="anbieter wechseln"), "competitor"),
+    ],
+)
+def test_churn_research_names_its_topic(matcher: Matcher, signal: Signal, topic: str) -> None:
+    [m] = matcher.match(signal)
+    assert (m.intent, m.topic) == ("churn_research", topic)

@@ -43,6 +43,7 @@ def test_the_shipped_taxonomy_has_the_eight_intents_in_both_languages() -> None:
         (_doc(regex=["(a|b)"]), "intents.roaming.rules[0].regex[0]: use non-capturing"),
         (_doc(regex=["x*"]), "intents.roaming.rules[0].regex[0]: matches the empty string"),
         (_doc(colour="red"), "intents.roaming.rules[0].colour"),
+        (_doc(topic="Porting!"), "intents.roaming.rules[0].topic"),
         ({"intents": {"roaming": {"rules": [{"family": "path"}]}}}, "needs at least one"),
         ({"intents": {"Roaming!": {"rules": [{"family": "path", "match": ["x"]}]}}}, "Roaming!"),
         ({"intents": {"none": {"rules": [{"family": "path", "match": ["x"]}]}}}, "intents.none"),

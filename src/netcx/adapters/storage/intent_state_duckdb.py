@@ -21,13 +21,16 @@ CREATE TABLE IF NOT EXISTS intent_state (
 
 
 class DuckDBIntentStateStore:
-    """States survive restarts when `path` is a file; one process owns the file, so it is
-    opened on first use (a CLI command that never scores does not lock it)."""
+    """States survive restarts when `path` is a file. One process owns the file (DuckDB
+    allows one writer), so states read or written once are kept in memory and only writes
+    go to the file; it is opened on first use (a CLI command that never scores does not
+    lock it)."""
 
     def __init__(self, path: Path | None = None) -> None:
         self._path = path
         self._lock = threading.Lock()
         self._connection: duckdb.DuckDBPyConnection | None = None
+        self._cache: dict[str, SubjectState] = {}
 
     @property
     def _con(self) -> duckdb.DuckDBPyConnection:
@@ -45,32 +48,40 @@ class DuckDBIntentStateStore:
         return self._connection
 
     def get_many(self, subject_ids: Sequence[str]) -> dict[str, SubjectState]:
-        if not subject_ids:
-            return {}
         with self._lock:
-            rows = self._con.execute(
-                "SELECT subject_id, state FROM intent_state WHERE subject_id IN "
-                "(SELECT unnest(?::VARCHAR[]))",
-                [list(subject_ids)],
-            ).fetchall()
-        return {sid: decode_state(blob) for sid, blob in rows}
+            missing = [s for s in subject_ids if s not in self._cache]
+            if missing:
+                rows = self._con.execute(
+                    "SELECT subject_id, state FROM intent_state WHERE subject_id IN "
+                    "(SELECT unnest(?::VARCHAR[]))",
+                    [missing],
+                ).fetchall()
+                for sid, blob in rows:
+                    self._cache[sid] = decode_state(blob)
+            cache = self._cache
+            return {s: cache[s] for s in subject_ids if s in cache}
 
     def update(
         self, subject_id: str, change: Callable[[SubjectState | None], SubjectState]
     ) -> SubjectState:
         with self._lock:
-            row = self._con.execute(
-                "SELECT state FROM intent_state WHERE subject_id = ?", [subject_id]
-            ).fetchone()
-            new = change(decode_state(row[0]) if row else None)
+            current = self._cache.get(subject_id)
+            if current is None:
+                row = self._con.execute(
+                    "SELECT state FROM intent_state WHERE subject_id = ?", [subject_id]
+                ).fetchone()
+                current = decode_state(row[0]) if row else None
+            new = change(current)
             self._con.execute(
                 "INSERT OR REPLACE INTO intent_state VALUES (?, ?)",
                 [subject_id, encode_state(new)],
             )
+            self._cache[subject_id] = new
             return new
 
     def delete(self, subject_id: str) -> bool:
         with self._lock:
+            self._cache.pop(subject_id, None)
             gone = self._con.execute(
                 "DELETE FROM intent_state WHERE subject_id = ? RETURNING subject_id",
                 [subject_id],
@@ -82,3 +93,4 @@ class DuckDBIntentStateStore:
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
+            self._cache.clear()

@@ -15,13 +15,16 @@ from typing import Any
 
 DAY_MS = 86_400_000
 WEB_INTENTS = ("churn_research", "tariff_comparison", "upgrade", "billing_problem", "outage")
+# taxonomy topics of churn research, as timeline kinds "topic:<name>"
+WEB_TOPICS = ("cancellation", "porting", "competitor")
 CARE_REASONS = ("cancel", "complaint", "billing", "outage")
 _NEVER = 999.0  # "days since" when there was nothing: far away, but a number
 
 
 @dataclass(frozen=True)
 class Line:
-    """The CRM facts of one line (ids are pseudonyms)."""
+    """The CRM facts of one line (ids are pseudonyms). Age and gender are deliberately not
+    among them: a retention model must not treat customers differently by them."""
 
     line_id: str
     household_id: str
@@ -36,7 +39,6 @@ class Line:
     segment: str
     household_lines: int
     has_fixed: bool
-    birth_year: int | None
 
 
 @dataclass
@@ -115,7 +117,6 @@ def crm_features(
         "days_to_contract_end": (line.contract_end_ms - at_ms) / DAY_MS,
         "household_lines": line.household_lines,
         "has_fixed": int(line.has_fixed),
-        "birth_year": math.nan if line.birth_year is None else line.birth_year,
         "care_30d": contacts.count(lo30, at_ms) + account_contacts.count(lo30, at_ms),
         "care_90d": contacts.count(lo90, at_ms) + account_contacts.count(lo90, at_ms),
         "care_days_since": _days_since(
@@ -147,7 +148,15 @@ def web_features(
             row[f"web_{scope}_{intent}_days_since"] = _days_since(
                 at_ms, timeline.last_before(at_ms, intent)
             )
-        row[f"web_{scope}_sessions_30d"] = timeline.count(at_ms - 30 * DAY_MS, at_ms)
+        for topic in WEB_TOPICS:
+            kind = f"topic:{topic}"
+            row[f"web_{scope}_{topic}_30d"] = timeline.count(at_ms - 30 * DAY_MS, at_ms, kind)
+            row[f"web_{scope}_{topic}_days_since"] = _days_since(
+                at_ms, timeline.last_before(at_ms, kind)
+            )
+        row[f"web_{scope}_sessions_30d"] = sum(
+            timeline.count(at_ms - 30 * DAY_MS, at_ms, intent) for intent in WEB_INTENTS
+        )
     return row
 
 

@@ -181,9 +181,13 @@ class ChurnModel:
 
     def predict(self, table: pa.Table, source: str = "data") -> np.ndarray:
         """Calibrated churn probability per row of `table`."""
-        x = encode(self.plan, table, source)
-        with threadpool_limits(limits=THREADS):
-            return np.asarray(self.estimator.predict_proba(x)[:, 1], dtype=float)
+        return predict_proba(self.estimator, encode(self.plan, table, source))
+
+
+def predict_proba(estimator: Any, x: np.ndarray) -> np.ndarray:
+    """Probability of the positive class per row of the feature matrix `x`."""
+    with threadpool_limits(limits=THREADS):
+        return np.asarray(estimator.predict_proba(x)[:, 1], dtype=float)
 
 
 def fit(plan: FeaturePlan, x: np.ndarray, y: np.ndarray) -> Any:
@@ -254,10 +258,13 @@ def train_and_evaluate(
     id_column: str | None = None,
     time_column: str | None = None,
     source: str = "data",
+    exclude: Sequence[str] = (),
 ) -> ChurnModel:
     """Type the columns, split (by time if given), fit on the training rows and measure on
-    the held-out rows; the returned model is the one the metrics describe."""
-    for name, what in ((target, "--target"), (id_column, "--id"), (time_column, "--time")):
+    the held-out rows; the returned model is the one the metrics describe. `exclude` names
+    columns that must not be features (e.g. gender or age, for fairness)."""
+    named = [(target, "--target"), (id_column, "--id"), (time_column, "--time")]
+    for name, what in [*named, *((e, "--exclude") for e in exclude)]:
         if name is not None and name not in table.column_names:
             raise InvalidInput(
                 f"{source}: no column {name!r} ({what}); columns are: "
@@ -269,7 +276,7 @@ def train_and_evaluate(
     y = y_all[rows]
     if min(int(y.sum()), len(y) - int(y.sum())) < 10:
         raise InvalidInput(f"target column {target!r}: need at least 10 rows of each class")
-    exclude = [c for c in (target, id_column, time_column) if c]
+    not_features = [c for c in (target, id_column, time_column, *exclude) if c]
     times = None
     if time_column is not None:
         times = _numeric_values(data.column(time_column))
@@ -277,7 +284,7 @@ def train_and_evaluate(
             raise InvalidInput(f"--time column {time_column!r} is not a number or timestamp")
     train_idx, test_idx, how = split_rows(len(y), y, times)
     train_tab = data.take(pa.array(train_idx))
-    plan = infer_plan(train_tab, exclude)
+    plan = infer_plan(train_tab, not_features)
     estimator = fit(plan, encode(plan, train_tab, source), y[train_idx])
     model = ChurnModel(plan, estimator, target, positive, id_column)
     p = model.predict(data.take(pa.array(test_idx)), source)
@@ -292,6 +299,7 @@ def train_and_evaluate(
             "rows_without_target": int(table.num_rows - len(rows)),
             "features": {c.name: c.kind for c in plan.columns},
             "dropped_columns": list(plan.dropped),
+            "excluded_columns": list(exclude),
         }
     )
     model.metrics = metrics

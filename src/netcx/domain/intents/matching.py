@@ -32,6 +32,7 @@ class Match:
     family: Family
     rule_id: str
     value: str  # the matched field (long digit runs masked)
+    topic: str = ""
 
 
 _DIGITS = re.compile(r"\d{6,}")
@@ -52,11 +53,11 @@ class _Group:
     regex: re.Pattern[str]
     rules: tuple[Rule, ...]
 
-    def rule_for(self, matched: str) -> str:
+    def rule_for(self, matched: str) -> Rule:
         for rule in self.rules:
             if re.search(rule.pattern, matched):
-                return rule.rule_id
-        return self.rules[0].rule_id
+                return rule
+        return self.rules[0]
 
 
 class Matcher:
@@ -124,11 +125,13 @@ class Matcher:
                 found = group.regex.search(text)
                 if found is None:
                     continue
+                rule = group.rule_for(found.group(0))
                 best[group.intent] = Match(
                     intent=group.intent,
                     weight=group.weight,
                     family=family,
-                    rule_id=group.rule_for(found.group(0)),
+                    rule_id=rule.rule_id,
+                    topic=rule.topic,
                     # a query string is evidence only through the part that matched
                     value=_evidence_value(raw or found.group(0)),
                 )

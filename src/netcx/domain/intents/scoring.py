@@ -34,6 +34,7 @@ class Evidence(msgspec.Struct, frozen=True, omit_defaults=True):
     source: str = ""  # subject whose event it was (line / visitor / session pseudonym)
     ref: str = ""  # hit or event id
     intent: str = ""  # set in exports where the intent is not implied (e.g. 'none' rows)
+    topic: str = ""  # the rule's facet of the intent, if it has one
 
 
 class IntentScore(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -118,6 +119,7 @@ class IntentScorer:
                     weight=m.weight,
                     source=source,
                     ref=ref,
+                    topic=m.topic,
                 ),
             )
             for m in matches
@@ -252,7 +254,7 @@ class IntentScorer:
 
 def _keep_latest(evidence: tuple[Evidence, ...], new: Evidence, limit: int) -> tuple[Evidence, ...]:
     out = (*evidence, new)
-    if new.ts_ms < evidence[-1].ts_ms if evidence else False:
+    if evidence and new.ts_ms < evidence[-1].ts_ms:  # a late event: keep time order
         out = tuple(sorted(out, key=lambda e: e.ts_ms))
     return out[-limit:]
 

@@ -48,6 +48,7 @@ class Rule:
     lang: str
     weight: float
     pattern: str  # folded regular expression
+    topic: str = ""  # optional facet of the intent, e.g. "porting" of churn_research
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,7 @@ class _RuleSpec(BaseModel):
     weight: float = Field(default=1.0, gt=0, le=10)
     match: list[str] = Field(default_factory=list)
     regex: list[str] = Field(default_factory=list)
+    topic: str = Field(default="", pattern=r"^(?:[a-z][a-z0-9_]*)?$")
 
     @field_validator("match", "regex")
     @classmethod
@@ -166,6 +168,7 @@ def parse_taxonomy(data: Any, source: str) -> Taxonomy:
                         lang=rspec.lang,
                         weight=rspec.weight,
                         pattern=pattern,
+                        topic=rspec.topic,
                     )
                 )
     return Taxonomy(

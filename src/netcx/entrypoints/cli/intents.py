@@ -31,11 +31,16 @@ def register(app: typer.Typer) -> None:
             typer.Option("--time", help="Prediction-date column: split by time, not at random."),
         ] = None,
         out: Annotated[Path | None, typer.Option(help="Write the model here.")] = None,
+        exclude: Annotated[
+            str,
+            typer.Option(help="Comma-separated columns never to use (e.g. gender,SeniorCitizen)."),
+        ] = "",
     ) -> None:
         """Train a calibrated gradient-boosting model; print its test metrics as one JSON line."""
         from netcx.services import churn  # scikit-learn loads only for churn commands
 
-        metrics = churn.train_churn_model(data, target, id_column, time_column, out)
+        excluded = tuple(c.strip() for c in exclude.split(",") if c.strip())
+        metrics = churn.train_churn_model(data, target, id_column, time_column, out, excluded)
         if out is not None:
             metrics = {**metrics, "model": str(out)}
         _print_json(metrics)
@@ -75,3 +80,31 @@ def register(app: typer.Typer) -> None:
         tax = intents.load_taxonomy(taxonomy)
         counts = {name: sum(1 for r in tax.rules if r.intent == name) for name in tax.intents}
         _print_json({"threshold": tax.threshold, "intents": counts})
+
+    @intents_app.command("evaluate")
+    def evaluate(
+        world: Annotated[Path, typer.Option(help="A simulated world folder (with truth/).")],
+        taxonomy: Annotated[
+            Path | None, typer.Option(help="Taxonomy YAML; default: the shipped one.")
+        ] = None,
+        out: Annotated[
+            Path | None, typer.Option(help="Also write SESSION_INTENTS here (.parquet).")
+        ] = None,
+    ) -> None:
+        """Detect session intents in a world's hits; print F1 per intent against its truth."""
+        import pyarrow.parquet as pq
+
+        from netcx.errors import InvalidInput, NotFound
+        from netcx.services import intents
+        from netcx.simulate.world import WorldFolder
+
+        if not world.is_dir():
+            raise NotFound(f"--world {world}: no such folder")
+        folder = WorldFolder(world)
+        if not folder.has_truth():
+            raise InvalidInput(f"--world {world}: has no truth/ to evaluate against")
+        hits = folder.table("web/hits")
+        found = intents.detect_session_intents(hits, intents.load_taxonomy(taxonomy))
+        if out is not None:
+            pq.write_table(found, out)
+        _print_json(intents.evaluate_intents(found, folder.table("truth/hits"), hits))
