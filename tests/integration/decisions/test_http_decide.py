@@ -118,7 +118,8 @@ def test_decide_end_to_end_with_a_flaky_webhook(tmp_path: Path, receiver: Receiv
         ]
         assert all(e["category"] != "acquisition" for e in out["experiences"])
         assert "intent:churn_research" in out["experiences"][0]["reason_codes"]
-        assert out["holdout"] is False and out["decision_id"].startswith("dc_")
+        assert out["holdout"] is False and out["held_out_slots"] == []
+        assert out["decision_id"].startswith("dc_")
 
         for i in range(20):
             assert decide(base, f"v-load{i}").status_code == 200
@@ -139,6 +140,7 @@ def test_holdout_member_is_logged_not_shown_or_sent(tmp_path: Path, receiver: Re
         refuse_bad_requests(base)
         out = decide(base, "v-control").json()
         assert out["holdout"] is True and out["experiences"] == []
+        assert out["held_out_slots"] == ["in_session", "follow_up"]
         decide(base, "v-churn")
         wait_for(lambda: len(receiver.received) == 1)
         time.sleep(0.3)

@@ -75,7 +75,9 @@ class _Rejected(msgspec.Struct):
 
 
 class DecideResponse(msgspec.Struct):
-    """Holdout members get `holdout: true` and no experiences (logged as would-have)."""
+    """Holdout members get `holdout: true` and no experiences (logged as would-have); an
+    account held out of one experience only gets that slot in `held_out_slots` (show the
+    default there) and the other experience as usual."""
 
     decision_id: str
     at_ms: int
@@ -84,6 +86,7 @@ class DecideResponse(msgspec.Struct):
     intents: list[_Intent]
     experiences: list[_Experience]
     holdout: bool
+    held_out_slots: list[str]
     rejected: list[_Rejected]
 
 
@@ -100,7 +103,8 @@ def to_response(result: DecisionResult) -> DecideResponse:
             _Experience(c.experience_id, c.slot, c.category, c.intent, c.reason_codes, c.params)
             for c in d.shown
         ],
-        holdout=any(c.held_out for c in d.chosen),
+        holdout=d.holdout,
+        held_out_slots=[c.slot for c in d.chosen if c.held_out],
         rejected=[_Rejected(r.experience_id, r.reason) for r in d.rejected],
     )
 
