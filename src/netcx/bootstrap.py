@@ -14,8 +14,8 @@ from netcx.ports import (
     CustomerFactsSource,
     DeadLetterStore,
     DecisionLog,
-    IntentSource,
     RecognitionSource,
+    SessionIntentSource,
     TriggerSink,
     TriggerTransport,
 )
@@ -59,7 +59,7 @@ def build_container(settings: Settings) -> Container:
         settings=settings,
         pseudonymizer=pseudonymizer,
         # TODO(lead): wire the identity area's RecognitionSource, the intents area's
-        # IntentSource and CustomerFactsIndex(world) here; until then everyone is anonymous.
+        # SessionIntentSource and CustomerFactsIndex(world) here; until then everyone is anonymous.
         decisions=build_decision_service(
             settings,
             pseudonymizer,
@@ -152,7 +152,7 @@ def build_decision_service(
     pseudonymizer: Pseudonymizer,
     *,
     recognition: RecognitionSource,
-    intents: IntentSource,
+    intents: SessionIntentSource,
     facts: CustomerFactsSource,
     clock_ms: Callable[[], int] = _now_ms,
 ) -> DecisionService:

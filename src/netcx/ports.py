@@ -77,11 +77,13 @@ class RecognitionSource(Protocol):
     def recognise(self, query: VisitQuery) -> Recognition: ...
 
 
-class IntentSource(Protocol):
-    """Intents area → decisions: the session's active (emerged) intents, scores and evidence,
-    after taking `query.event` (if any) into account."""
+class SessionIntentSource(Protocol):
+    """Intents area → decisions: the active (emerged) intents of the visitor and of whom it
+    was recognised as (line, household), after scoring `query.event` (if any)."""
 
-    def active_intents(self, query: VisitQuery) -> Sequence[ActiveIntent]: ...
+    def active_intents(
+        self, query: VisitQuery, recognition: Recognition
+    ) -> Sequence[ActiveIntent]: ...
 
 
 class CustomerFactsSource(Protocol):

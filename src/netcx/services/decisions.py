@@ -38,8 +38,8 @@ from netcx.errors import ConfigError
 from netcx.ports import (
     CustomerFactsSource,
     DecisionLog,
-    IntentSource,
     RecognitionSource,
+    SessionIntentSource,
     TriggerSink,
     World,
 )
@@ -77,7 +77,7 @@ class DecisionService:
         self,
         policy: Policy,
         recognition: RecognitionSource,
-        intents: IntentSource,
+        intents: SessionIntentSource,
         facts: CustomerFactsSource,
         log: DecisionLog,
         sink: TriggerSink | None,
@@ -129,7 +129,7 @@ class DecisionService:
     def decide_query(self, query: VisitQuery) -> DecisionResult:
         """Decide for `query` at `query.at_ms`; logs it and submits the trigger (never blocks)."""
         rec = self._recognition.recognise(query).for_purpose(query.purpose)
-        intents = tuple(self._intents.active_intents(query))
+        intents = tuple(self._intents.active_intents(query, rec))
         at = query.at_ms
         account = rec.account_id if rec.recognised else None
         facts = self._facts.facts(rec, at) if account is not None else CustomerFacts()
