@@ -102,4 +102,7 @@ def test_intents_of_the_recognised_household_count() -> None:
 
     svc, _, _ = service(intent_source=HouseholdIntents())
     r = svc.decide(channel="web", visitor_id="v0", session_id="s")
-    assert [c.experience_id for c in r.decision.chosen] == ["fibre_existing_customer_upgrade"]
+    assert [c.experience_id for c in r.decision.chosen] == [
+        "fibre_existing_customer_upgrade",
+        "fibre_upgrade_follow_up",
+    ]
