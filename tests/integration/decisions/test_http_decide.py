@@ -186,7 +186,7 @@ def test_a_hanging_webhook_never_blocks_decisions(tmp_path: Path, receiver: Rece
             assert r.json()["experiences"] or i >= 20  # later sessions hit the contact caps
         latencies.sort()
         # every trigger is stuck behind the hanging CVM, yet decisions answer in milliseconds
-        assert latencies[-1] < 0.5, latencies[-5:]
+        assert latencies[-1] < 1.0, latencies[-5:]  # the hang is 3 s per attempt
         assert receiver.received == {}
 
 
