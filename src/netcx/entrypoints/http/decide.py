@@ -109,8 +109,9 @@ def to_response(result: DecisionResult) -> DecideResponse:
     )
 
 
-class _SrmCollector:
-    """Computes the SRM checks at scrape time from the decision log."""
+class SrmCollector:
+    """Computes the SRM checks at scrape time from the decision log; register it in any
+    Prometheus registry (e.g. the one behind /metrics) to publish the gauges there."""
 
     def __init__(self, service: DecisionService) -> None:
         self._service = service
@@ -153,7 +154,7 @@ def routes(container: Container) -> list[BaseRoute]:
     encoder = msgspec.json.Encoder()
     registry = CollectorRegistry()
     outcomes = Counter("netcx_decisions", "Decisions by outcome", ["outcome"], registry=registry)
-    registry.register(_SrmCollector(service))
+    registry.register(SrmCollector(service))
 
     def authorised(headers: dict[bytes, bytes]) -> bool:
         if not keys:
