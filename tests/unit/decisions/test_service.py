@@ -106,3 +106,26 @@ def test_intents_of_the_recognised_household_count() -> None:
         "fibre_existing_customer_upgrade",
         "fibre_upgrade_follow_up",
     ]
+
+
+def test_srm_fires_when_the_split_is_broken() -> None:
+    """A log where the control group is twice its designed share (e.g. a caller that drops
+    treated accounts) raises the SRM alarm; the sticky split itself does not."""
+    from netcx.domain.decisions.engine import DecisionEngine
+    from netcx.domain.decisions.policy import Holdouts
+    from netcx.services.decisions import srm_report
+    from tests.unit.decisions.helpers import ctx, default_policy
+
+    policy = default_policy()
+    fair = MemoryDecisionLog()
+    broken = MemoryDecisionLog()
+    doubled = policy.model_copy(
+        update={"holdouts": Holdouts(salt=policy.holdouts.salt, universal_share=0.10)}
+    )
+    for engine, log in ((DecisionEngine(policy), fair), (DecisionEngine(doubled), broken)):
+        for i in range(6000):
+            c = ctx(("tariff_comparison", 0.6), recognition=line_visitor(f"ac1_{i}"))
+            log.append(engine.decide(c, [], f"d{i}"))
+    assert not srm_report(policy, fair.exposure_units(), 0.001)[0].mismatch
+    alarm = srm_report(policy, broken.exposure_units(), 0.001)[0]
+    assert alarm.scope == "universal" and alarm.mismatch and alarm.p_value < 1e-6
