@@ -163,6 +163,9 @@ def refuse_bad_requests(base: str) -> None:
     assert r.status_code == 400
     r = CLIENT.post(f"{base}/v1/decide", json={"visitor_id": "v", "channel": "web", "x": 1})
     assert r.status_code == 400 and "unknown field" in r.json()["error"]
+    huge = {"visitor_id": "v", "channel": "web", "event": {"url": "/" + "a" * 100_000}}
+    r = CLIENT.post(f"{base}/v1/decide", json=huge)
+    assert r.status_code == 413
 
 
 def test_a_hanging_webhook_never_blocks_decisions(tmp_path: Path, receiver: Receiver) -> None:

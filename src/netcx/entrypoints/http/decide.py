@@ -21,6 +21,7 @@ from netcx.domain.decisions.context import VisitEvent
 from netcx.services.decisions import DecisionResult, DecisionService
 
 JSON = "application/json"
+MAX_BODY_BYTES = 64 * 1024  # a decide request is a few hundred bytes
 
 
 class DecideRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -208,12 +209,22 @@ def routes(container: Container) -> list[BaseRoute]:
     async def decide(scope: Scope, receive: Receive, send: Send) -> None:
         # A plain ASGI endpoint: this is the hot path, so no Request/Response objects.
         chunks = []
+        size = 0
         more = True
         while more:
             message = await receive()
-            chunks.append(message.get("body", b""))
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size <= MAX_BODY_BYTES:  # past the limit: read on, keep nothing
+                chunks.append(chunk)
             more = message.get("more_body", False)
-        status, payload = answer(b"".join(chunks), dict(scope["headers"]), scope.get("client"))
+        if size > MAX_BODY_BYTES:
+            status, payload = (
+                413,
+                encoder.encode({"error": f"decide request larger than {MAX_BODY_BYTES} bytes"}),
+            )
+        else:
+            status, payload = answer(b"".join(chunks), dict(scope["headers"]), scope.get("client"))
         await send(
             {
                 "type": "http.response.start",
