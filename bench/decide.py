@@ -65,30 +65,68 @@ def percentile(sorted_values: list[float], q: float) -> float:
 # ---------------------------------------------------------------- in-process
 
 
-def bench_inprocess() -> dict[str, float]:
+def service(sink: Any) -> Any:
     from netcx.adapters.decisions.memory_log import MemoryDecisionLog
     from netcx.adapters.decisions.memory_sources import (
         StaticFactsSource,
         StaticIntentSource,
         StaticRecognitionSource,
     )
-    from netcx.adapters.triggers.memory import MemoryTriggerSink
     from netcx.domain.pseudonyms import Pseudonymizer
     from netcx.services.decisions import DecisionService, load_policy_file
 
     vs = visitors()
     clock = iter(range(1_780_000_000_000, 1_900_000_000_000, 50))
-    service = DecisionService(
+    return DecisionService(
         policy=load_policy_file(None),
         recognition=StaticRecognitionSource({k: v.recognition for k, v in vs.items()}),
         intents=StaticIntentSource({k: v.intents for k, v in vs.items()}),
         facts=StaticFactsSource({v.recognition.account_id: v.facts for v in vs.values()}),
         log=MemoryDecisionLog(),
-        sink=MemoryTriggerSink(),
+        sink=sink,
         pseudonymizer=Pseudonymizer({"k1": b"bench"}, "k1"),
         destination="cvm",
         clock_ms=lambda: next(clock),
     )
+
+
+def bench_webhook_hanging() -> dict[str, float]:
+    """In-process decide while the CVM webhook accepts connections and never answers."""
+    from tests.integration.decisions.servers import webhook_receiver
+
+    from netcx.adapters.triggers.dead_letters import FolderDeadLetterStore
+    from netcx.adapters.triggers.queue import QueuedTriggerSink
+    from netcx.adapters.triggers.webhook import WebhookTransport
+
+    with webhook_receiver(b"bench") as rx, tempfile.TemporaryDirectory() as tmp:
+        rx.hang_s = 3.0
+        sink = QueuedTriggerSink(
+            WebhookTransport(rx.url, b"bench", timeout_s=2.0),
+            FolderDeadLetterStore(Path(tmp)),
+            name="webhook",
+        )
+        svc = service(sink)
+        lat = []
+        for k in range(10_000):
+            t0 = time.perf_counter_ns()
+            svc.decide(channel="web", visitor_id=f"v{k % VISITORS}", session_id=f"s{k}")
+            lat.append((time.perf_counter_ns() - t0) / 1000)
+        stuck = not sink.flush(timeout_s=0.1)
+        rx.hang_s = 0.0
+        sink.close()
+    lat.sort()
+    assert stuck, "the webhook was supposed to hang"
+    return {
+        "decide.inprocess_p50_us_webhook_hanging": percentile(lat, 0.5),
+        "decide.inprocess_p99_us_webhook_hanging": percentile(lat, 0.99),
+    }
+
+
+def bench_inprocess() -> dict[str, float]:
+    from netcx.adapters.triggers.memory import MemoryTriggerSink
+
+    vs = visitors()
+    svc = service(MemoryTriggerSink())
     # Baseline: the naive alternative, a dict from top intent to a fixed experience.
     table = {name: f"exp_{name}" for name in INTENTS}
     intents_of = {k: v.intents for k, v in vs.items()}
@@ -105,7 +143,7 @@ def bench_inprocess() -> dict[str, float]:
     for k in range(n):
         v = names[k % len(names)]
         t0 = perf()
-        service.decide(channel="web", visitor_id=v, session_id=f"s{k}")
+        svc.decide(channel="web", visitor_id=v, session_id=f"s{k}")
         t1 = perf()
         lookup(v)
         t2 = perf()
@@ -302,6 +340,12 @@ def main() -> None:
         f"in-process decide: p50 {numbers['decide.inprocess_p50_us']:.1f} µs, "
         f"p99 {numbers['decide.inprocess_p99_us']:.1f} µs (goal ≤ 100 µs); "
         f"{numbers['decide.inprocess_vs_lookup']:.1f}× a plain intent→experience lookup"
+    )
+    numbers |= bench_webhook_hanging()
+    print(
+        "in-process decide while the webhook hangs: p50 "
+        f"{numbers['decide.inprocess_p50_us_webhook_hanging']:.1f} µs, p99 "
+        f"{numbers['decide.inprocess_p99_us_webhook_hanging']:.1f} µs"
     )
     numbers |= bench_http()
     print(

@@ -307,10 +307,12 @@ class RecognitionSource(Protocol):
 
 
 class SessionIntentSource(Protocol):
-    """Intents area → decisions: the session's active (emerged) intents, scores and evidence,
-    after taking `query.event` (if any) into account."""
+    """Intents area → decisions: the active (emerged) intents of the visitor and of whom it
+    was recognised as (line, household), after scoring `query.event` (if any)."""
 
-    def active_intents(self, query: VisitQuery) -> Sequence[dctx.ActiveIntent]: ...
+    def active_intents(
+        self, query: VisitQuery, recognition: dctx.Recognition
+    ) -> Sequence[dctx.ActiveIntent]: ...
 
 
 class CustomerFactsSource(Protocol):

@@ -129,7 +129,7 @@ class DecisionService:
     def decide_query(self, query: VisitQuery) -> DecisionResult:
         """Decide for `query` at `query.at_ms`; logs it and submits the trigger (never blocks)."""
         rec = self._recognition.recognise(query).for_purpose(query.purpose)
-        intents = tuple(self._intents.active_intents(query))
+        intents = tuple(self._intents.active_intents(query, rec))
         at = query.at_ms
         account = rec.account_id if rec.recognised else None
         facts = self._facts.facts(rec, at) if account is not None else CustomerFacts()
@@ -413,7 +413,8 @@ def summarise_decisions(decisions: pa.Table, settings: DecisionSettings) -> dict
     }
     for r in rows:
         if r["experience"] != "none":
-            key = f"decisions.{'holdout' if r['holdout'] else 'shown'}.{r['experience']}"
+            arm = "holdout" if r["holdout"] else "shown"
+            key = f"decisions.by_experience.{r['experience']}.{arm}"
             out[key] = out.get(key, 0) + 1
     control = {r["account_id"] for r in rows if "holdout:universal" in (r["reason"] or "")}
     exposed = {r["account_id"] for r in rows if r["experience"] != "none"}

@@ -103,6 +103,7 @@ def run_pipeline(
         evaluation.update(network.evaluate_resolution(resolved, truth_hits, ps))
         evaluation.update(intents.evaluate_intents(session_intents, truth_hits, hits))
     evaluation.update(churn.evaluate_churn_on_world(world, session_intents, session_identity, ps))
+    evaluation.update(decisions.summarise_decisions(decided, deps.settings.decisions))
     (out / report.EVALUATION_FILE).write_text(json.dumps(evaluation, indent=2, sort_keys=True))
     (out / "run.json").write_text(
         json.dumps({"world": str(world.path.resolve()), "rows": {"hits": hits.num_rows}}, indent=2)

@@ -13,7 +13,6 @@ each other:
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import anyio.to_thread
@@ -115,18 +114,11 @@ class EventRecognizer:
 
 
 class DecisionSources:
-    """Who the visitor is and what they intend, for `DecisionService` (both ports at once).
-
-    `recognise` runs first in a decision; `active_intents` reuses its answer (kept for a
-    few queries, keyed by the query) so a decision resolves and audits once.
-    """
-
-    _KEEP = 256
+    """Who the visitor is and what they intend, for `DecisionService` (both of its ports)."""
 
     def __init__(self, identity: IdentityService, intents: IntentService) -> None:
         self._identity = identity
         self._intents = intents
-        self._recent: OrderedDict[tuple[str | None, int], IdRecognition] = OrderedDict()
 
     def recognise(self, query: dctx.VisitQuery) -> dctx.Recognition:
         if not query.visitor_id:
@@ -139,9 +131,6 @@ class DecisionSources:
             query.purpose,
             caller="decide",
         )
-        self._recent[(query.visitor_id, query.at_ms)] = rec
-        while len(self._recent) > self._KEEP:
-            self._recent.popitem(last=False)
         consent = dctx.Consent(**{query.purpose: rec.consented})
         return dctx.Recognition(
             state=dctx.RecognitionState(rec.state.value),
@@ -155,10 +144,18 @@ class DecisionSources:
             account_id=rec.account_id,
         )
 
-    def active_intents(self, query: dctx.VisitQuery) -> Sequence[dctx.ActiveIntent]:
-        rec = self._recent.pop((query.visitor_id, query.at_ms), None)
-        subjects = subjects_of(rec) if rec is not None else []
-        if query.event is not None and subjects:
+    def active_intents(
+        self, query: dctx.VisitQuery, recognition: dctx.Recognition
+    ) -> Sequence[dctx.ActiveIntent]:
+        visitor = (
+            self._identity.pseudonymizer.pseudonym(IdKind.VISITOR, query.visitor_id)
+            if query.visitor_id
+            else None
+        )
+        subjects = [s for s in (visitor, recognition.line_id, recognition.household_id) if s]
+        if not subjects:
+            return []
+        if query.event is not None:
             e = query.event
             signal = signal_from_hit(
                 e.ts_ms or query.at_ms, query.channel, e.type, e.url, e.title, e.search_term

@@ -118,7 +118,8 @@ def test_decide_end_to_end_with_a_flaky_webhook(tmp_path: Path, receiver: Receiv
         ]
         assert all(e["category"] != "acquisition" for e in out["experiences"])
         assert "intent:churn_research" in out["experiences"][0]["reason_codes"]
-        assert out["holdout"] is False and out["decision_id"].startswith("dc_")
+        assert out["holdout"] is False and out["held_out_slots"] == []
+        assert out["decision_id"].startswith("dc_")
 
         for i in range(20):
             assert decide(base, f"v-load{i}").status_code == 200
@@ -139,6 +140,7 @@ def test_holdout_member_is_logged_not_shown_or_sent(tmp_path: Path, receiver: Re
         refuse_bad_requests(base)
         out = decide(base, "v-control").json()
         assert out["holdout"] is True and out["experiences"] == []
+        assert out["held_out_slots"] == ["in_session", "follow_up"]
         decide(base, "v-churn")
         wait_for(lambda: len(receiver.received) == 1)
         time.sleep(0.3)
@@ -161,6 +163,9 @@ def refuse_bad_requests(base: str) -> None:
     assert r.status_code == 400
     r = CLIENT.post(f"{base}/v1/decide", json={"visitor_id": "v", "channel": "web", "x": 1})
     assert r.status_code == 400 and "unknown field" in r.json()["error"]
+    huge = {"visitor_id": "v", "channel": "web", "event": {"url": "/" + "a" * 100_000}}
+    r = CLIENT.post(f"{base}/v1/decide", json=huge)
+    assert r.status_code == 413
 
 
 def test_a_hanging_webhook_never_blocks_decisions(tmp_path: Path, receiver: Receiver) -> None:
@@ -184,7 +189,7 @@ def test_a_hanging_webhook_never_blocks_decisions(tmp_path: Path, receiver: Rece
             assert r.json()["experiences"] or i >= 20  # later sessions hit the contact caps
         latencies.sort()
         # every trigger is stuck behind the hanging CVM, yet decisions answer in milliseconds
-        assert latencies[-1] < 0.5, latencies[-5:]
+        assert latencies[-1] < 1.0, latencies[-5:]  # the hang is 3 s per attempt
         assert receiver.received == {}
 
 

@@ -157,7 +157,7 @@ def test_decide_latency_while_the_webhook_hangs(receiver: Receiver, tmp_path: Pa
     assert not s.flush(timeout_s=0.2)  # the triggers really are stuck behind the CVM
     # a blocking hand-off would take the 2 s hang on every call (the box is shared: the tail
     # is noisy, so the bound is far from the hang, not from the typical latency)
-    assert latencies[len(latencies) // 2] < 1_000_000 and latencies[-1] < 500_000_000
+    assert latencies[len(latencies) // 2] < 1_000_000 and latencies[-1] < 1_000_000_000
     assert receiver.received == {}
     receiver.hang_s = 0.0
     s.close()

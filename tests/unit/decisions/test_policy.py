@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from netcx.domain.decisions.policy import INTENTS, load_policy
 from netcx.errors import ConfigError
@@ -114,3 +117,43 @@ def test_not_yaml_and_missing_file(tmp_path: Path) -> None:
         load_policy_file(tmp_path / "nope.yaml")
     with pytest.raises(ConfigError, match="a policy is a mapping"):
         load_policy("- 1\n", "p.yaml")
+
+
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=8)
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    field=st.sampled_from(
+        [
+            "id",
+            "slot",
+            "category",
+            "priority",
+            "intents",
+            "recognition",
+            "params",
+            "holdout_share",
+            "cooldown_s",
+            "requires",
+        ]
+    ),
+    value=_values,
+)
+def test_any_bad_value_is_a_config_error_naming_the_entry(field: str, value: object) -> None:
+    data = yaml.safe_load(GOOD)
+    data["experiences"][0][field] = value
+    try:
+        load_policy(yaml.safe_dump(data), "p.yaml")
+    except ConfigError as err:
+        assert str(err).startswith("p.yaml:")
+        assert "experiences[0]" in str(err) or "experiences[1]" in str(err)

@@ -13,6 +13,7 @@ from netcx.adapters.decisions.memory_sources import (
 from netcx.adapters.triggers.memory import MemoryTriggerSink
 from netcx.domain.decisions.context import ActiveIntent, Consent, Recognition, RecognitionState
 from netcx.domain.pseudonyms import IdKind, Pseudonymizer
+from netcx.ports import SessionIntentSource
 from netcx.services.decisions import DecisionService
 from tests.unit.decisions.helpers import NOW, default_policy, line_visitor, mobile_facts
 
@@ -20,7 +21,7 @@ PZ = Pseudonymizer({"k1": b"test-key"}, "k1")
 
 
 def service(
-    n_accounts: int = 1, **kw: object
+    n_accounts: int = 1, intent_source: SessionIntentSource | None = None
 ) -> tuple[DecisionService, MemoryDecisionLog, MemoryTriggerSink]:
     recs = {f"v{i}": line_visitor(f"ac1_{i}") for i in range(n_accounts)}
     recs["nc"] = Recognition(RecognitionState.NETWORK_LINE, consent=Consent(), account_id="ac1_x")
@@ -31,7 +32,7 @@ def service(
     svc = DecisionService(
         policy=default_policy(),
         recognition=StaticRecognitionSource(recs),
-        intents=StaticIntentSource(intents),
+        intents=intent_source or StaticIntentSource(intents),
         facts=StaticFactsSource(facts),
         log=log,
         sink=sink,
@@ -86,3 +87,45 @@ def test_no_consent_is_anonymous_and_sends_nothing() -> None:
     assert r.recognition.state == RecognitionState.ANONYMOUS
     assert [c.experience_id for c in r.decision.chosen] == ["generic_experience"]
     assert sink.triggers == []
+
+
+def test_intents_of_the_recognised_household_count() -> None:
+    """The intent source is asked with the recognition: a household's intents (from another
+    member's pages) reach this visitor's decision."""
+    from netcx.domain.decisions.context import VisitQuery
+
+    class HouseholdIntents:
+        def active_intents(self, query: VisitQuery, recognition: Recognition) -> list[ActiveIntent]:
+            if recognition.household_id == "hh1_ac1_0":
+                return [ActiveIntent("fibre_availability", 0.8, ("member:/fibre",))]
+            return []
+
+    svc, _, _ = service(intent_source=HouseholdIntents())
+    r = svc.decide(channel="web", visitor_id="v0", session_id="s")
+    assert [c.experience_id for c in r.decision.chosen] == [
+        "fibre_existing_customer_upgrade",
+        "fibre_upgrade_follow_up",
+    ]
+
+
+def test_srm_fires_when_the_split_is_broken() -> None:
+    """A log where the control group is twice its designed share (e.g. a caller that drops
+    treated accounts) raises the SRM alarm; the sticky split itself does not."""
+    from netcx.domain.decisions.engine import DecisionEngine
+    from netcx.domain.decisions.policy import Holdouts
+    from netcx.services.decisions import srm_report
+    from tests.unit.decisions.helpers import ctx, default_policy
+
+    policy = default_policy()
+    fair = MemoryDecisionLog()
+    broken = MemoryDecisionLog()
+    doubled = policy.model_copy(
+        update={"holdouts": Holdouts(salt=policy.holdouts.salt, universal_share=0.10)}
+    )
+    for engine, log in ((DecisionEngine(policy), fair), (DecisionEngine(doubled), broken)):
+        for i in range(6000):
+            c = ctx(("tariff_comparison", 0.6), recognition=line_visitor(f"ac1_{i}"))
+            log.append(engine.decide(c, [], f"d{i}"))
+    assert not srm_report(policy, fair.exposure_units(), 0.001)[0].mismatch
+    alarm = srm_report(policy, broken.exposure_units(), 0.001)[0]
+    assert alarm.scope == "universal" and alarm.mismatch and alarm.p_value < 1e-6

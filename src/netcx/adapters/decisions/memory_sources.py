@@ -30,7 +30,7 @@ class StaticIntentSource:
     def __init__(self, by_visitor: Mapping[str, Sequence[ActiveIntent]] | None = None) -> None:
         self.by_visitor = {k: tuple(v) for k, v in (by_visitor or {}).items()}
 
-    def active_intents(self, query: VisitQuery) -> Sequence[ActiveIntent]:
+    def active_intents(self, query: VisitQuery, recognition: Recognition) -> Sequence[ActiveIntent]:
         return self.by_visitor.get(query.visitor_id or "", ())
 
 

@@ -85,13 +85,14 @@ class QueuedTriggerSink:
         self._worker.join(timeout=10)
         self._transport.close()
 
-    def _give_up(self, trigger: Trigger, body: bytes, error: str) -> None:
-        log.warning(
-            "trigger dead-lettered sink=%s trigger_id=%s error=%s",
-            self.name,
-            trigger.trigger_id,
-            error,
-        )
+    def _give_up(self, trigger: Trigger, body: bytes, error: str, *, quiet: bool = False) -> None:
+        if not quiet:
+            log.warning(
+                "trigger dead-lettered sink=%s trigger_id=%s error=%s",
+                self.name,
+                trigger.trigger_id,
+                error,
+            )
         self._dead.put(body, trigger.trigger_id, error, self._clock_ms())
         self.dead_lettered += 1
         self._done()
@@ -109,14 +110,25 @@ class QueuedTriggerSink:
         try:
             self._deliver_until_stopped(waiting, seq)
         finally:
-            while True:
-                try:
-                    trigger, body = self._inbox.get_nowait()
-                except queue.Empty:
-                    break
-                self._give_up(trigger, body, "shutdown before delivery")
-            for _, _, _, trigger, body in waiting:
-                self._give_up(trigger, body, "shutdown before delivery")
+            left = self._drain()
+            left += [(trigger, body) for *_, trigger, body in waiting]
+            for trigger, body in left:
+                self._give_up(trigger, body, "shutdown before delivery", quiet=True)
+            if left:
+                log.warning(
+                    "stopping with undelivered triggers sink=%s dead_lettered=%d "
+                    "(netcx triggers replay)",
+                    self.name,
+                    len(left),
+                )
+
+    def _drain(self) -> list[tuple[Trigger, bytes]]:
+        out = []
+        while True:
+            try:
+                out.append(self._inbox.get_nowait())
+            except queue.Empty:
+                return out
 
     def _deliver_until_stopped(
         self, waiting: list[tuple[float, int, int, Trigger, bytes]], seq: itertools.count[int]

@@ -131,16 +131,23 @@ class DecisionEngine:
         # Only experiences naming an active intent (or none) can be eligible: index by intent.
         self._no_intent = [r for r in rules if not r.intents]
         self._by_intent: dict[str, list[_Rule]] = {}
+        self._rules_cache: dict[frozenset[str], list[_Rule]] = {}
         for rule in rules:
             for name in rule.intents:
                 self._by_intent.setdefault(name, []).append(rule)
 
     def _rules_for(self, intents: dict[str, ActiveIntent]) -> list[_Rule]:
-        found = {r.order: r for r in self._no_intent}
-        for name in intents:
-            for r in self._by_intent.get(name, ()):
-                found[r.order] = r
-        return sorted(found.values(), key=lambda r: (-r.exp.priority, r.order))
+        key = frozenset(intents)
+        rules = self._rules_cache.get(key)
+        if rules is None:
+            found = {r.order: r for r in self._no_intent}
+            for name in key:
+                for r in self._by_intent.get(name, ()):
+                    found[r.order] = r
+            rules = sorted(found.values(), key=lambda r: (-r.exp.priority, r.order))
+            if len(self._rules_cache) < 4096:  # bounded: intent sets come from the taxonomy
+                self._rules_cache[key] = rules
+        return rules
 
     def decide(
         self, ctx: DecisionContext, history: Sequence[Contact], decision_id: str

@@ -21,6 +21,7 @@ from netcx.domain.decisions.context import VisitEvent
 from netcx.services.decisions import DecisionResult, DecisionService
 
 JSON = "application/json"
+MAX_BODY_BYTES = 64 * 1024  # a decide request is a few hundred bytes
 
 
 class DecideRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -75,7 +76,9 @@ class _Rejected(msgspec.Struct):
 
 
 class DecideResponse(msgspec.Struct):
-    """Holdout members get `holdout: true` and no experiences (logged as would-have)."""
+    """Holdout members get `holdout: true` and no experiences (logged as would-have); an
+    account held out of one experience only gets that slot in `held_out_slots` (show the
+    default there) and the other experience as usual."""
 
     decision_id: str
     at_ms: int
@@ -84,6 +87,7 @@ class DecideResponse(msgspec.Struct):
     intents: list[_Intent]
     experiences: list[_Experience]
     holdout: bool
+    held_out_slots: list[str]
     rejected: list[_Rejected]
 
 
@@ -100,13 +104,15 @@ def to_response(result: DecisionResult) -> DecideResponse:
             _Experience(c.experience_id, c.slot, c.category, c.intent, c.reason_codes, c.params)
             for c in d.shown
         ],
-        holdout=any(c.held_out for c in d.chosen),
+        holdout=d.holdout,
+        held_out_slots=[c.slot for c in d.chosen if c.held_out],
         rejected=[_Rejected(r.experience_id, r.reason) for r in d.rejected],
     )
 
 
-class _SrmCollector:
-    """Computes the SRM checks at scrape time from the decision log."""
+class SrmCollector:
+    """Computes the SRM checks at scrape time from the decision log; register it in any
+    Prometheus registry (e.g. the one behind /metrics) to publish the gauges there."""
 
     def __init__(self, service: DecisionService) -> None:
         self._service = service
@@ -149,7 +155,7 @@ def routes(container: Container) -> list[BaseRoute]:
     encoder = msgspec.json.Encoder()
     registry = CollectorRegistry()
     outcomes = Counter("netcx_decisions", "Decisions by outcome", ["outcome"], registry=registry)
-    registry.register(_SrmCollector(service))
+    registry.register(SrmCollector(service))
 
     def authorised(headers: dict[bytes, bytes]) -> bool:
         if not keys:
@@ -203,12 +209,22 @@ def routes(container: Container) -> list[BaseRoute]:
     async def decide(scope: Scope, receive: Receive, send: Send) -> None:
         # A plain ASGI endpoint: this is the hot path, so no Request/Response objects.
         chunks = []
+        size = 0
         more = True
         while more:
             message = await receive()
-            chunks.append(message.get("body", b""))
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size <= MAX_BODY_BYTES:  # past the limit: read on, keep nothing
+                chunks.append(chunk)
             more = message.get("more_body", False)
-        status, payload = answer(b"".join(chunks), dict(scope["headers"]), scope.get("client"))
+        if size > MAX_BODY_BYTES:
+            status, payload = (
+                413,
+                encoder.encode({"error": f"decide request larger than {MAX_BODY_BYTES} bytes"}),
+            )
+        else:
+            status, payload = answer(b"".join(chunks), dict(scope["headers"]), scope.get("client"))
         await send(
             {
                 "type": "http.response.start",
