@@ -65,6 +65,17 @@ def expected_line(line_id: str) -> str:
     return build_pseudonymizer(load_settings()).pseudonym(IdKind.LINE, line_id)
 
 
+def grant(base: str, line_id: str, purpose: str) -> None:
+    """The line's holder grants `purpose` (the consent gate of /v1/resolve requires it)."""
+    body = {"granted": True, "source": "crm", "text_version": "v1"}
+    r = httpx.put(
+        f"{base}/v1/consent/line:{line_id}/{purpose}",
+        json=body,
+        headers={"Authorization": f"Bearer {KEY}", "X-Netcx-Caller": "crm"},
+    )
+    assert r.status_code == 200, r.text
+
+
 def test_radclient_to_listener_to_http_resolve(data_dir: Path) -> None:
     udp = free_port(socket.SOCK_DGRAM)
     env = {
@@ -83,6 +94,12 @@ def test_radclient_to_listener_to_http_resolve(data_dir: Path) -> None:
         sent = radclient(udp, SECRET, START)
         assert sent.returncode == 0, sent.stdout + sent.stderr
         assert "Accounting-Response" in sent.stdout
+
+        # the line is known now, but its holder has not consented to personalisation
+        gated = httpx.get(f"{base}/v1/resolve", params=params, headers=auth).json()
+        assert (gated["level"], gated["reason"]) == ("unknown", "no_consent")
+        assert "line_id" not in gated
+        grant(base, "L-radclient", "personalisation")
 
         r = httpx.get(f"{base}/v1/resolve", params=params, headers=auth)
         assert r.status_code == 200, r.text
@@ -106,6 +123,7 @@ def test_radclient_to_listener_to_http_resolve(data_dir: Path) -> None:
 
         # every known case resolves over HTTP: 4 vendor syslogs, IPFIX, deterministic NAT
         for line_id, (ip, port) in CASES.items():
+            grant(base, line_id, "analytics")
             q = {"ip": ip, "port": port, "at": at, "purpose": "analytics"}
             got = httpx.get(f"{base}/v1/resolve", params=q, headers=auth).json()
             assert got["line_id"] == expected_line(line_id), (line_id, got)
@@ -166,6 +184,7 @@ def test_serve_with_world_preloads_network_logs(tmp_path: Path) -> None:
     env = {"NETCX_HTTP__API_KEYS": json.dumps([KEY]), "NETCX_RADIUS__ENABLED": "false"}
     with netcx_server(tmp_path / "data", env=env, args=("--world", str(world))) as base:
         ip, port = CASES["L-a10"]
+        grant(base, "L-a10", "analytics")
         q = {"ip": ip, "port": port, "at": _ts(T0 + 60) + "Z", "purpose": "analytics"}
         got = httpx.get(f"{base}/v1/resolve", params=q, headers={"X-API-Key": KEY}).json()
     assert got["line_id"] == expected_line("L-a10")

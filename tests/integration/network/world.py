@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from netcx import tables
 from netcx.adapters.cgnat.ipfix import PBA_TEMPLATE, encode_message
 from netcx.tables import LINES
 
@@ -131,6 +132,17 @@ def write_world(root: Path) -> Path:
                      "household_id": f"H-{i}", "account_id": f"A-{i}", "msisdn": msisdn,
                      "imsi": f"00101000000000{i}"})  # fmt: skip
     pq.write_table(pa.Table.from_pylist(rows, schema=LINES), root / "crm" / "lines.parquet")
+    # The rest of a world folder the live service reads (CRM facts for decisions): empty.
+    (root / "meta.json").write_text(json.dumps({"households": len(rows), "days": 1}))
+    (root / "outcomes").mkdir()
+    empty = {
+        "crm/accounts": tables.ACCOUNTS,
+        "outcomes/outages": tables.OUTAGES,
+        "outcomes/churn": tables.CHURN,
+        "outcomes/upgrades": tables.UPGRADES,
+    }
+    for name, schema in empty.items():
+        pq.write_table(schema.empty_table(), root / f"{name}.parquet")
     detail = []
     for line_id, (msisdn, inside) in MOBILE.items():
         if line_id == "L-radclient":
