@@ -15,6 +15,7 @@ worker's flush interval.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -45,19 +46,20 @@ CREATE TABLE IF NOT EXISTS decisions (
     universal_holdout INTEGER NOT NULL,
     holdout INTEGER NOT NULL,         -- logged as 'would have triggered'
     shown INTEGER NOT NULL,
-    record TEXT NOT NULL              -- the whole Decision as JSON (audit)
+    record TEXT NOT NULL,             -- the whole Decision as JSON (audit)
+    writer TEXT NOT NULL              -- the writing process's random id (catch-up skips its own)
 );
 CREATE INDEX IF NOT EXISTS decisions_account ON decisions (account_id, at_ms);
 """
 
-_INSERT = "INSERT OR IGNORE INTO decisions VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT = "INSERT OR IGNORE INTO decisions VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 _Row = tuple[
-    str, int, str, str, str | None, str | None, str | None, str, str, bool, bool, bool, str
+    str, int, str, str, str | None, str | None, str | None, str, str, bool, bool, bool, str, str
 ]
 
 
-def _row(d: Decision) -> _Row:
+def _row(d: Decision, writer: str) -> _Row:
     return (
         d.decision_id,
         d.at_ms,
@@ -72,6 +74,7 @@ def _row(d: Decision) -> _Row:
         d.holdout,
         bool(d.shown),
         msgspec.json.encode(d).decode(),
+        writer,
     )
 
 
@@ -80,6 +83,7 @@ class SqliteDecisionLog:
         # Two connections: the writer thread's transactions never hold up a reader.
         self._writer_db = SqliteFile(path, _SCHEMA)
         self._reader_db = SqliteFile(path, _SCHEMA)
+        self._writer_id = os.urandom(8).hex()
         self._index = MemoryDecisionLog()
         self._decoder = msgspec.json.Decoder(Decision)
         self._read_lock = threading.Lock()
@@ -116,23 +120,25 @@ class SqliteDecisionLog:
         return self._index.exposure_units()
 
     def _catch_up(self) -> None:
-        """Index the rows committed since the last look (other processes', and our own,
-        which are already indexed and skipped)."""
+        """Index the rows other processes committed since the last look (ours are indexed
+        at append)."""
         with self._read_lock, self._reader_db.reading() as con:
             try:
                 (version,) = con.execute("PRAGMA data_version").fetchone()
                 if version == self._data_version:
                     return
+                # One statement, one snapshot; our own rows come back without their record.
                 rows = con.execute(
-                    "SELECT seq, decision_id, record FROM decisions WHERE seq > ? ORDER BY seq",
-                    (self._seen_seq,),
+                    "SELECT seq, decision_id, CASE WHEN writer = ? THEN NULL ELSE record END "
+                    "FROM decisions WHERE seq > ? ORDER BY seq",
+                    (self._writer_id, self._seen_seq),
                 ).fetchall()
             except sqlite3.Error as err:  # e.g. the file vanished; answer from the index
                 log.warning("decision log catch-up failed: %s", err)
                 return
             self._data_version = version
             for _, decision_id, record in rows:
-                if self._index.get(decision_id) is None:
+                if record is not None and self._index.get(decision_id) is None:
                     self._index.append(self._decoder.decode(record))
             if rows:
                 self._seen_seq = rows[-1][0]
@@ -145,7 +151,7 @@ class SqliteDecisionLog:
             return
         try:
             with self._writer_db.transaction() as con:
-                con.executemany(_INSERT, [_row(d) for d in batch])
+                con.executemany(_INSERT, [_row(d, self._writer_id) for d in batch])
         except (sqlite3.Error, Unavailable):
             with self._lock:  # keep the batch for the next attempt, in order
                 self._queue[:0] = batch
