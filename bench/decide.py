@@ -65,7 +65,9 @@ def percentile(sorted_values: list[float], q: float) -> float:
 # ---------------------------------------------------------------- in-process
 
 
-def service(sink: Any) -> Any:
+def service(sink: Any, log: Any = None) -> Any:
+    """A decide service over static sources (no identity/intent work), with `sink` and `log`
+    (default: the in-memory log)."""
     from netcx.adapters.decisions.memory_log import MemoryDecisionLog
     from netcx.adapters.decisions.memory_sources import (
         StaticFactsSource,
@@ -82,7 +84,7 @@ def service(sink: Any) -> Any:
         recognition=StaticRecognitionSource({k: v.recognition for k, v in vs.items()}),
         intents=StaticIntentSource({k: v.intents for k, v in vs.items()}),
         facts=StaticFactsSource({v.recognition.account_id: v.facts for v in vs.values()}),
-        log=MemoryDecisionLog(),
+        log=log if log is not None else MemoryDecisionLog(),
         sink=sink,
         pseudonymizer=Pseudonymizer({"k1": b"bench"}, "k1"),
         destination="cvm",
@@ -123,10 +125,26 @@ def bench_webhook_hanging() -> dict[str, float]:
 
 
 def bench_inprocess() -> dict[str, float]:
+    """The decide call with the in-memory log, and with the embedded SQLite log that
+    `netcx serve` uses by default (appends queued for its writer thread)."""
+    from netcx.adapters.decisions.memory_log import MemoryDecisionLog
+    from netcx.adapters.decisions.sqlite_log import SqliteDecisionLog
+
+    numbers = _bench_inprocess(MemoryDecisionLog(), "decide.inprocess")
+    with tempfile.TemporaryDirectory() as tmp:
+        log = SqliteDecisionLog(Path(tmp) / "decisions.sqlite")
+        try:
+            numbers |= _bench_inprocess(log, "decide.inprocess_sqlite_log")
+        finally:
+            log.close()
+    return numbers
+
+
+def _bench_inprocess(log: Any, prefix: str) -> dict[str, float]:
     from netcx.adapters.triggers.memory import MemoryTriggerSink
 
     vs = visitors()
-    svc = service(MemoryTriggerSink())
+    svc = service(MemoryTriggerSink(), log)
     # Baseline: the naive alternative, a dict from top intent to a fixed experience.
     table = {name: f"exp_{name}" for name in INTENTS}
     intents_of = {k: v.intents for k, v in vs.items()}
@@ -152,10 +170,10 @@ def bench_inprocess() -> dict[str, float]:
     ours.sort()
     base.sort()
     return {
-        "decide.inprocess_p50_us": percentile(ours, 0.5),
-        "decide.inprocess_p99_us": percentile(ours, 0.99),
-        "decide.inprocess_lookup_p99_us": percentile(base, 0.99),
-        "decide.inprocess_vs_lookup": percentile(ours, 0.99) / percentile(base, 0.99),
+        f"{prefix}_p50_us": percentile(ours, 0.5),
+        f"{prefix}_p99_us": percentile(ours, 0.99),
+        f"{prefix}_lookup_p99_us": percentile(base, 0.99),
+        f"{prefix}_vs_lookup": percentile(ours, 0.99) / percentile(base, 0.99),
     }
 
 
@@ -339,7 +357,9 @@ def main() -> None:
     print(
         f"in-process decide: p50 {numbers['decide.inprocess_p50_us']:.1f} µs, "
         f"p99 {numbers['decide.inprocess_p99_us']:.1f} µs (goal ≤ 100 µs); "
-        f"{numbers['decide.inprocess_vs_lookup']:.1f}× a plain intent→experience lookup"
+        f"{numbers['decide.inprocess_vs_lookup']:.1f}× a plain intent→experience lookup; "
+        f"with the SQLite log p50 {numbers['decide.inprocess_sqlite_log_p50_us']:.1f} µs, "
+        f"p99 {numbers['decide.inprocess_sqlite_log_p99_us']:.1f} µs"
     )
     numbers |= bench_webhook_hanging()
     print(

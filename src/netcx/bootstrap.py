@@ -22,9 +22,9 @@ from netcx.adapters.storage.bindings_duckdb import DuckDbBatchResolver
 from netcx.adapters.storage.bindings_journal import FileJournal
 from netcx.adapters.storage.eventlog_memory import MemoryEventLog
 from netcx.adapters.storage.eventlog_segments import SegmentEventLog
-from netcx.adapters.storage.intent_state_duckdb import DuckDBIntentStateStore
 from netcx.adapters.storage.intent_state_memory import MemoryIntentStateStore
 from netcx.adapters.storage.intent_state_redis import RedisIntentStateStore
+from netcx.adapters.storage.intent_state_sqlite import SqliteIntentStateStore
 from netcx.config import Settings
 from netcx.domain.network.config import NetworkConfig
 from netcx.domain.network.deterministic import DeterministicNat
@@ -385,7 +385,7 @@ def build_batch_resolver(
 
 _INTENT_STATE_BACKENDS: dict[str, Callable[[Settings], IntentStateStore]] = {
     "memory": lambda s: MemoryIntentStateStore(),
-    "embedded": lambda s: DuckDBIntentStateStore(s.storage.data_dir / "intent_state.duckdb"),
+    "embedded": lambda s: SqliteIntentStateStore(s.storage.data_dir / "intent_state.sqlite"),
     "redis": lambda s: RedisIntentStateStore(s.intents.redis_url, ttl_s=s.intents.state_ttl_s),
 }
 
@@ -410,13 +410,13 @@ def _now_ms() -> int:
 
 
 def build_decision_log(settings: Settings) -> DecisionLog:
-    """`decisions.log`: memory | duckdb (data_dir/decisions.duckdb)."""
-    from netcx.adapters.decisions.duckdb_log import DuckDBDecisionLog
+    """`decisions.log`: memory | sqlite (data_dir/decisions.sqlite, shared by processes)."""
     from netcx.adapters.decisions.memory_log import MemoryDecisionLog
+    from netcx.adapters.decisions.sqlite_log import SqliteDecisionLog
 
     builders: dict[str, Callable[[], DecisionLog]] = {
         "memory": MemoryDecisionLog,
-        "duckdb": lambda: DuckDBDecisionLog(settings.storage.data_dir / "decisions.duckdb"),
+        "sqlite": lambda: SqliteDecisionLog(settings.storage.data_dir / "decisions.sqlite"),
     }
     return _choose("decisions.log", settings.decisions.log, builders)()
 

@@ -130,7 +130,7 @@ class IntentSettings(BaseModel):
     """Intent detection: the taxonomy file and where scorer state lives."""
 
     taxonomy_path: Path | None = None  # None: the default taxonomy shipped with netcx
-    state_backend: str = "embedded"  # memory | embedded (DuckDB in data_dir) | redis
+    state_backend: str = "embedded"  # memory | embedded (SQLite in data_dir) | redis
     redis_url: str = "redis://127.0.0.1:6379/0"
     state_ttl_s: int = 90 * 86400  # redis: a subject untouched this long is forgotten
 
@@ -156,10 +156,10 @@ class TriggerSettings(BaseModel):
 
 class DecisionSettings(BaseModel):
     """The decision policy (None: the shipped default), the decision log backend
-    (memory | duckdb, stored under storage.data_dir) and trigger hand-off."""
+    (memory | sqlite, stored under storage.data_dir) and trigger hand-off."""
 
     policy_file: Path | None = None
-    log: str = "duckdb"
+    log: str = "sqlite"
     srm_alpha: float = 0.001
     triggers: TriggerSettings = Field(default_factory=TriggerSettings)
 

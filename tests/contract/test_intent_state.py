@@ -1,16 +1,18 @@
-"""One contract for every IntentStateStore: memory, embedded (DuckDB) and Redis."""
+"""One contract for every IntentStateStore: memory, embedded (SQLite) and Redis."""
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from netcx.adapters.storage.intent_state_duckdb import DuckDBIntentStateStore
 from netcx.adapters.storage.intent_state_memory import MemoryIntentStateStore
 from netcx.adapters.storage.intent_state_redis import RedisIntentStateStore
+from netcx.adapters.storage.intent_state_sqlite import SqliteIntentStateStore
 from netcx.domain.intents.scoring import Evidence, IntentScorer, SubjectState
 from netcx.ports import IntentStateStore
 from netcx.services.intents import load_taxonomy
@@ -29,17 +31,23 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture(
-    params=["memory", "duckdb", pytest.param("redis", marks=pytest.mark.redis)],
+    params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)],
 )
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Opener, bool]:
     """(open another handle on the same data, does the data survive a new handle)."""
     if request.param == "memory":
         shared = MemoryIntentStateStore()
         return (lambda: shared), False
-    if request.param == "duckdb":
-        db = DuckDBIntentStateStore(tmp_path / "state.duckdb")
-        request.addfinalizer(db.close)
-        return (lambda: db), True
+    if request.param == "sqlite":
+        sqlite_opened: list[SqliteIntentStateStore] = []
+
+        def open_sqlite() -> IntentStateStore:  # one connection per worker, one file
+            store = SqliteIntentStateStore(tmp_path / "state.sqlite")
+            sqlite_opened.append(store)
+            return store
+
+        request.addfinalizer(lambda: [s.close() for s in sqlite_opened])
+        return open_sqlite, True
     url = request.getfixturevalue("redis_url")
     prefix = f"t:{request.node.name}:"
     opened: list[RedisIntentStateStore] = []
@@ -115,3 +123,41 @@ def test_concurrent_updates_are_not_lost(backend: tuple[Opener, bool]) -> None:
     hl = scorer.taxonomy.intents["fibre_availability"].half_life_s
     # every signal landed (≈ 100 × 0.7, decay over 25 ms is negligible at a 7-day half-life)
     assert final.score == pytest.approx(len(workers) * per_worker * 0.7, rel=1e-6), hl
+
+
+PER_PROCESS = 40
+
+
+def _update_concurrently(path: str, worker: int, ready: Any) -> None:
+    store = SqliteIntentStateStore(Path(path))
+    ready.wait()
+    for i in range(PER_PROCESS):
+        store.update("hh_busy", lambda s, i=i: _signal(s, "fibre_availability", i, f"w{worker}"))
+        store.update(f"ln_{worker}_{i}", lambda s, i=i: _signal(s, "roaming", i, f"w{worker}"))
+    store.close()
+
+
+def test_two_processes_update_one_subject_without_losing_a_write(tmp_path: Path) -> None:
+    """Two `netcx serve` workers on one embedded file: read-modify-write in BEGIN IMMEDIATE
+    never loses the other process's update."""
+    path = tmp_path / "state.sqlite"
+    spawn = multiprocessing.get_context("spawn")
+    ready = spawn.Barrier(2)
+    procs = [
+        spawn.Process(target=_update_concurrently, args=(str(path), w, ready)) for w in range(2)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    store = SqliteIntentStateStore(path)
+    try:
+        final = store.get_many(["hh_busy"])["hh_busy"].intents["fibre_availability"]
+        assert final.score == pytest.approx(2 * PER_PROCESS * 0.7, rel=1e-6)
+        lines = [f"ln_{w}_{i}" for w in range(2) for i in range(PER_PROCESS)]
+        got = store.get_many(lines)
+        assert sorted(got) == sorted(lines)
+        assert all(s.intents["roaming"].score == pytest.approx(0.7) for s in got.values())
+    finally:
+        store.close()

@@ -195,7 +195,7 @@ def test_a_hanging_webhook_never_blocks_decisions(tmp_path: Path, receiver: Rece
 
 def test_netcx_serve_wires_decide_with_the_configured_policy(tmp_path: Path) -> None:
     """The real `netcx serve` (bootstrap's container): until identity is wired everyone is
-    anonymous and gets the generic experience; decisions land in the DuckDB log."""
+    anonymous and gets the generic experience; decisions land in the SQLite log."""
     from tests.servers import netcx_server
 
     with netcx_server(tmp_path / "data") as base:
@@ -206,8 +206,11 @@ def test_netcx_serve_wires_decide_with_the_configured_policy(tmp_path: Path) -> 
         assert out["recognition"]["state"] == "anonymous"
         assert [e["id"] for e in out["experiences"]] == ["generic_experience"]
         assert CLIENT.get(f"{base}/v1/decide/srm").status_code == 200
-    import duckdb
+    import sqlite3
 
-    with duckdb.connect(str(tmp_path / "data" / "decisions.duckdb"), read_only=True) as db:
+    db = sqlite3.connect(tmp_path / "data" / "decisions.sqlite")
+    try:
         rows = db.execute("SELECT decision_id, experiences FROM decisions").fetchall()
+    finally:
+        db.close()
     assert rows == [(out["decision_id"], "generic_experience")]

@@ -31,7 +31,7 @@ ACCOUNTS = [f"ac1_cfg{i}" for i in range(30)]
 def service(tmp_path: Path, triggers: TriggerSettings) -> tuple[DecisionService, Settings]:
     settings = Settings(
         storage={"data_dir": tmp_path},  # type: ignore[arg-type]
-        decisions={"log": "duckdb", "triggers": triggers},  # type: ignore[arg-type]
+        decisions={"log": "sqlite", "triggers": triggers},  # type: ignore[arg-type]
     )
     recs = {f"v{i}": line_visitor(a) for i, a in enumerate(ACCOUNTS)}
     svc = build_decision_service(

@@ -1,4 +1,4 @@
-"""In-memory DecisionLog: the fake for tests and the hot index behind the DuckDB log."""
+"""In-memory DecisionLog: the fake for tests and the hot index behind the SQLite log."""
 
 from __future__ import annotations
 
