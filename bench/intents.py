@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _results import record
-from netcx.adapters.storage.intent_state_duckdb import DuckDBIntentStateStore
 from netcx.adapters.storage.intent_state_memory import MemoryIntentStateStore
+from netcx.adapters.storage.intent_state_sqlite import SqliteIntentStateStore
 from netcx.domain.intents.matching import Matcher, Signal
 from netcx.domain.intents.taxonomy import Taxonomy, fold
 from netcx.services.intents import IntentService, load_taxonomy
@@ -124,9 +124,9 @@ def main() -> None:
     ours_us = per_event_us(memory.score_event, stream)
     naive_us = per_event_us(naive.score_event, stream)
     with tempfile.TemporaryDirectory() as tmp:
-        store = DuckDBIntentStateStore(Path(tmp) / "state.duckdb")
+        store = SqliteIntentStateStore(Path(tmp) / "state.sqlite")
         embedded = IntentService(taxonomy, store)
-        duck_us = per_event_us(embedded.score_event, stream[: N_EVENTS // 10])
+        sqlite_us = per_event_us(embedded.score_event, stream[: N_EVENTS // 10])
         store.close()
     ratio = naive_us / ours_us
     print(f"events: {len(stream)} (3 subjects each: visitor, line, household)")
@@ -134,14 +134,14 @@ def main() -> None:
     print(f"ours (in-memory state):   {ours_us:8.1f} µs/event   goal ≤ 50")
     print(f"naive baseline:           {naive_us:8.1f} µs/event")
     print(f"ours vs baseline:         {ratio:8.1f}x faster")
-    print(f"ours (embedded DuckDB):   {duck_us:8.1f} µs/event (CPU; plus its file writes)")
+    print(f"ours (embedded SQLite):   {sqlite_us:8.1f} µs/event (CPU; plus its file writes)")
     record(
         {
             "intents.per_event_us": ours_us,
             "intents.match_us": match_us,
             "intents.baseline_per_event_us": naive_us,
             "intents.vs_baseline": ratio,
-            "intents.per_event_us_duckdb": duck_us,
+            "intents.per_event_us_sqlite": sqlite_us,
         }
     )
 
