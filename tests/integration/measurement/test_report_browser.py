@@ -16,7 +16,7 @@ from selenium.webdriver.common.by import By
 from netcx.config import MeasurementSettings
 from netcx.services.report import build_report, write_report
 from tests.servers import netcx_server
-from tests.unit.measurement.handmade import PSEUDONYMIZER, random_run
+from tests.unit.measurement.handmade import PSEUDONYMIZER, designed_policy, random_run
 
 ARTIFACTS = Path("test-artifacts")
 CHROME_FLAGS = (
@@ -49,7 +49,9 @@ def browser() -> Iterator[webdriver.Chrome]:
 @pytest.fixture
 def measured_run(tmp_path: Path) -> Path:
     world, run = random_run(tmp_path, accounts=300)
-    report = build_report(world, run, PSEUDONYMIZER, {}, MeasurementSettings(holdout_share=0.5))
+    report = build_report(
+        world, run, PSEUDONYMIZER, {}, MeasurementSettings(), designed_policy(0.5)
+    )
     write_report(report, run)
     return run
 
