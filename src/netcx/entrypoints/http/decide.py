@@ -3,7 +3,6 @@ decision id), `GET /v1/decide/srm` and `GET /v1/decide/metrics` (Prometheus)."""
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterator
 from typing import Literal
 
@@ -17,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from netcx.bootstrap import Container
 from netcx.domain.decisions.context import VisitEvent
+from netcx.entrypoints.http.api_keys import ApiKeys
 from netcx.entrypoints.http.client import scope_client_address, trusted_proxies
 from netcx.services.decisions import DecisionResult, DecisionService
 
@@ -149,7 +149,7 @@ def routes(container: Container) -> list[BaseRoute]:
     """The decisions area's routes, bound to the container's DecisionService."""
     service = container.decisions
     http = container.settings.http
-    keys = [k.get_secret_value().encode() for k in http.api_keys]
+    keys = ApiKeys(http.api_keys)
     proxies = trusted_proxies(http.trusted_proxies)
     decoder = msgspec.json.Decoder(DecideRequest)
     encoder = msgspec.json.Encoder()
@@ -160,8 +160,7 @@ def routes(container: Container) -> list[BaseRoute]:
     def authorised(headers: dict[bytes, bytes]) -> bool:
         if not keys:
             return True
-        given = headers.get(b"x-api-key", b"")
-        return any(hmac.compare_digest(given, k) for k in keys)
+        return keys.known(headers.get(b"x-api-key", b""))
 
     port_header = http.client_port_header.lower().encode("latin-1")
 
