@@ -224,7 +224,7 @@ def build_number_verification(
         consent,
         audit or JsonlAuditLog(settings.storage.data_dir / "audit" / "camara.jsonl"),
         network_amr=cfg.network_amr,
-        now_ms=lambda: time.time_ns() // 1_000_000,
+        now_ms=now_ms,
     )
 
 
@@ -405,10 +405,6 @@ def build_intent_service(settings: Settings) -> IntentService:
 # ---------------------------------------------------------------- decisions and triggers
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 def build_decision_log(settings: Settings) -> DecisionLog:
     """`decisions.log`: memory | sqlite (data_dir/decisions.sqlite, shared by processes)."""
     from netcx.adapters.decisions.memory_log import MemoryDecisionLog
@@ -486,7 +482,7 @@ def build_decision_service(
     recognition: RecognitionSource,
     intents: SessionIntentSource,
     facts: CustomerFactsSource,
-    clock_ms: Callable[[], int] = _now_ms,
+    clock_ms: Callable[[], int] = now_ms,
 ) -> DecisionService:
     """The decide use case with the configured policy, decision log and trigger sink."""
     return DecisionService(

@@ -180,11 +180,7 @@ class MeasurementSettings(BaseModel):
             "billing_problem",
         ]
     )
-    # Designed share of the holdout behind the overall comparison (the decision policy's
-    # universal control group); the sample-ratio check tests the observed split against it.
-    holdout_share: float = Field(default=0.05, gt=0.0, lt=1.0)
-    # Designed holdout share of each experience next to a universal group (policy default 10 %).
-    experience_holdout_share: float = Field(default=0.1, gt=0.0, lt=1.0)
+    # The designed holdout shares are the decision policy's (decisions.policy_file), not here.
     # Folder of run directories (or one run directory) the dashboard shows; default <data>/runs.
     runs_dir: Path | None = None
 

@@ -12,6 +12,7 @@ world's raw ids before calling in here.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from netcx.config import MeasurementSettings
+from netcx.domain.decisions.policy import Policy
 from netcx.domain.measurement.cuped import cuped_difference
 from netcx.domain.measurement.intervals import (
     Comparison,
@@ -36,7 +38,7 @@ from netcx.domain.measurement.nps import (
     nps_difference,
 )
 from netcx.domain.measurement.power import minimum_detectable_difference
-from netcx.domain.measurement.srm import sample_ratio_check
+from netcx.domain.measurement.srm import SrmCheck, sample_ratio_check
 from netcx.domain.measurement.verdicts import describe_difference
 
 DAY_MS = 86_400_000
@@ -262,13 +264,36 @@ def _day_histogram(days: list[float]) -> list[dict[str, int]]:
 
 
 @dataclass(frozen=True)
+class HoldoutDesign:
+    """The designed holdout shares, as the decision policy that made the decisions says."""
+
+    universal_share: float
+    experience_shares: Mapping[str, float]
+
+    @classmethod
+    def of(cls, policy: Policy) -> HoldoutDesign:
+        return cls(
+            policy.holdouts.universal_share,
+            {e.id: e.holdout_share for e in policy.experiences},
+        )
+
+    def shared_by(self, experiences: pd.Series) -> float:
+        """The overall holdout share when the experiences' own holdouts are the arms: the mean
+        designed share of those in `experiences` that hold out; if the policy names none of
+        them, the universal share (the same sticky account draw)."""
+        shares = [self.experience_shares.get(str(e), 0.0) for e in experiences.dropna().unique()]
+        held = [x for x in shares if x > 0]
+        return sum(held) / len(held) if held else self.universal_share
+
+
+@dataclass(frozen=True)
 class Arms:
     """Experiment units: one row per account with arm and first decision time."""
 
     units: pd.DataFrame  # account_id, arm, first_ms
     excluded_inconsistent: int
     expected_holdout_share: float
-    experience_holdout_share: float
+    experience_holdout_shares: Mapping[str, float]
     """Designed holdout share of each experience (for the per-experience SRM check)."""
     definition: str
 
@@ -282,13 +307,15 @@ def _actionable(decisions: pd.DataFrame) -> pd.DataFrame:
     return decisions[decisions["account_id"].notna() & acted]
 
 
-def overall_arms(decisions: pd.DataFrame, settings: MeasurementSettings) -> Arms:
+def overall_arms(
+    decisions: pd.DataFrame, settings: MeasurementSettings, design: HoldoutDesign
+) -> Arms:
     """Accounts with an actionable decision on a high-intent journey: treated vs holdout.
 
     With a universal control group (decision reasons mark it), the holdout is that group and
     everyone else is treated. Without one, each account's sticky holdout flag is its arm;
     accounts whose decisions disagree are excluded and counted. An account's clock starts at
-    its first such decision.
+    its first such decision. The designed shares come from the decision policy (`design`).
     """
     decided = _actionable(decisions)
     decided = decided[decided["intent"].isin(settings.high_intents)]
@@ -306,8 +333,8 @@ def overall_arms(decisions: pd.DataFrame, settings: MeasurementSettings) -> Arms
         return Arms(
             units,
             0,
-            settings.holdout_share,
-            settings.experience_holdout_share,
+            design.universal_share,
+            design.experience_shares,
             "universal control group (no netcx experience at all) vs all other accounts with a "
             "high-intent decision",
         )
@@ -316,8 +343,8 @@ def overall_arms(decisions: pd.DataFrame, settings: MeasurementSettings) -> Arms
     return Arms(
         units,
         excluded,
-        settings.holdout_share,
-        settings.holdout_share,
+        design.shared_by(decided["experience"]),
+        design.experience_shares,
         "sticky per-account holdout flag of the high-intent decisions",
     )
 
@@ -400,10 +427,7 @@ def treatment_effects(data: RunData, arms: Arms, truth: dict[str, float]) -> dic
     """NPS uplift, churn and upgrade differences treated vs holdout, per experience with Holm."""
     units = arms.units
     n_holdout = int((units["arm"] == HOLDOUT).sum())
-    srm = sample_ratio_check(
-        [len(units) - n_holdout, n_holdout],
-        [1 - arms.expected_holdout_share, arms.expected_holdout_share],
-    )
+    srm = _srm_check(len(units) - n_holdout, n_holdout, arms.expected_holdout_share)
     nps, nps_mde = _nps_comparison(units, data.nps)
     churned = _flag(units, _after_first(units, data.churn, "churn_ms")["account_id"])
     churn = _share_comparison(units, churned)
@@ -456,7 +480,7 @@ def treatment_effects(data: RunData, arms: Arms, truth: dict[str, float]) -> dic
         if arms.definition.startswith("universal")
         else pd.Series([], dtype=object)
     )
-    _by_experience(data, pd.Index(excluded), arms.experience_holdout_share, nps_block, churn_block)
+    _by_experience(data, pd.Index(excluded), arms, nps_block, churn_block)
     experiment = {
         "units": "billing accounts with a decision to act (shown or held out) on a high-intent "
         "journey",
@@ -464,11 +488,13 @@ def treatment_effects(data: RunData, arms: Arms, truth: dict[str, float]) -> dic
         "treated_accounts": len(units) - n_holdout,
         "holdout_accounts": n_holdout,
         "excluded_inconsistent_accounts": arms.excluded_inconsistent,
-        "srm": srm.as_dict(),
+        "srm": srm.as_dict() if srm else None,
         "srm_verdict": (
-            f"Sample-ratio mismatch (p = {srm.p_value:.2g}): the split differs from the design "
-            f"({arms.expected_holdout_share:.0%} holdout); do not trust these comparisons until "
-            "the assignment is fixed."
+            "No holdout in the decision policy's design: no sample-ratio check."
+            if srm is None
+            else f"Sample-ratio mismatch (p = {srm.p_value:.2g}): the split differs from the "
+            f"design ({arms.expected_holdout_share:.0%} holdout); do not trust these comparisons "
+            "until the assignment is fixed."
             if srm.mismatch
             else f"Split matches the design ({arms.expected_holdout_share:.0%} holdout; "
             f"p = {srm.p_value:.2g})."
@@ -534,22 +560,28 @@ def _pre_period_covariates(units: pd.DataFrame, data: RunData) -> pd.DataFrame:
     return pd.concat([measured, intents.reset_index(drop=True)], axis=1)
 
 
+def _srm_check(treated: int, held: int, share: float) -> SrmCheck | None:
+    """Observed split against the designed share; None when the design holds nobody out."""
+    return sample_ratio_check([treated, held], [1 - share, share]) if 0 < share < 1 else None
+
+
 def _by_experience(
     data: RunData,
     exclude: pd.Index,
-    expected_share: float,
+    arms: Arms,
     nps_block: dict[str, Any],
     churn_block: dict[str, Any],
 ) -> None:
     per_exp = experience_arms(data.decisions, exclude)
     nps_rows: list[tuple[str, Comparison, float]] = []
     churn_rows: list[tuple[str, Comparison, float]] = []
-    srm: dict[str, dict[str, object]] = {}
+    srm: dict[str, dict[str, object] | None] = {}
     for exp, units in per_exp.items():
         held = int((units["arm"] == HOLDOUT).sum())
-        srm[exp] = sample_ratio_check(
-            [len(units) - held, held], [1 - expected_share, expected_share]
-        ).as_dict()
+        # An experience the policy does not name: its designed share is the overall one.
+        share = arms.experience_holdout_shares.get(exp, arms.expected_holdout_share)
+        check = _srm_check(len(units) - held, held, share)
+        srm[exp] = check.as_dict() if check else None
         diff, mde = _nps_comparison(units, data.nps)
         nps_rows.append((exp, diff, mde))
         churned = _flag(units, _after_first(units, data.churn, "churn_ms")["account_id"])

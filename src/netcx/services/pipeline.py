@@ -111,7 +111,14 @@ def run_pipeline(
     timings["evaluate"] = time.perf_counter() - t
 
     t = stage("report")
-    result = report.build_report(world, out, ps, evaluation, deps.settings.measurement)
+    result = report.build_report(
+        world,
+        out,
+        ps,
+        evaluation,
+        deps.settings.measurement,
+        decisions.load_policy_file(deps.settings.decisions.policy_file),
+    )
     timings["report"] = time.perf_counter() - t
     result["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
     report.write_report(result, out)

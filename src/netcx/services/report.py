@@ -17,10 +17,13 @@ import pyarrow.parquet as pq
 
 from netcx import __version__, tables
 from netcx.config import MeasurementSettings
+from netcx.domain.decisions.policy import Policy
 from netcx.domain.pseudonyms import IdKind, Pseudonymizer
 from netcx.errors import InvalidInput, NotFound
 from netcx.ports import World
+from netcx.services.decisions import load_policy_file
 from netcx.services.measures import (
+    HoldoutDesign,
     RunData,
     early_research_signals,
     friction,
@@ -76,18 +79,21 @@ def build_report(
     pseudonymizer: Pseudonymizer,
     extra: Mapping[str, Any] | None = None,
     settings: MeasurementSettings | None = None,
+    policy: Policy | None = None,
 ) -> dict[str, Any]:
     """The four measures of a run over its world, plus `extra` figures (dotted keys allowed).
 
     `extra` carries figures other stages compute (e.g. `resolution.precision`,
-    `intents.macro_f1`); they are merged into the report as nested keys.
+    `intents.macro_f1`); they are merged into the report as nested keys. The designed holdout
+    shares come from the decision `policy` that made the decisions (default: the shipped one).
     """
     settings = settings or MeasurementSettings()
+    design = HoldoutDesign.of(policy or load_policy_file(None))
     if not run_dir.is_dir():
         raise NotFound(f"--run {run_dir}: no such run directory")
     data = _load(world, run_dir, pseudonymizer)
     truth = read_truth(world)
-    arms = overall_arms(data.decisions, settings)
+    arms = overall_arms(data.decisions, settings, design)
     effects = treatment_effects(data, arms, truth)
     report: dict[str, Any] = {
         "generator": {"name": "netcx report", "version": __version__},
@@ -95,6 +101,10 @@ def build_report(
         "run_dir": str(run_dir),
         "world": {"path": str(world.path), "has_truth": world.has_truth(), **_meta(world)},
         "settings": settings.model_dump(mode="json", exclude={"runs_dir"}),
+        "holdout_design": {
+            "universal_share": design.universal_share,
+            "experience_shares": dict(design.experience_shares),
+        },
         "funnel": recognition_funnel(data),
         "measures": {
             "negative_experiences_before_login_share": negative_experiences(data, settings),

@@ -404,7 +404,7 @@ def _churn_signal_verdict(measures: Mapping[str, Any]) -> str:
 def _effect_verdicts(measures: Mapping[str, Any]) -> str:
     exp = measures.get("experiment", {})
     parts = [
-        f"<p class='verdict{' warn' if exp.get('srm', {}).get('mismatch') else ''}'>"
+        f"<p class='verdict{' warn' if (exp.get('srm') or {}).get('mismatch') else ''}'>"
         f"{html.escape(str(exp.get('srm_verdict', '')))} Units: "
         f"{exp.get('treated_accounts', 0)} treated and {exp.get('holdout_accounts', 0)} holdout "
         f"accounts ({html.escape(str(exp.get('definition', '')))}).</p>"

@@ -11,12 +11,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from netcx.adapters.storage.eventlog_segments import SegmentEventLog
 from netcx.domain.events import Event
+from tests.browser import chromium
 from tests.integration.collect.conftest import collector
 from tests.servers import free_port
 
@@ -59,28 +58,6 @@ def page_server(html: str) -> Iterator[str]:
         thread.join()
 
 
-@contextmanager
-def chromium(profile: Path) -> Iterator[webdriver.Chrome]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
 def wait_for_events(data: Path, types: set[str], timeout_s: float = 15) -> list[Event]:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -97,7 +74,7 @@ def test_tag_sends_page_view_and_click_with_the_cookie_visitor_id(tmp_path: Path
     env = {"NETCX_COLLECT__TAG_ALLOWED_ORIGINS": json.dumps([origin])}
     with collector(data, env=env) as served:
         html = PAGE.format(tag=f"{served.base}/tag.js")
-        with page_server(html) as site, chromium(tmp_path / "profile") as driver:
+        with page_server(html) as site, chromium() as driver:
             driver.get(site + "/offers")
             assert wait_for_events(data, {"page"})
             driver.find_element(By.ID, "cancel").click()

@@ -18,6 +18,7 @@ from netcx.config import MeasurementSettings, Settings
 from netcx.domain.pseudonyms import IdKind
 from netcx.services.report import build_report
 from netcx.simulate.world import WorldFolder
+from tests.unit.measurement.handmade import designed_policy
 
 # The default settings' pseudonymizer, so `netcx report` in a subprocess joins the same ids.
 PSEUDONYMIZER = build_pseudonymizer(Settings())
@@ -70,8 +71,10 @@ def decisions_for_high_intent_journeys(
 def measure(world: WorldFolder, decisions: pa.Table, run: Path) -> dict[str, Any]:
     """Closed loop under `decisions`, written as a run directory, then measured."""
     write_closed_loop_run(world, decisions, run)
-    settings = MeasurementSettings(holdout_share=0.5)
-    measures: dict[str, Any] = build_report(world, run, PSEUDONYMIZER, {}, settings)["measures"]
+    report = build_report(
+        world, run, PSEUDONYMIZER, {}, MeasurementSettings(), designed_policy(0.5)
+    )
+    measures: dict[str, Any] = report["measures"]
     return measures
 
 

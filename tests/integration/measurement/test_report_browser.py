@@ -3,53 +3,35 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from netcx.config import MeasurementSettings
 from netcx.services.report import build_report, write_report
+from tests.browser import chromium
 from tests.servers import netcx_server
-from tests.unit.measurement.handmade import PSEUDONYMIZER, random_run
+from tests.unit.measurement.handmade import PSEUDONYMIZER, designed_policy, random_run
 
 ARTIFACTS = Path("test-artifacts")
-CHROME_FLAGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--window-size=1300,2600",
-)
 
 
 @pytest.fixture
 def browser() -> Iterator[webdriver.Chrome]:
-    profile = tempfile.mkdtemp(prefix="netcx-chrome-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in (*CHROME_FLAGS, f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
-    try:
+    with chromium("--window-size=1300,2600") as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture
 def measured_run(tmp_path: Path) -> Path:
     world, run = random_run(tmp_path, accounts=300)
-    report = build_report(world, run, PSEUDONYMIZER, {}, MeasurementSettings(holdout_share=0.5))
+    report = build_report(
+        world, run, PSEUDONYMIZER, {}, MeasurementSettings(), designed_policy(0.5)
+    )
     write_report(report, run)
     return run
 

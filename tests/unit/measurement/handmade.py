@@ -16,7 +16,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from netcx import tables
+from netcx.domain.decisions.policy import Policy
 from netcx.domain.pseudonyms import IdKind, Pseudonymizer
+from netcx.services.decisions import load_policy_file
 
 DAY = 86_400_000
 T0 = 1_772_409_600_000
@@ -287,3 +289,23 @@ def random_run(
         root, truth={"true_nps_uplift": nps_uplift, "true_churn_relative_change": -0.2}
     )
     return HandmadeWorld(world_dir), run_dir
+
+
+def designed_policy(
+    experience_share: float,
+    universal_share: float = 0.0,
+    experiences: tuple[str, ...] = ("exp", "retention", "upgrade", "support_high_intent"),
+) -> Policy:
+    """The shipped decision policy with the given designed holdout shares, its experiences
+    renamed to `experiences` (the ids a handmade run's decisions use)."""
+    shipped = load_policy_file(None)
+    template = shipped.experiences[0]
+    return shipped.model_copy(
+        update={
+            "holdouts": shipped.holdouts.model_copy(update={"universal_share": universal_share}),
+            "experiences": tuple(
+                template.model_copy(update={"id": e, "holdout_share": experience_share})
+                for e in experiences
+            ),
+        }
+    )

@@ -8,13 +8,34 @@ from netcx.config import MeasurementSettings
 from netcx.domain.measurement.intervals import share_difference
 from netcx.domain.measurement.nps import NpsCounts, nps_difference
 from netcx.services.report import build_report
-from tests.unit.measurement.handmade import DAY, PSEUDONYMIZER, T0, HandmadeWorld, Rows
+from tests.unit.measurement.handmade import (
+    DAY,
+    PSEUDONYMIZER,
+    T0,
+    HandmadeWorld,
+    Rows,
+    designed_policy,
+)
 
 
-def _report(rows: Rows, tmp_path: Path, **settings: object) -> dict:  # type: ignore[type-arg]
+def _report(
+    rows: Rows,
+    tmp_path: Path,
+    *,
+    holdout_share: float = 0.5,
+    universal_share: float = 0.0,
+    **settings: object,
+) -> dict:  # type: ignore[type-arg]
+    """The report under a decision policy designing `holdout_share` per experience."""
     world_dir, run_dir = rows.write(tmp_path, truth={"true_nps_uplift": 5.0})
+    policy = designed_policy(holdout_share, universal_share)
     return build_report(
-        HandmadeWorld(world_dir), run_dir, PSEUDONYMIZER, {}, MeasurementSettings(**settings)
+        HandmadeWorld(world_dir),
+        run_dir,
+        PSEUDONYMIZER,
+        {},
+        MeasurementSettings(**settings),  # type: ignore[arg-type]
+        policy,
     )
 
 
@@ -143,11 +164,24 @@ def test_srm_flags_a_broken_split(tmp_path: Path) -> None:
     assert "do not trust" in m["experiment"]["srm_verdict"]
 
 
+def test_the_designed_shares_come_from_the_decision_policy(tmp_path: Path) -> None:
+    report = _report(_experiment(), tmp_path, holdout_share=0.3, universal_share=0.02)
+    assert report["holdout_design"]["universal_share"] == 0.02
+    assert report["holdout_design"]["experience_shares"]["exp"] == 0.3
+    srm = report["measures"]["experiment"]["srm"]
+    assert srm["expected_shares"] == pytest.approx([0.7, 0.3])  # no universal group: exp's own
+    # A policy that holds nobody out designs no split: no check rather than a made-up one.
+    m = _report(_experiment(), tmp_path / "none", holdout_share=0.0)["measures"]
+    assert m["experiment"]["srm"] is None
+    assert "no sample-ratio check" in m["experiment"]["srm_verdict"]
+    assert m["nps_uplift"]["by_experience"][0]["srm"] is None
+
+
 def test_universal_control_group_is_the_overall_holdout(tmp_path: Path) -> None:
     rows = _experiment()
     for d in rows.decisions[5:7]:
         d["reason"] = "holdout:universal"
-    m = _report(rows, tmp_path, holdout_share=0.2, experience_holdout_share=0.4)["measures"]
+    m = _report(rows, tmp_path, universal_share=0.2, holdout_share=0.4)["measures"]
     assert m["experiment"]["definition"].startswith("universal control group")
     assert (m["experiment"]["treated_accounts"], m["experiment"]["holdout_accounts"]) == (8, 2)
     # Per experience, the universal group is left out: 5 treated vs 3 experience holdouts.

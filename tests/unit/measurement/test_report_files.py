@@ -14,13 +14,15 @@ from netcx.services.report import (
     read_report,
     write_report,
 )
-from tests.unit.measurement.handmade import PSEUDONYMIZER, random_run
+from tests.unit.measurement.handmade import PSEUDONYMIZER, designed_policy, random_run
 
 
 def test_written_report_is_strict_json_with_extra_figures_nested(tmp_path: Path) -> None:
     world, run = random_run(tmp_path, accounts=80)
     extra = {"resolution.precision": 0.97, "intents": {"macro_f1": 0.8}}
-    report = build_report(world, run, PSEUDONYMIZER, extra, MeasurementSettings(holdout_share=0.5))
+    report = build_report(
+        world, run, PSEUDONYMIZER, extra, MeasurementSettings(), designed_policy(0.5)
+    )
     json_path, html_path = write_report(report, run)
     text = json_path.read_text(encoding="utf-8")
     assert "NaN" not in text  # JSON has no NaN: missing figures are null

@@ -10,34 +10,24 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Sequence
-from typing import Any
 
-import msgspec
 from redis import Redis
 
-from netcx.adapters.storage._redis import key, unavailable_when_down
+from netcx.adapters.storage._redis import PerSubjectStore, unavailable_when_down
 from netcx.domain.privacy import AuditRecord
 
 _FIELD = b"r"
 
 
-class RedisAuditLog:
+class RedisAuditLog(PerSubjectStore[AuditRecord]):
     def __init__(self, client: Redis, prefix: str = "netcx") -> None:
-        # redis-py types replies as unions over decode modes; this client returns bytes.
-        self._r: Any = client
-        self._prefix = prefix
-        self._subjects = key(prefix, "audit", "subjects")
-        self._encode = msgspec.msgpack.Encoder().encode
-        self._decode = msgspec.msgpack.Decoder(AuditRecord).decode
-
-    def _stream(self, subject: str) -> str:
-        return key(self._prefix, f"a:{subject}", "audit")
+        super().__init__(client, prefix, "audit", "a", AuditRecord)
 
     @unavailable_when_down
     def append(self, records: Sequence[AuditRecord]) -> None:
         pipe = self._r.pipeline(transaction=False)
         for record in records:
-            pipe.xadd(self._stream(record.subject), {_FIELD: self._encode(record)})
+            pipe.xadd(self._key(record.subject), {_FIELD: self._encode(record)})
         if records:
             pipe.sadd(self._subjects, *{r.subject for r in records})
         pipe.execute()
@@ -45,11 +35,8 @@ class RedisAuditLog:
     def _entries(self, subject: str) -> list[tuple[bytes, AuditRecord]]:
         return [
             (entry_id, self._decode(fields[_FIELD]))
-            for entry_id, fields in self._r.xrange(self._stream(subject))
+            for entry_id, fields in self._r.xrange(self._key(subject))
         ]
-
-    def _all_subjects(self) -> list[str]:
-        return [s.decode() for s in self._r.sscan_iter(self._subjects, count=500)]
 
     @unavailable_when_down
     def read(
@@ -65,12 +52,7 @@ class RedisAuditLog:
 
     @unavailable_when_down
     def erase_subject(self, subject: str) -> int:
-        pipe = self._r.pipeline(transaction=False)
-        pipe.xlen(self._stream(subject))
-        pipe.delete(self._stream(subject))
-        pipe.srem(self._subjects, subject)
-        n, _, _ = pipe.execute()
-        return int(n)
+        return self._erase(subject, "xlen")
 
     @unavailable_when_down
     def purge(self, before_ms: int) -> int:
@@ -78,5 +60,5 @@ class RedisAuditLog:
         for subject in self._all_subjects():
             doomed = [eid for eid, rec in self._entries(subject) if rec.at_ms < before_ms]
             if doomed:
-                removed += int(self._r.xdel(self._stream(subject), *doomed))
+                removed += int(self._r.xdel(self._key(subject), *doomed))
         return removed

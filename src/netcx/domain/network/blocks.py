@@ -7,7 +7,12 @@ from collections.abc import Iterable
 
 from netcx.domain.network.plan import AddressPlan
 from netcx.domain.network.records import ALLOC, INTERIM, RELEASE, BlockEvent
-from netcx.domain.network.timeline import OPEN_END_MS, Binding, Timeline, close_overlaps
+from netcx.domain.network.timeline import (
+    OPEN_END_MS,
+    Binding,
+    TimelineBook,
+    close_overlaps,
+)
 
 BEFORE_LOG_MS = 0
 """Start of a block whose allocation precedes the first log we have."""
@@ -22,15 +27,14 @@ def inside_of(holder: str) -> tuple[str, str]:
     return vrf, ip
 
 
-class BlockBook:
+class BlockBook(TimelineBook[BlockKey]):
     """Folds port-block events into per-block timelines; idempotent, order-independent."""
 
     def __init__(self, plan: AddressPlan) -> None:
+        super().__init__()
         self.plan = plan
         self._events: dict[BlockKey, dict[tuple[int, str, str], BlockEvent]] = {}
         self._layout: dict[str, tuple[list[int], dict[int, tuple[int, int]]]] = {}
-        self._timelines: dict[BlockKey, Timeline] = {}
-        self._dirty: set[BlockKey] = set()
         self.events_applied = 0
 
     def apply_all(self, events: Iterable[BlockEvent]) -> None:
@@ -134,20 +138,6 @@ class BlockBook:
         if current is not None:
             out.append(current)
         return close_overlaps(out)
-
-    def timeline(self, key: BlockKey) -> Timeline | None:
-        if key in self._dirty:
-            self._refresh()
-        return self._timelines.get(key)
-
-    def _refresh(self) -> None:
-        for key in self._dirty:
-            bindings = self.bindings_of(key)
-            if bindings:
-                self._timelines[key] = Timeline(bindings)
-            else:
-                self._timelines.pop(key, None)
-        self._dirty.clear()
 
     def all_bindings(self) -> Iterable[tuple[BlockKey, int, int, Binding]]:
         """(key, port_hi, step, binding) of every block (for the batch resolver)."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from netcx.domain.network.directory import UNKNOWN_HOLDER_PREFIX, LineDirectory
 from netcx.domain.network.plan import GLOBAL_CONTEXT, AddressPlan, Nas, prefix_key
 from netcx.domain.network.records import AccountingRecord
-from netcx.domain.network.timeline import Binding, Timeline, close_overlaps
+from netcx.domain.network.timeline import Binding, TimelineBook, close_overlaps
 
 START = "Start"
 INTERIM = "Interim-Update"
@@ -52,7 +52,7 @@ class _Session:
     addresses: dict[str, list[tuple[int, LeaseKey]]] = field(default_factory=dict)
 
 
-class LeaseBook:
+class LeaseBook(TimelineBook[LeaseKey]):
     """Folds accounting records into sessions and serves lease timelines per address key.
 
     Records may arrive in any order and more than once; applying a record twice changes
@@ -60,6 +60,7 @@ class LeaseBook:
     """
 
     def __init__(self, plan: AddressPlan, directory: LineDirectory, policy: LeasePolicy) -> None:
+        super().__init__()
         self.plan = plan
         self.directory = directory
         self.policy = policy
@@ -67,8 +68,6 @@ class LeaseBook:
         self._sessions_by_key: dict[LeaseKey, set[tuple[str, str]]] = {}
         self._sessions_by_nas: dict[str, set[tuple[str, str]]] = {}
         self._reboots: dict[str, list[int]] = {}
-        self._timelines: dict[LeaseKey, Timeline] = {}
-        self._dirty: set[LeaseKey] = set()
         self.prefix_lengths: set[int] = set()
         self.records_applied = 0
 
@@ -204,20 +203,6 @@ class LeaseBook:
                         )
                     )
         return close_overlaps(items)
-
-    def timeline(self, key: LeaseKey) -> Timeline | None:
-        if key in self._dirty:
-            self._refresh()
-        return self._timelines.get(key)
-
-    def _refresh(self) -> None:
-        for key in self._dirty:
-            bindings = self.bindings_of(key)
-            if bindings:
-                self._timelines[key] = Timeline(bindings)
-            else:
-                self._timelines.pop(key, None)
-        self._dirty.clear()
 
     def all_bindings(self) -> Iterable[tuple[LeaseKey, Binding]]:
         """Every lease (for the batch resolver and retention)."""

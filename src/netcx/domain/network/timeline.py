@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from netcx.domain.resolution import Evidence
+
+K = TypeVar("K")
 
 OPEN_END_MS = 1 << 62
 """End of a binding with no known end (an open port block)."""
@@ -108,3 +111,28 @@ def close_overlaps(items: list[Binding]) -> list[Binding]:
         if b.end_ms > b.start_ms:
             out.append(b)
     return out
+
+
+class TimelineBook(Generic[K]):
+    """Timelines per key, rebuilt lazily from `bindings_of` for the keys marked dirty."""
+
+    def __init__(self) -> None:
+        self._timelines: dict[K, Timeline] = {}
+        self._dirty: set[K] = set()
+
+    def bindings_of(self, key: K) -> list[Binding]:
+        raise NotImplementedError
+
+    def timeline(self, key: K) -> Timeline | None:
+        if key in self._dirty:
+            self._refresh()
+        return self._timelines.get(key)
+
+    def _refresh(self) -> None:
+        for key in self._dirty:
+            bindings = self.bindings_of(key)
+            if bindings:
+                self._timelines[key] = Timeline(bindings)
+            else:
+                self._timelines.pop(key, None)
+        self._dirty.clear()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -117,20 +116,20 @@ def register(app: typer.Typer) -> None:
         data: DataOpt = None,
     ) -> None:
         """Which line held IP[:PORT] at AT? Prints the Resolution as JSON."""
-        from netcx.bootstrap import build_container
+        from netcx.bootstrap import build_container, now_ms
 
         c = build_container(_settings(data))
-        at_ms = parse_at(at, now_ms=int(time.time() * 1000))
+        at_ms = parse_at(at, now_ms=now_ms())
         res = c.network.resolve(ip, port, at_ms)
         typer.echo(msgspec.json.encode(res).decode())
 
     @app.command("bindings-purge")
     def bindings_purge(data: DataOpt = None) -> None:
         """Retention: forget bindings older than resolver.retention_days."""
-        from netcx.bootstrap import build_container
+        from netcx.bootstrap import build_container, now_ms
 
         c = build_container(_settings(data))
-        rep = c.network.purge(int(time.time() * 1000))
+        rep = c.network.purge(now_ms())
         typer.echo(msgspec.json.encode(rep.__dict__).decode())
 
     @app.command()

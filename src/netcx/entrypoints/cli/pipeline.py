@@ -102,6 +102,7 @@ def _register_report(app: typer.Typer) -> None:
         """Measure the run: write OUT/report.json and a self-contained OUT/report.html."""
         from netcx.bootstrap import build_container
         from netcx.config import load_settings
+        from netcx.services.decisions import load_policy_file
         from netcx.services.report import build_report, read_evaluation, write_report
         from netcx.simulate.world import WorldFolder
 
@@ -118,6 +119,7 @@ def _register_report(app: typer.Typer) -> None:
                 container.pseudonymizer,
                 read_evaluation(run),
                 container.settings.measurement,
+                load_policy_file(container.settings.decisions.policy_file),
             )
             json_path, html_path = write_report(result, run)
         console.print(summary_table(result))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from functools import wraps
@@ -14,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from netcx.bootstrap import Container
+from netcx.entrypoints.http.api_keys import ApiKeys, key_id
 from netcx.errors import InvalidInput, NetcxError, Unauthorized
 
 log = logging.getLogger("netcx.http.privacy")
@@ -45,15 +44,13 @@ def caller_of(request: Request) -> str:
 def check_api_key(container: Container, request: Request) -> None:
     """With `http.api_keys` configured, a caller must send one as a Bearer token; its id
     (a hash prefix, never the key) is kept on the request for the audit log."""
-    keys = container.settings.http.api_keys
+    keys = ApiKeys(container.settings.http.api_keys)
     if not keys:
         return
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not any(
-        hmac.compare_digest(token.encode(), k.get_secret_value().encode()) for k in keys
-    ):
+    if scheme.lower() != "bearer" or not keys.known(token):
         raise Unauthorized("missing or unknown API key (Authorization: Bearer <key>)")
-    request.state.key_id = "key#" + hashlib.sha256(token.encode()).hexdigest()[:12]
+    request.state.key_id = key_id(token)
 
 
 def endpoint(container: Container, handler: Handler) -> Handler:

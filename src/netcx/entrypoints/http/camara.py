@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import traceback
 
@@ -13,8 +12,9 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from netcx.bootstrap import Container
 from netcx.domain.camara import NotAuthenticatedByMobileNetwork, parse_x_correlator
+from netcx.entrypoints.http.client import scope_client_address
+from netcx.entrypoints.http.client import trusted_proxies as trusted_proxies_setting
 from netcx.errors import (
-    ConfigError,
     Forbidden,
     InvalidInput,
     NetcxError,
@@ -60,11 +60,8 @@ class _Api:
         self, service: NumberVerificationService, trusted_proxies: list[str], port_header: str
     ) -> None:
         self._service = service
-        try:
-            self._trusted = [ipaddress.ip_network(c, strict=False) for c in trusted_proxies]
-        except ValueError as err:
-            raise ConfigError(f"http.trusted_proxies: {err}") from err
-        self._port_header = port_header.lower()
+        self._trusted = trusted_proxies_setting(trusted_proxies)
+        self._port_header = port_header.lower().encode("latin-1")
 
     async def verify(self, request: Request) -> Response:
         correlator: str | None = None
@@ -112,76 +109,10 @@ class _Api:
 
     def _client(self, request: Request) -> ClientEndpoint:
         """The device's address and source port: the TCP peer, or what a trusted proxy says."""
-        peer_ip = request.client.host if request.client else ""
-        # ASGI says int; some servers (granian) hand the port over as a string.
-        peer_port = _port(str(request.client.port)) if request.client else None
-        peer = _ip(peer_ip)
-        if peer is None:
-            return ClientEndpoint(peer_ip, peer_port)
-        direct = ClientEndpoint(peer.compressed, peer_port)
-        if not any(peer in net for net in self._trusted):
-            return direct
-        return _forwarded_client(request, self._trusted, self._port_header) or direct
-
-
-def _forwarded_client(
-    request: Request,
-    trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network],
-    port_header: str,
-) -> ClientEndpoint | None:
-    """Walk `Forwarded` (RFC 7239) or `X-Forwarded-For` from the right over trusted proxies;
-    the first other hop is the client. Its port comes from `for=ip:port` or `port_header`."""
-    hops: list[tuple[str, int | None]] = []
-    # Several header lines count as one comma-separated list (RFC 9110 §5.3).
-    forwarded = ", ".join(request.headers.getlist("forwarded"))
-    if forwarded:
-        for element in forwarded.split(","):
-            for pair in element.split(";"):
-                name, _, value = pair.strip().partition("=")
-                if name.lower() == "for":
-                    hops.append(_node(value.strip().strip('"')))
-    else:
-        xff = ", ".join(request.headers.getlist("x-forwarded-for"))
-        hops = [(h.strip(), None) for h in xff.split(",") if h.strip()]
-    for ip_text, port in reversed(hops):
-        ip = _ip(ip_text)
-        if ip is None:
-            return None  # an unknown or obfuscated hop: we cannot tell who the client is
-        if not any(ip in net for net in trusted):
-            if port is None:
-                port = _port(request.headers.get(port_header, ""))
-            return ClientEndpoint(ip.compressed, port)
-    return None
-
-
-def _node(text: str) -> tuple[str, int | None]:
-    """`ip`, `ip:port`, `[ipv6]` or `[ipv6]:port` → (ip, port)."""
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port_text = rest[1:] if rest.startswith(":") else ""
-    elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
-    else:
-        host, port_text = text, ""
-    return host, _port(port_text)
-
-
-def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """An IP address (IPv4-mapped IPv6 as IPv4), or None."""
-    try:
-        ip = ipaddress.ip_address(text.strip())
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    return ip
-
-
-def _port(text: str) -> int | None:
-    text = text.strip()
-    if not text.isascii() or not text.isdigit() or len(text) > 5:
-        return None
-    return int(text) if 0 < int(text) < 65536 else None
+        address = scope_client_address(request.scope, self._trusted, self._port_header)
+        if address is None:  # a peer without an IP address: no mobile line
+            return ClientEndpoint(request.client.host if request.client else "", None)
+        return ClientEndpoint(address.ip, address.port)
 
 
 def _require_method(request: Request, method: str) -> None:

@@ -3,8 +3,6 @@ decision id), `GET /v1/decide/srm` and `GET /v1/decide/metrics` (Prometheus)."""
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 from collections.abc import Iterator
 from typing import Literal
 
@@ -18,6 +16,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from netcx.bootstrap import Container
 from netcx.domain.decisions.context import VisitEvent
+from netcx.entrypoints.http.api_keys import ApiKeys
+from netcx.entrypoints.http.client import scope_client_address, trusted_proxies
 from netcx.services.decisions import DecisionResult, DecisionService
 
 JSON = "application/json"
@@ -149,8 +149,8 @@ def routes(container: Container) -> list[BaseRoute]:
     """The decisions area's routes, bound to the container's DecisionService."""
     service = container.decisions
     http = container.settings.http
-    keys = [k.get_secret_value().encode() for k in http.api_keys]
-    proxies = [ipaddress.ip_network(p, strict=False) for p in http.trusted_proxies]
+    keys = ApiKeys(http.api_keys)
+    proxies = trusted_proxies(http.trusted_proxies)
     decoder = msgspec.json.Decoder(DecideRequest)
     encoder = msgspec.json.Encoder()
     registry = CollectorRegistry()
@@ -160,26 +160,11 @@ def routes(container: Container) -> list[BaseRoute]:
     def authorised(headers: dict[bytes, bytes]) -> bool:
         if not keys:
             return True
-        given = headers.get(b"x-api-key", b"")
-        return any(hmac.compare_digest(given, k) for k in keys)
+        return keys.known(headers.get(b"x-api-key", b""))
 
-    port_header = http.client_port_header.lower().encode()
+    port_header = http.client_port_header.lower().encode("latin-1")
 
-    def client_address(
-        client: tuple[str, int] | None, headers: dict[bytes, bytes]
-    ) -> tuple[str | None, int | None]:
-        # The peer is the client unless it is one of our trusted proxies; then the proxy's
-        # Forwarded-For and client-port headers are believed (never a client's own).
-        host, port = client if client else (None, None)
-        if host and proxies and any(ipaddress.ip_address(host) in n for n in proxies):
-            forwarded = headers.get(b"x-forwarded-for", b"").decode().split(",")[-1].strip()
-            raw_port = headers.get(port_header, b"").decode()
-            return forwarded or None, int(raw_port) if raw_port.isdigit() else None
-        return host, port
-
-    def answer(
-        body: bytes, headers: dict[bytes, bytes], client: tuple[str, int] | None
-    ) -> tuple[int, bytes]:
+    def answer(body: bytes, headers: dict[bytes, bytes], scope: Scope) -> tuple[int, bytes]:
         if not authorised(headers):
             return 401, encoder.encode({"error": "missing or wrong x-api-key"})
         try:
@@ -190,15 +175,17 @@ def routes(container: Container) -> list[BaseRoute]:
             return 400, encoder.encode(
                 {"error": "invalid decide request: give visitor_id and/or event"}
             )
-        ip, port = client_address(client, headers)
+        # The peer is the client unless it is one of our trusted proxies; then the proxy's
+        # forwarding and client-port headers are believed (never a client's own).
+        address = scope_client_address(scope, proxies, port_header)
         result = service.decide(
             channel=req.channel,
             visitor_id=req.visitor_id,
             session_id=req.session_id,
             event=req.event,
             purpose=req.purpose,
-            client_ip=ip,
-            client_port=port,
+            client_ip=address.ip if address else None,
+            client_port=address.port if address else None,
         )
         d = result.decision
         counted["holdout" if d.holdout else "shown" if d.shown else "nothing"].inc()
@@ -224,7 +211,7 @@ def routes(container: Container) -> list[BaseRoute]:
                 encoder.encode({"error": f"decide request larger than {MAX_BODY_BYTES} bytes"}),
             )
         else:
-            status, payload = answer(b"".join(chunks), dict(scope["headers"]), scope.get("client"))
+            status, payload = answer(b"".join(chunks), dict(scope["headers"]), scope)
         await send(
             {
                 "type": "http.response.start",

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import hmac
-import time
 from collections.abc import Awaitable, Callable
 
 import msgspec
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from netcx.bootstrap import Container
+from netcx.bootstrap import Container, now_ms
 from netcx.domain.intents.matching import Signal
+from netcx.entrypoints.http.api_keys import ApiKeys, error_response
 from netcx.errors import ConfigError, InvalidInput, NetcxError, Unauthorized
 from netcx.services.intents import IntentService
 
@@ -41,7 +40,7 @@ def routes(container: Container) -> list[BaseRoute]:
     service = container.intents
     if service is None:
         raise ConfigError("intents: the container has no intent service")
-    keys = [k.get_secret_value().encode() for k in container.settings.http.api_keys]
+    keys = ApiKeys(container.settings.http.api_keys)
 
     def guarded(handler: Callable[[Request, IntentService], Awaitable[Response]]) -> Handler:
         async def endpoint(request: Request) -> Response:
@@ -49,7 +48,7 @@ def routes(container: Container) -> list[BaseRoute]:
                 _authorise(request, keys)
                 return await handler(request, service)
             except NetcxError as err:
-                return JSONResponse({"error": str(err)}, status_code=err.http_status)
+                return error_response(err)
 
         return endpoint
 
@@ -60,19 +59,19 @@ def routes(container: Container) -> list[BaseRoute]:
     ]
 
 
-def _authorise(request: Request, keys: list[bytes]) -> None:
+def _authorise(request: Request, keys: ApiKeys) -> None:
     if not keys:
         return
     given = request.headers.get("x-api-key") or request.headers.get("authorization", "")
     given = given.removeprefix("Bearer ").strip()
-    if not any(hmac.compare_digest(given.encode(), k) for k in keys):
+    if not keys.known(given):
         raise Unauthorized("missing or wrong API key (x-api-key or Authorization: Bearer)")
 
 
 def _at_ms(request: Request) -> int:
     raw = request.query_params.get("at_ms")
     if raw is None:
-        return int(time.time() * 1000)
+        return now_ms()
     try:
         return int(raw)
     except ValueError:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import time
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from netcx.bootstrap import Container, network_dir
+from netcx.bootstrap import Container, network_dir, now_ms
 from netcx.entrypoints.cli.network import parse_at
+from netcx.entrypoints.http.api_keys import ApiKeys, error_response, key_id
 from netcx.errors import InvalidInput, NetcxError, Unauthorized
 
 
@@ -24,14 +22,9 @@ def _caller(request: Request, container: Container) -> str:
     key = key or request.headers.get("x-api-key", "")
     if not key:
         raise Unauthorized("missing API key (Authorization: Bearer KEY or X-API-Key)")
-    for configured in container.settings.http.api_keys:
-        if hmac.compare_digest(configured.get_secret_value().encode(), key.encode()):
-            return "key#" + hashlib.sha256(key.encode()).hexdigest()[:12]
+    if ApiKeys(container.settings.http.api_keys).known(key):
+        return key_id(key)
     raise Unauthorized("unknown API key")
-
-
-def _error(err: NetcxError) -> Response:
-    return JSONResponse({"error": str(err)}, status_code=err.http_status)
 
 
 def routes(container: Container) -> list[BaseRoute]:
@@ -55,21 +48,21 @@ def routes(container: Container) -> list[BaseRoute]:
                     raise InvalidInput("not an integer", field="port") from err
                 if not 0 <= port <= 65535:
                     raise InvalidInput("must be 0..65535", field="port")
-            now_ms = int(time.time() * 1000)
-            at_ms = parse_at(q.get("at") or None, now_ms=now_ms)
+            at = now_ms()
+            at_ms = parse_at(q.get("at") or None, now_ms=at)
             res = container.network.resolve(ip, port, at_ms)
             if container.resolve_consent_gate is not None:
                 res = container.resolve_consent_gate.gate(res, purpose, at_ms)
-            container.resolve_audit.record(caller, purpose, res, now_ms)
+            container.resolve_audit.record(caller, purpose, res, at)
         except NetcxError as err:
-            return _error(err)
+            return error_response(err)
         return Response(msgspec.json.encode(res), media_type="application/json")
 
     async def radius_stats(request: Request) -> Response:
         try:
             _caller(request, container)
         except NetcxError as err:
-            return _error(err)
+            return error_response(err)
         path = network_dir(container.settings) / "radius_stats.json"
         stats = json.loads(path.read_text()) if path.is_file() else {}
         return JSONResponse(stats)
