@@ -128,10 +128,10 @@ def load_model(path: Path) -> ChurnModel:
 
 # ---------------------------------------------------------------- a simulated (or real) world
 
-HORIZON_DAYS = 30  # the headline: churn within 30 days of the prediction date
+HORIZON_DAYS = 30  # the headline: churn within 30 days of the prediction date...
 SHORT_HORIZON_DAYS = 14  # also reported: the next two weeks, where CX can still act
-SNAPSHOT_STEP_DAYS = 7
-MIN_HISTORY_DAYS = 14
+SNAPSHOT_STEP_DAYS = 7  # training snapshots at most a week apart...
+MIN_HISTORY_DAYS = 14  # ...each with at least two weeks of history before it
 MAX_TRAIN_ROWS = 400_000
 
 
@@ -145,11 +145,14 @@ def evaluate_churn_on_world(
 
     Prediction dates are snapshots; the label is churn within the horizon after the date.
     The test snapshot is the last web day; training snapshots end a horizon before it
-    (weekly, as far back as the data goes), so no training label is from the test period
-    and every feature is from before its snapshot. Keys without a suffix are for the
-    30-day horizon; `_h14` keys repeat AUCs for 14 days.
+    (as far back as the data goes), so no training label is from the test period and
+    every feature is from before its snapshot. The horizon follows the world's length:
+    min(30, days // 2) days (`churn.horizon_days`), so a two-week world still trains;
+    `_h14` keys repeat AUCs for min(14, horizon) days.
     """
     start_ms, end_ms, outcome_end_ms = _period(world, session_identity)
+    days = max(1, (end_ms - start_ms) // DAY_MS)
+    horizon_days = max(1, min(HORIZON_DAYS, days // 2))
     data = _WorldData(
         lines=_crm_lines(world, pseudonymizer),
         churn_at=_churn_times(world, pseudonymizer),
@@ -160,13 +163,14 @@ def evaluate_churn_on_world(
         ),
         web=_web_timelines(session_intents, session_identity),
     )
-    result = _evaluate_horizon(data, start_ms, end_ms, outcome_end_ms, HORIZON_DAYS, "")
-    short = _evaluate_horizon(data, start_ms, end_ms, outcome_end_ms, SHORT_HORIZON_DAYS, "_h14")
+    result = _evaluate_horizon(data, start_ms, end_ms, outcome_end_ms, horizon_days, "")
+    short_days = min(SHORT_HORIZON_DAYS, horizon_days)
+    short = _evaluate_horizon(data, start_ms, end_ms, outcome_end_ms, short_days, "_h14")
     result.update({k: v for k, v in short.items() if k.startswith(("churn.auc", "churn.test_"))})
     result.update(_lead_times(data, start_ms))
     if world.has_truth():
         result["churn.truth_research_visible_share"] = _truth_visible_research(
-            world, end_ms, HORIZON_DAYS
+            world, end_ms, horizon_days
         )
     return result
 
@@ -192,12 +196,18 @@ def _evaluate_horizon(
     test_at = min(end_ms, outcome_end_ms - horizon)
     train_at: list[int] = []
     t = test_at - horizon
+    days = (end_ms - start_ms) // DAY_MS
+    # two weeks of history before a training snapshot (a quarter of a shorter world), and
+    # about eight snapshots in the remaining time: weekly on long worlds, daily on short ones
+    history_days = min(MIN_HISTORY_DAYS, max(1, days // 4))
+    room_days = (test_at - horizon - start_ms) // DAY_MS - history_days
+    step_days = int(min(SNAPSHOT_STEP_DAYS, max(1, room_days // 8)))
     # the most recent snapshots first, as many as keep the training set to a size that
     # fits in minutes on one core (a 100k-household world has ~200k lines per snapshot)
     max_snapshots = max(1, MAX_TRAIN_ROWS // max(1, len(data.lines)))
-    while t >= start_ms + MIN_HISTORY_DAYS * DAY_MS and len(train_at) < max_snapshots:
+    while t >= start_ms + history_days * DAY_MS and len(train_at) < max_snapshots:
         train_at.append(t)
-        t -= SNAPSHOT_STEP_DAYS * DAY_MS
+        t -= step_days * DAY_MS
     by_line, by_household = data.web
 
     def snapshot(at_ms: int) -> tuple[list[dict[str, Any]], list[int]]:

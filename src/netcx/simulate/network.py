@@ -407,7 +407,9 @@ def build_cgnat(h: Holdings, p: WorldParams) -> dict[str, pa.Table]:
         kind = np.concatenate([np.zeros(len(alloc)), np.ones(len(rel))]).astype(np.int64)
         ts = np.concatenate([h.block_start_s[alloc], h.block_end_s[rel]])
         # Count of blocks the host holds after the event (one block per session here).
-        order = np.lexsort((kind, ts))
+        # Within one second a release is logged before an allocation: the block (and the
+        # inside address) may pass to the next line in the same second.
+        order = np.lexsort((1 - kind, ts))
         idx, kind, ts = idx[order], kind[order], ts[order]
         out[name] = pa.table(
             {

@@ -31,6 +31,9 @@ PHONES = [
     "iPhone SE",
 ]
 ROUTERS = ["FRITZ!Box 7590", "FRITZ!Box 5690", "Speedport Smart 4", "Vodafone Station"]
+# Devices whose owners have had them longest (older models): a churn risk factor.
+OLD_DEVICES = frozenset({"iPhone 13", "iPhone SE", "Galaxy A54", "FRITZ!Box 7590"})
+PREPAID = 4  # tariff index of "Prepaid" (no contract, no charge)
 SEGMENTS = ["consumer", "premium", "business"]
 MSISDN_BASE = 491_700_000_000
 IMSI_BASE = 1_010_000_000_000  # printed with 15 digits: 001 01 MSIN (test network)
@@ -48,6 +51,9 @@ class Population:
     line_sub: IntArray  # -1 for fixed lines
     line_hh: IntArray
     line_contract_end_s: IntArray
+    line_tariff: IntArray  # index into MOBILE_TARIFFS / FIXED_TARIFFS by kind
+    line_device: IntArray  # index into PHONES / ROUTERS by kind
+    line_charge: npt.NDArray[np.float64]  # monthly charge: list price or a legacy price above it
 
     @property
     def n_households(self) -> int:
@@ -119,6 +125,18 @@ def build_population(p: WorldParams, rng: np.random.Generator) -> Population:
     # Contracts of 24 months started up to 4 years ago; ended ones roll on monthly.
     start = p.start_s - rng.integers(0, 4 * 365, len(line_kind)) * DAY_S
     end = start + 730 * DAY_S
+    n_lines = len(line_kind)
+    mobile = line_kind == MOBILE
+    tariff = rng.integers(0, 5, n_lines)
+    device = np.where(
+        mobile, rng.integers(0, len(PHONES), n_lines), rng.integers(0, len(ROUTERS), n_lines)
+    )
+    list_price = np.where(
+        mobile, np.asarray(MOBILE_CHARGE)[tariff], np.asarray(FIXED_CHARGE)[tariff]
+    )
+    # 30 % of lines still pay a legacy price 8-30 % above their tariff's list price.
+    markup = np.where(rng.random(n_lines) < 0.3, rng.uniform(0.08, 0.30, n_lines), 0.0)
+    charge = np.round(list_price * (1 + markup), 2)
     return Population(
         hh_area=hh_area.astype(np.int64),
         hh_has_fixed=hh_has_fixed,
@@ -128,7 +146,30 @@ def build_population(p: WorldParams, rng: np.random.Generator) -> Population:
         line_sub=line_sub,
         line_hh=line_hh,
         line_contract_end_s=end.astype(np.int64),
+        line_tariff=tariff.astype(np.int64),
+        line_device=device.astype(np.int64),
+        line_charge=charge.astype(np.float64),
     )
+
+
+def list_price(pop: Population) -> npt.NDArray[np.float64]:
+    """The current list price of every line's tariff."""
+    mobile = pop.line_kind == MOBILE
+    return np.where(
+        mobile,
+        np.asarray(MOBILE_CHARGE)[pop.line_tariff],
+        np.asarray(FIXED_CHARGE)[pop.line_tariff],
+    )
+
+
+def old_device(pop: Population) -> BoolArray:
+    mobile = pop.line_kind == MOBILE
+    names = np.where(
+        mobile,
+        np.asarray(PHONES, dtype=object)[np.minimum(pop.line_device, len(PHONES) - 1)],
+        np.asarray(ROUTERS, dtype=object)[np.minimum(pop.line_device, len(ROUTERS) - 1)],
+    )
+    return np.isin(names, sorted(OLD_DEVICES))
 
 
 def crm_tables(pop: Population, p: WorldParams, rng: np.random.Generator) -> dict[str, pa.Table]:
@@ -167,7 +208,7 @@ def crm_tables(pop: Population, p: WorldParams, rng: np.random.Generator) -> dic
     n_lines = len(pop.line_kind)
     idx = np.arange(n_lines, dtype=np.int64)
     mobile = pop.line_kind == MOBILE
-    tariff_i = rng.integers(0, 5, n_lines)
+    tariff_i = pop.line_tariff
     tariff = pa.array(
         np.where(
             mobile,
@@ -176,13 +217,11 @@ def crm_tables(pop: Population, p: WorldParams, rng: np.random.Generator) -> dic
         ),
         pa.string(),
     )
-    charge = np.where(
-        mobile, np.asarray(MOBILE_CHARGE)[tariff_i], np.asarray(FIXED_CHARGE)[tariff_i]
-    )
+    charge = pop.line_charge
     device = np.where(
         mobile,
-        np.asarray(PHONES, dtype=object)[rng.integers(0, len(PHONES), n_lines)],
-        np.asarray(ROUTERS, dtype=object)[rng.integers(0, len(ROUTERS), n_lines)],
+        np.asarray(PHONES, dtype=object)[np.minimum(pop.line_device, len(PHONES) - 1)],
+        np.asarray(ROUTERS, dtype=object)[np.minimum(pop.line_device, len(ROUTERS) - 1)],
     )
     sub_or_zero = np.maximum(pop.line_sub, 0)
     lines = pa.table(

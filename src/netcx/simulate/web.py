@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from netcx import tables
 from netcx.simulate import catalogue as cat
-from netcx.simulate import fmt
+from netcx.simulate import fmt, population
 from netcx.simulate.network import FIXED_PUBLIC, MOBILE_PBA, MONITOR_FIRST, Holdings, Network
 from netcx.simulate.params import DAY_S, WorldParams
 from netcx.simulate.population import (
@@ -169,40 +169,53 @@ def _journeys(
             }
         )
 
-    # Churn research precedes churn by a lead time with a median of ~17 days.
+    # Billing problems (per account) come first: they raise the churn hazard.
+    b_hh = np.flatnonzero(rng.random(pop.n_households) < 0.02 * months).astype(np.int64)
+    b_start = rng.integers(t0, t1 - 3600, len(b_hh))
+    lines_of = _any_line_of_hh(pop, rng)
+    # Churn: a hazard from CRM facts; most churners research first (see docs/world.md).
+    hazard, earliest = churn_hazard(pop, p, outages, b_hh, b_start)
     rate = np.where(pop.line_kind == MOBILE, 0.015, 0.010) * months
-    churner = np.flatnonzero(rng.random(n_lines) < rate)
-    churn_s = rng.integers(t0 + 2 * DAY_S, p.outcome_end_s, len(churner))
-    lead_s = (np.clip(rng.lognormal(np.log(17), 0.6, len(churner)), 2, 60) * DAY_S).astype(np.int64)
-    researched = (
-        (rng.random(len(churner)) < 0.7)
-        & (churn_s - lead_s >= t0)
-        & (churn_s - lead_s < t1 - DAY_S)
+    churner = np.flatnonzero(rng.random(n_lines) < -np.expm1(-rate * hazard))
+    lo = earliest[churner]
+    churn_s = lo + (rng.random(len(churner)) * (p.outcome_end_s - lo)).astype(np.int64)
+    lead_s = (np.clip(rng.lognormal(np.log(30), 0.6, len(churner)), 2, 90) * DAY_S).astype(np.int64)
+    # Research runs from the lead time before the churn until shortly before it; only the
+    # part inside the web window is visible.
+    r_first = churn_s - lead_s
+    r_last = churn_s - rng.integers(2 * 3600, 2 * DAY_S, len(churner))
+    sessions = np.where(rng.random(len(churner)) < 0.15, 1, rng.integers(2, 9, len(churner)))
+    vis_lo = np.where(
+        r_first >= t0, r_first, t0 + (rng.random(len(churner)) * 3 * DAY_S).astype(np.int64)
     )
+    vis_hi = np.minimum(r_last, t1 - 2 * 3600)
+    researched = (rng.random(len(churner)) < RESEARCH_SHARE) & (vis_hi - vis_lo >= 3600)
+    visible = np.clip((vis_hi - vis_lo) / np.maximum(r_last - r_first, 1), 0.0, 1.0)
     c_line = churner[researched]
-    c_start = (churn_s - lead_s)[researched]
-    c_span = np.minimum(
-        lead_s[researched] - DAY_S, rng.integers(DAY_S // 2, 14 * DAY_S, len(c_line))
-    )
+    c_sessions = np.maximum(1, np.round(sessions * visible)).astype(np.int64)[researched]
+    c_span = np.where(c_sessions > 1, (vis_hi - vis_lo)[researched], 0)
     add(
         "churn_research",
         c_line,
-        c_start,
-        np.maximum(c_span, 3600),
-        rng.integers(2, 6, len(c_line)),
+        vis_lo[researched],
+        np.maximum(c_span, 600),
+        c_sessions,
         churn_s[researched],
         potential=churn_s[researched],
     )
-    # Researchers who stay (their would-be churn time is kept for the closed loop).
-    k = max(1, int(len(c_line) * 0.6))
-    s_line = rng.integers(0, n_lines, k)
+    # Researchers who stay: fewer, also weighted by the hazard (their would-be churn time is
+    # kept for the closed loop).
+    stay_rate = 0.5 * RESEARCH_SHARE * np.where(pop.line_kind == MOBILE, 0.015, 0.010) * months
+    s_line = np.flatnonzero(rng.random(n_lines) < -np.expm1(-stay_rate * hazard))
+    s_line = s_line[~np.isin(s_line, churner)]
+    k = len(s_line)
     s_start = rng.integers(t0, t1 - DAY_S, k)
-    s_lead = (np.clip(rng.lognormal(np.log(17), 0.6, k), 2, 60) * DAY_S).astype(np.int64)
+    s_lead = (np.clip(rng.lognormal(np.log(30), 0.6, k), 2, 90) * DAY_S).astype(np.int64)
     add(
         "churn_research",
         s_line,
         s_start,
-        rng.integers(3600, 10 * DAY_S, k),
+        np.minimum(rng.integers(3600, 10 * DAY_S, k), t1 - 2 * 3600 - s_start).clip(600),
         rng.integers(1, 5, k),
         potential=s_start + s_lead,
     )
@@ -243,16 +256,14 @@ def _journeys(
         rng.integers(1, 3, len(hh)),
         hh=hh,
     )
-    # Billing problems: per account.
-    hh = np.flatnonzero(rng.random(pop.n_households) < 0.02 * months).astype(np.int64)
-    lines_of = _any_line_of_hh(pop, rng)
+    # Billing problems: per account (drawn above).
     add(
         "billing_problem",
-        lines_of[hh],
-        rng.integers(t0, t1 - 3600, len(hh)),
-        rng.integers(600, 4 * DAY_S, len(hh)),
-        rng.integers(1, 4, len(hh)),
-        hh=hh,
+        lines_of[b_hh],
+        b_start,
+        rng.integers(600, 4 * DAY_S, len(b_hh)),
+        rng.integers(1, 4, len(b_hh)),
+        hh=b_hh,
     )
     # Outage checks by lines in the affected area, during the outage.
     out = outages
@@ -269,6 +280,53 @@ def _journeys(
     cols["sub"][no_sub] = _random_sub_of_hh(pop, cols["hh"][no_sub], rng)
     journeys = Journeys(**cols, login=rng.random(n) < 0.25, end_s=np.zeros(n, np.int64))
     return journeys, self_churners, churn_s[~researched]
+
+
+RESEARCH_SHARE = 0.9  # churners who research before leaving (if inside the web window)
+
+
+def churn_hazard(
+    pop: Population,
+    p: WorldParams,
+    outages: dict[str, IntArray],
+    billing_hh: IntArray,
+    billing_start_s: IntArray,
+) -> tuple[npt.NDArray[np.float64], IntArray]:
+    """Relative churn hazard per line (mean 1) from CRM facts, and its earliest churn time.
+
+    Out of contract or near its end, short tenure, a legacy price above the tariff's list
+    price, prepaid, an old device, an outage in the line's area and a billing problem of
+    its account each multiply the hazard; after an outage or billing problem the line
+    churns only later than it.
+    """
+    t0, end = p.start_s, p.outcome_end_s
+    days_to_end = (pop.line_contract_end_s - t0) / DAY_S
+    tenure = (t0 - (pop.line_contract_end_s - 730 * DAY_S)) / DAY_S
+    m = np.where(days_to_end < 0, 3.0, np.where(days_to_end < 90, 5.0, 0.1))
+    m = m * np.where(tenure < 365, 1.4, 1.0)
+    overpay = pop.line_charge / np.maximum(population.list_price(pop), 0.01) - 1
+    m = m * (1 + 6 * np.clip(overpay, 0, None))
+    m = m * np.where((pop.line_kind == MOBILE) & (pop.line_tariff == population.PREPAID), 1.5, 1)
+    m = m * np.where(population.old_device(pop), 1.5, 1.0)
+    earliest = np.full(len(m), t0 + 2 * DAY_S, np.int64)
+    # Near the contract end: churn from a week before it.
+    near = (days_to_end >= 0) & (pop.line_contract_end_s < end - 7 * DAY_S)
+    earliest = np.where(near, np.maximum(earliest, pop.line_contract_end_s - 7 * DAY_S), earliest)
+    # An outage in the area: first outage per area.
+    first_outage = np.full(pop.n_areas, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(first_outage, outages["area"], outages["start_s"])
+    line_outage = first_outage[pop.hh_area[pop.line_hh]]
+    hit = line_outage < end - 7 * DAY_S
+    m = m * np.where(hit, 2.0, 1.0)
+    earliest = np.where(hit, np.maximum(earliest, line_outage + DAY_S), earliest)
+    # A billing problem of the account.
+    hh_billing = np.full(pop.n_households, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(hh_billing, billing_hh, billing_start_s)
+    line_billing = hh_billing[pop.line_hh]
+    billed = line_billing < end - 7 * DAY_S
+    m = m * np.where(billed, 3.0, 1.0)
+    earliest = np.where(billed, np.maximum(earliest, line_billing + 2 * DAY_S), earliest)
+    return m / m.mean(), earliest.astype(np.int64)
 
 
 def build_outages(pop: Population, p: WorldParams, rng: np.random.Generator) -> dict[str, IntArray]:
@@ -806,6 +864,12 @@ def _journey_table(jr: Journeys, hit_journey: IntArray, ts_ms: IntArray) -> pa.T
     seen = last >= 0
     start = np.where(seen, first, start)
     end = np.where(seen, last, end)
+    # Placing a session can move it to the line's next connection: a churn (or would-be
+    # churn) follows the last research hit by at least a few hours.
+    churn = jr.intent == cat.INTENTS.index("churn_research")
+    for times in (jr.outcome_s, jr.potential_s):
+        late = churn & (times >= 0) & (times * 1000 <= end)
+        times[late] = end[late] // 1000 + 4 * 3600
     high = np.isin(jr.intent, [cat.INTENTS.index(i) for i in cat.HIGH_INTENT])
     hh = jr.hh
     return pa.table(

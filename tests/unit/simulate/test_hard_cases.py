@@ -28,7 +28,10 @@ def db(tiny_world: WorldFolder) -> Iterator[duckdb.DuckDBPyConnection]:
     for pool in plan["pools"]:
         if pool["kind"] == "cgnat_outside":
             t = parse_cgnat(w.cgnat_logs()[pool["nat_instance"]], pool["log_format"])
-            blocks.append(t.append_column("nat", pa.array([pool["nat_instance"]] * t.num_rows)))
+            t = t.append_column("nat", pa.array([pool["nat_instance"]] * t.num_rows))
+            # log order: a block can pass to the next line within the same second, and
+            # its release is then logged before the new allocation
+            blocks.append(t.append_column("seq", pa.array(range(t.num_rows), pa.int64())))
     con.register("cgnat", pa.concat_tables(blocks))
     # Sessions as the logs show them (start reconstructed from Acct-Session-Time).
     con.execute(
@@ -47,7 +50,7 @@ def db(tiny_world: WorldFolder) -> Iterator[duckdb.DuckDBPyConnection]:
         select a.nat, a.outside, a.lo, a.hi, a.inside, a.ts_s alloc_s,
                (select min(r.ts_s) from cgnat r where r.event = 'release' and r.nat = a.nat
                  and r.outside = a.outside and r.lo = a.lo and r.inside = a.inside
-                 and r.ts_s >= a.ts_s) release_s
+                 and r.ts_s >= a.ts_s and r.seq > a.seq) release_s
         from cgnat a where a.event = 'alloc'"""
     )
     con.execute(
