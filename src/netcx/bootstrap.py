@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from netcx.adapters.auth.jwks import FileJwks, HttpJwks, JwtAccessTokenVerifier
 from netcx.adapters.camara.audit import JsonlAuditLog
@@ -30,6 +31,9 @@ from netcx.ports import (
 from netcx.services.collect import Collector, NullRecognizer
 from netcx.services.identity import IdentityService
 from netcx.services.number_verification import NumberVerificationService
+
+if TYPE_CHECKING:
+    from netcx.adapters.storage._postgres import Postgres
 
 log = logging.getLogger(__name__)
 
@@ -72,26 +76,16 @@ def build_pseudonymizer(settings: Settings) -> Pseudonymizer:
 
 def build_identity_stores(settings: Settings) -> tuple[IdentityStore, ConsentLedger, AuditLog]:
     """The identity graph, consent ledger and audit log, by `identity.store`."""
-    ident = settings.identity
-    if ident.store == "redis":
-        from netcx.adapters.storage._redis import client
-        from netcx.adapters.storage.redis_audit import RedisAuditLog
-        from netcx.adapters.storage.redis_consent import RedisConsentLedger
-        from netcx.adapters.storage.redis_identity import RedisIdentityStore
+    builders: dict[str, Callable[[Settings], tuple[IdentityStore, ConsentLedger, AuditLog]]] = {
+        "duckdb": _duckdb_identity_stores,
+        "redis": _redis_identity_stores,
+        "postgres": _postgres_identity_stores,
+        "memory": _memory_identity_stores,
+    }
+    return builders[settings.identity.store](settings)
 
-        r = client(ident.redis_url)
-        prefix = ident.redis_prefix
-        return (
-            RedisIdentityStore(r, prefix),
-            RedisConsentLedger(r, prefix),
-            RedisAuditLog(r, prefix),
-        )
-    if ident.store == "memory":
-        from netcx.adapters.storage.memory_audit import MemoryAuditLog
-        from netcx.adapters.storage.memory_consent import MemoryConsentLedger
-        from netcx.adapters.storage.memory_identity import MemoryIdentityStore
 
-        return MemoryIdentityStore(), MemoryConsentLedger(), MemoryAuditLog()
+def _duckdb_identity_stores(settings: Settings) -> tuple[IdentityStore, ConsentLedger, AuditLog]:
     from netcx.adapters.storage.duckdb_audit import DuckDBAuditLog
     from netcx.adapters.storage.duckdb_consent import DuckDBConsentLedger
     from netcx.adapters.storage.duckdb_identity import DuckDBIdentityStore
@@ -102,6 +96,35 @@ def build_identity_stores(settings: Settings) -> tuple[IdentityStore, ConsentLed
         DuckDBConsentLedger(folder / "consent.duckdb"),
         DuckDBAuditLog(folder / "audit.duckdb"),
     )
+
+
+def _redis_identity_stores(settings: Settings) -> tuple[IdentityStore, ConsentLedger, AuditLog]:
+    from netcx.adapters.storage._redis import client
+    from netcx.adapters.storage.redis_audit import RedisAuditLog
+    from netcx.adapters.storage.redis_consent import RedisConsentLedger
+    from netcx.adapters.storage.redis_identity import RedisIdentityStore
+
+    r = client(settings.identity.redis_url)
+    prefix = settings.identity.redis_prefix
+    return RedisIdentityStore(r, prefix), RedisConsentLedger(r, prefix), RedisAuditLog(r, prefix)
+
+
+def _postgres_identity_stores(settings: Settings) -> tuple[IdentityStore, ConsentLedger, AuditLog]:
+    from netcx.adapters.storage.postgres_audit import PostgresAuditLog
+    from netcx.adapters.storage.postgres_consent import PostgresConsentLedger
+    from netcx.adapters.storage.postgres_identity import PostgresIdentityStore
+
+    db = build_postgres(settings)
+    db.migrate()
+    return PostgresIdentityStore(db), PostgresConsentLedger(db), PostgresAuditLog(db)
+
+
+def _memory_identity_stores(settings: Settings) -> tuple[IdentityStore, ConsentLedger, AuditLog]:
+    from netcx.adapters.storage.memory_audit import MemoryAuditLog
+    from netcx.adapters.storage.memory_consent import MemoryConsentLedger
+    from netcx.adapters.storage.memory_identity import MemoryIdentityStore
+
+    return MemoryIdentityStore(), MemoryConsentLedger(), MemoryAuditLog()
 
 
 def build_identity_resolver(settings: Settings, pseudonymizer: Pseudonymizer) -> Resolver:
@@ -215,3 +238,14 @@ def build_container(settings: Settings) -> Container:
         identity=build_identity_service(settings, pseudonymizer),
         number_verification=build_number_verification(settings),
     )
+
+
+# ---------------------------------------------------------------- scale-out (docs/scaling.md)
+
+
+def build_postgres(settings: Settings) -> Postgres:
+    """The PostgreSQL pool of the durable stores (`migrate()` brings its schema up to date)."""
+    from netcx.adapters.storage._postgres import Postgres
+
+    pg = settings.scale.postgres
+    return Postgres(pg.url, pool_size=pg.pool_size, retry_budget_s=pg.retry_budget_s)

@@ -109,16 +109,57 @@ class IdentitySettings(BaseModel):
     """Identity graph, consent ledger and audit log (see docs/privacy.md).
 
     store: `duckdb` = files under <data_dir>/identity (embedded default); `redis` = shared
-    online state for several instances (Redis/Valkey at `redis_url`); `memory` = tests.
+    online state for several instances (Redis/Valkey at `redis_url`); `postgres` = durable
+    shared stores (PostgreSQL at `scale.postgres.url`); `memory` = tests.
     """
 
-    store: Literal["duckdb", "redis", "memory"] = "duckdb"
+    store: Literal["duckdb", "redis", "postgres", "memory"] = "duckdb"
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "netcx"
     network_edge_ttl_s: int = Field(default=1800, gt=0)
     retention_days: dict[str, int] = Field(default_factory=dict)  # data kind → days
     # Stand-in resolver until the network resolver is wired: a JSON file of bindings.
     static_bindings: Path | None = None
+
+
+class PostgresSettings(BaseModel):
+    """The PostgreSQL database of the durable stores (identity graph, consent, audit).
+
+    Writes are retried with bounded backoff for up to `retry_budget_s` when the connection
+    is lost (restart, failover); migrations run at start-up or with `netcx db migrate`.
+    """
+
+    url: str = "postgresql://netcx@127.0.0.1:5432/netcx"
+    pool_size: int = Field(default=4, gt=0)
+    retry_budget_s: float = Field(default=30.0, gt=0)
+
+
+class BusSettings(BaseModel):
+    """Where the collector's forwarder publishes stored events and workers consume them.
+
+    backend: `kafka` = a Kafka-protocol broker (Kafka, Redpanda, Tansu) at `kafka_bootstrap`;
+    `redis` = Redis Streams at `redis_url` (one stream per partition); `none` = no forwarding.
+    Events are keyed by line pseudonym (visitor pseudonym when unrecognised) into
+    `partitions` partitions of `topic`; each consumer group gets every event at least once.
+    """
+
+    backend: Literal["none", "kafka", "redis"] = "none"
+    topic: str = "netcx.events"
+    partitions: int = Field(default=6, gt=0)
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = "netcx"
+    batch_size: int = Field(default=500, gt=0)
+    poll_interval_ms: int = Field(default=100, gt=0)
+    recognition_wait_ms: int = Field(default=2000, ge=0)
+    dedupe_ttl_s: int = Field(default=7 * 86400, gt=0)
+
+
+class ScaleSettings(BaseModel):
+    """Scale-out backends (docs/scaling.md): PostgreSQL durable stores and the event bus."""
+
+    postgres: PostgresSettings = Field(default_factory=PostgresSettings)
+    bus: BusSettings = Field(default_factory=BusSettings)
 
 
 class Settings(BaseSettings):
@@ -136,6 +177,7 @@ class Settings(BaseSettings):
     camara: CamaraSettings = Field(default_factory=CamaraSettings)
     collect: CollectSettings = Field(default_factory=CollectSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    scale: ScaleSettings = Field(default_factory=ScaleSettings)
 
     @classmethod
     def settings_customise_sources(
