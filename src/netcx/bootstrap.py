@@ -33,7 +33,10 @@ from netcx.services.identity import IdentityService
 from netcx.services.number_verification import NumberVerificationService
 
 if TYPE_CHECKING:
+    from netcx.adapters.bus.forwarder import SegmentForwarder
     from netcx.adapters.storage._postgres import Postgres
+    from netcx.adapters.storage.redis_online import RedisBindingHotSet
+    from netcx.ports import EventBus, ResolvedEvents
 
 log = logging.getLogger(__name__)
 
@@ -249,3 +252,77 @@ def build_postgres(settings: Settings) -> Postgres:
 
     pg = settings.scale.postgres
     return Postgres(pg.url, pool_size=pg.pool_size, retry_budget_s=pg.retry_budget_s)
+
+
+def build_event_bus(settings: Settings) -> EventBus:
+    """Where stored events are forwarded to and consumed from, by `scale.bus.backend`."""
+    bus = settings.scale.bus
+
+    def kafka() -> EventBus:
+        from netcx.adapters.bus.kafka import KafkaEventBus
+
+        return KafkaEventBus(bus.kafka_bootstrap, bus.topic, bus.partitions)
+
+    def redis() -> EventBus:
+        from netcx.adapters.bus.redis_streams import RedisStreamsEventBus
+
+        return RedisStreamsEventBus(bus.redis_url, bus.topic, bus.partitions, bus.redis_prefix)
+
+    def none() -> EventBus:
+        raise ConfigError("scale.bus.backend is `none`: set it to `kafka` or `redis`")
+
+    builders: dict[str, Callable[[], EventBus]] = {"kafka": kafka, "redis": redis, "none": none}
+    return builders[bus.backend]()
+
+
+def build_forwarder(settings: Settings, pseudonymizer: Pseudonymizer) -> SegmentForwarder:
+    """Drains the collector's segment log (<data_dir>/events) to the event bus."""
+    from netcx.adapters.bus.forwarder import SegmentForwarder
+
+    bus = settings.scale.bus
+    return SegmentForwarder(
+        settings.storage.data_dir / "events",
+        build_event_bus(settings),
+        pseudonymizer,
+        batch_size=bus.batch_size,
+        recognition_wait_ms=bus.recognition_wait_ms,
+    )
+
+
+def build_online_state(
+    settings: Settings, pseudonymizer: Pseudonymizer
+) -> tuple[Resolver, ResolvedEvents]:
+    """The bus workers' resolver and answer store, by `scale.online.store`."""
+    online = settings.scale.online
+
+    def redis() -> tuple[Resolver, ResolvedEvents]:
+        from netcx.adapters.storage._redis import client
+        from netcx.adapters.storage.redis_online import RedisResolvedEvents
+
+        r = client(online.redis_url)
+        answers = RedisResolvedEvents(r, online.redis_prefix, online.answers_ttl_s)
+        return build_binding_hot_set(settings, pseudonymizer), answers
+
+    def memory() -> tuple[Resolver, ResolvedEvents]:
+        from netcx.adapters.storage.memory_online import MemoryResolvedEvents
+
+        return build_identity_resolver(settings, pseudonymizer), MemoryResolvedEvents()
+
+    builders: dict[str, Callable[[], tuple[Resolver, ResolvedEvents]]] = {
+        "redis": redis,
+        "memory": memory,
+    }
+    return builders[online.store]()
+
+
+def build_binding_hot_set(settings: Settings, pseudonymizer: Pseudonymizer) -> RedisBindingHotSet:
+    """The hot set of network bindings on Redis (`scale.online.store = redis`)."""
+    from netcx.adapters.storage._redis import client
+    from netcx.adapters.storage.redis_online import RedisBindingHotSet
+
+    online = settings.scale.online
+    if online.store != "redis":
+        raise ConfigError("the binding hot set needs scale.online.store = redis")
+    return RedisBindingHotSet(
+        client(online.redis_url), pseudonymizer, online.redis_prefix, online.bindings_ttl_s
+    )

@@ -155,11 +155,28 @@ class BusSettings(BaseModel):
     dedupe_ttl_s: int = Field(default=7 * 86400, gt=0)
 
 
+class OnlineSettings(BaseModel):
+    """Online state the bus workers share (docs/scaling.md).
+
+    store: `redis` = Redis/Valkey at `redis_url` (hot bindings with TTL, per-event answers,
+    counters; several workers on several machines); `memory` = one process (tests).
+    With `memory` the workers resolve with the identity area's resolver.
+    """
+
+    store: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = "netcx"
+    bindings_ttl_s: int = Field(default=86400, gt=0)
+    answers_ttl_s: int = Field(default=7 * 86400, gt=0)
+
+
 class ScaleSettings(BaseModel):
-    """Scale-out backends (docs/scaling.md): PostgreSQL durable stores and the event bus."""
+    """Scale-out backends (docs/scaling.md): PostgreSQL durable stores, the event bus and the
+    workers' online state."""
 
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
     bus: BusSettings = Field(default_factory=BusSettings)
+    online: OnlineSettings = Field(default_factory=OnlineSettings)
 
 
 class Settings(BaseSettings):

@@ -1,0 +1,179 @@
+"""Drains the collector's durable segment log to an EventBus, at least once.
+
+The segment log stays the acknowledgement point: the collector answers 2xx once an event is
+on local disk, whatever the broker is doing. The forwarder tails every segment from a
+checkpoint (byte offset per segment file, `forwarded.json` beside the segments), publishes
+each event with its recognition keyed by line pseudonym (visitor pseudonym when
+unrecognised), and moves the checkpoint only after the bus acknowledged — so a crash or an
+unreachable broker means re-sending, never losing; consumers deduplicate by event key.
+
+The recognition is written just after its event; an event whose recognition is not in the
+log yet is held for up to `recognition_wait_ms` (then sent unrecognised) so its key is
+right.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from netcx.adapters.storage.eventlog_segments import (
+    _FRAME,
+    _EventRecord,
+    _RecognitionRecord,
+    _record_decoder,
+    _segments,
+)
+from netcx.domain.events import Event, Recognition, StoredEvent
+from netcx.domain.pseudonyms import IdKind, Pseudonymizer
+from netcx.errors import Unavailable
+from netcx.ports import EventBus
+
+log = logging.getLogger("netcx.bus.forwarder")
+
+CHECKPOINT = "forwarded.json"
+
+
+def _frames(path: Path, offset: int) -> list[tuple[int, bytes]]:
+    """(end offset, payload) of the intact records after `offset`; stops at a torn tail."""
+    import zlib
+
+    with path.open("rb") as f:
+        f.seek(offset)
+        data = f.read()
+    out: list[tuple[int, bytes]] = []
+    pos = 0
+    while pos + _FRAME.size <= len(data):
+        length, crc = _FRAME.unpack_from(data, pos)
+        start = pos + _FRAME.size
+        if start + length > len(data):
+            break
+        payload = data[start : start + length]
+        if zlib.crc32(payload) != crc:
+            break
+        pos = start + length
+        out.append((offset + pos, payload))
+    return out
+
+
+def partition_key(event: Event, recognition: Recognition | None, p: Pseudonymizer) -> str:
+    """Line pseudonym when recognised to a line; else the visitor pseudonym; else the event."""
+    ids = recognition.ids if recognition is not None else {}
+    if "line" in ids:
+        return ids["line"]
+    if "visitor" in ids:
+        return ids["visitor"]
+    if event.visitor_id:
+        return p.pseudonym(IdKind.VISITOR, event.visitor_id)
+    return f"{event.source.value}:{event.event_id}"
+
+
+class SegmentForwarder:
+    def __init__(
+        self,
+        directory: Path,
+        bus: EventBus,
+        pseudonymizer: Pseudonymizer,
+        *,
+        batch_size: int = 500,
+        recognition_wait_ms: int = 2000,
+        clock_s: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._dir = directory
+        self._bus = bus
+        self._p = pseudonymizer
+        self._batch = batch_size
+        self._wait_s = recognition_wait_ms / 1000
+        self._clock_s = clock_s
+        self._checkpoint_path = directory / CHECKPOINT
+        self._offsets: dict[str, int] = self._load_checkpoint()
+        self._held_since: dict[tuple[str, int], float] = {}
+        self.forwarded = 0
+
+    def _load_checkpoint(self) -> dict[str, int]:
+        if not self._checkpoint_path.is_file():
+            return {}
+        loaded: dict[str, int] = json.loads(self._checkpoint_path.read_text(encoding="utf-8"))
+        return loaded
+
+    def _save_checkpoint(self) -> None:
+        tmp = self._checkpoint_path.with_suffix(".tmp")
+        with tmp.open("w", encoding="utf-8") as f:
+            json.dump(self._offsets, f)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(self._checkpoint_path)
+
+    def _ready(self, segment: Path) -> tuple[list[tuple[str, StoredEvent]], int]:
+        """Events of `segment` ready to send (at most one batch) and the offset after them."""
+        name = segment.name
+        start = self._offsets.get(name, 0)
+        frames = _frames(segment, start)
+        records = [(end, _record_decoder.decode(payload)) for end, payload in frames]
+        recognitions = {
+            (r.source, r.event_id): r.recognition
+            for _, r in records
+            if isinstance(r, _RecognitionRecord)
+        }
+        out: list[tuple[str, StoredEvent]] = []
+        offset = start
+        now = self._clock_s()
+        for end, record in records:
+            if isinstance(record, _EventRecord):
+                if len(out) >= self._batch:
+                    break
+                event = record.event
+                recognition = recognitions.get(event.key)
+                if recognition is None:
+                    held = self._held_since.setdefault((name, end), now)
+                    if now - held < self._wait_s:
+                        break
+                self._held_since.pop((name, end), None)
+                out.append(
+                    (partition_key(event, recognition, self._p), StoredEvent(event, recognition))
+                )
+            offset = end
+        return out, offset
+
+    async def drain_once(self) -> int:
+        """Send everything ready now; return how many events were sent.
+
+        Raises Unavailable when the bus does not take them (the checkpoint stays put)."""
+        sent = 0
+        if not self._dir.is_dir():
+            return 0
+        for segment in _segments(self._dir):
+            while True:
+                batch, offset = self._ready(segment)
+                if offset == self._offsets.get(segment.name, 0):
+                    break
+                await self._bus.publish(batch)
+                self._offsets[segment.name] = offset
+                self._save_checkpoint()
+                sent += len(batch)
+        self.forwarded += sent
+        return sent
+
+    async def close(self) -> None:
+        await self._bus.close()
+
+    async def run(self, stop: asyncio.Event, poll_interval_s: float = 0.1) -> None:
+        """Drain until `stop` is set; an unreachable bus is retried with bounded backoff."""
+        delay_s = poll_interval_s
+        while not stop.is_set():
+            try:
+                sent = await self.drain_once()
+                delay_s = poll_interval_s
+            except Unavailable as err:
+                log.warning("forward_unavailable retry_in_s=%.2f error=%s", delay_s, err)
+                sent = 0
+                delay_s = min(delay_s * 2, 5.0)
+            if sent == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay_s)
