@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import time
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
 
 import msgspec
+import pyarrow.parquet as pq
 import typer
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -147,6 +150,42 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"resolved={status.events_resolved} redeliveries={status.redeliveries}")
 
         asyncio.run(run())
+
+    batch = typer.Typer(help="Batch jobs on DuckDB or Spark.", no_args_is_help=True)
+    app.add_typer(batch, name="batch")
+
+    @batch.command("resolve")
+    def batch_resolve(
+        bindings: Annotated[Path, typer.Option(help="Folder of normalised binding tables.")],
+        hits: Annotated[Path, typer.Option(help="HITS Parquet file (or folder).")],
+        out: Annotated[Path, typer.Option(help="RESOLVED_HITS Parquet file to write.")],
+        engine: Annotated[str, typer.Option(help="duckdb | spark")] = "duckdb",
+    ) -> None:
+        """Resolve a table of hits against months of RADIUS/CGNAT bindings."""
+        from netcx.adapters.batch.resolve import ENGINES, resolve_batch
+
+        if engine not in ENGINES:
+            raise InvalidInput(f"--engine {engine}: choose one of {', '.join(ENGINES)}")
+        if not hits.exists():
+            raise NotFound(f"--hits {hits}: no such file")
+        settings = load_settings()
+        eps_ms = int(settings.resolver.clock_skew_s * 1000)
+        t0 = time.perf_counter()
+        table = resolve_batch(engine, bindings, hits, eps_ms)
+        elapsed_s = time.perf_counter() - t0
+        out.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, out)
+        levels = Counter(table.column("level").to_pylist())
+        typer.echo(
+            json.dumps(
+                {
+                    "engine": engine,
+                    "hits": table.num_rows,
+                    "seconds": round(elapsed_s, 2),
+                    "levels": dict(sorted(levels.items())),
+                }
+            )
+        )
 
     @bus.command("load-bindings")
     def load_bindings(
