@@ -116,11 +116,13 @@ class SparkEngine:
             SparkSession.builder.master(master)
             .appName("netcx-batch-resolve")
             .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.driver.host", "127.0.0.1")
             .getOrCreate()
         )
+        self._spark.sparkContext.setLogLevel("ERROR")
 
     def load_parquet(self, name: str, path: Path) -> None:
         self._spark.read.parquet(str(path)).createOrReplaceTempView(name)

@@ -110,53 +110,56 @@ class SegmentForwarder:
             os.fsync(f.fileno())
         tmp.replace(self._checkpoint_path)
 
-    def _ready(self, segment: Path) -> tuple[list[tuple[str, StoredEvent]], int]:
-        """Events of `segment` ready to send (at most one batch) and the offset after them."""
+    def _ready(self, segment: Path) -> tuple[list[tuple[int, str, StoredEvent]], int]:
+        """Events of `segment` ready to send, each with the offset just after it, and the
+        offset up to which everything read is handled (held events stop the scan)."""
         name = segment.name
         start = self._offsets.get(name, 0)
-        frames = _frames(segment, start)
-        records = [(end, _record_decoder.decode(payload)) for end, payload in frames]
+        records = [
+            (end, _record_decoder.decode(payload)) for end, payload in _frames(segment, start)
+        ]
         recognitions = {
             (r.source, r.event_id): r.recognition
             for _, r in records
             if isinstance(r, _RecognitionRecord)
         }
-        out: list[tuple[str, StoredEvent]] = []
-        offset = start
         now = self._clock_s()
+        for end, r in records:  # the wait runs from when the forwarder first saw the event
+            if isinstance(r, _EventRecord) and r.event.key not in recognitions:
+                self._held_since.setdefault((name, end), now)
+        out: list[tuple[int, str, StoredEvent]] = []
+        offset = start
         for end, record in records:
             if isinstance(record, _EventRecord):
-                if len(out) >= self._batch:
-                    break
                 event = record.event
                 recognition = recognitions.get(event.key)
-                if recognition is None:
-                    held = self._held_since.setdefault((name, end), now)
-                    if now - held < self._wait_s:
-                        break
+                if recognition is None and now - self._held_since[(name, end)] < self._wait_s:
+                    break
                 self._held_since.pop((name, end), None)
-                out.append(
-                    (partition_key(event, recognition, self._p), StoredEvent(event, recognition))
-                )
+                stored = StoredEvent(event, recognition)
+                out.append((end, partition_key(event, recognition, self._p), stored))
             offset = end
         return out, offset
 
     async def drain_once(self) -> int:
-        """Send everything ready now; return how many events were sent.
+        """Send everything ready now, `batch_size` events per publish; return how many.
 
         Raises Unavailable when the bus does not take them (the checkpoint stays put)."""
         sent = 0
         if not self._dir.is_dir():
             return 0
         for segment in _segments(self._dir):
-            while True:
-                batch, offset = self._ready(segment)
-                if offset == self._offsets.get(segment.name, 0):
-                    break
-                await self._bus.publish(batch)
-                self._offsets[segment.name] = offset
+            ready, offset = self._ready(segment)
+            for i in range(0, len(ready), self._batch):
+                batch = ready[i : i + self._batch]
+                await self._bus.publish([(key, item) for _, key, item in batch])
+                last = i + self._batch >= len(ready)
+                self._offsets[segment.name] = offset if last else batch[-1][0]
                 self._save_checkpoint()
                 sent += len(batch)
+            if not ready and offset != self._offsets.get(segment.name, 0):
+                self._offsets[segment.name] = offset  # only recognitions were new
+                self._save_checkpoint()
         self.forwarded += sent
         return sent
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
+import socket
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -115,10 +117,13 @@ def register(app: typer.Typer) -> None:
     @bus.command("resolve")
     def resolve(
         group: Annotated[str, typer.Option(help="Consumer group.")] = "resolve",
-        member: Annotated[str, typer.Option(help="This worker's name in the group.")] = "w1",
-        metrics_port: Annotated[
-            int | None, typer.Option(help="Serve Prometheus metrics on 127.0.0.1:PORT.")
+        member: Annotated[
+            str | None, typer.Option(help="This worker's name in the group (default host-pid).")
         ] = None,
+        metrics_port: Annotated[
+            int | None, typer.Option(help="Serve Prometheus metrics on this port.")
+        ] = None,
+        metrics_host: Annotated[str, typer.Option(help="Address for the metrics.")] = "127.0.0.1",
     ) -> None:
         """Consume events in a consumer group and resolve them (until SIGTERM)."""
         settings = load_settings()
@@ -128,12 +133,12 @@ def register(app: typer.Typer) -> None:
         if metrics_port is not None:
             registry = CollectorRegistry()
             registry.register(_WorkerMetrics(status))
-            start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
+            start_http_server(metrics_port, addr=metrics_host, registry=registry)
         cfg = settings.scale.bus
 
         async def run() -> None:
             event_bus = build_event_bus(settings)
-            consumer = event_bus.consumer(group, member)
+            consumer = event_bus.consumer(group, member or f"{socket.gethostname()}-{os.getpid()}")
             try:
                 await run_resolve_worker(
                     consumer,
