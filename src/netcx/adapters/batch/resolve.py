@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import duckdb
+import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -175,7 +176,7 @@ def _evidence(row: dict[str, Any]) -> str:
         items = prior
     else:
         items = []
-    return json.dumps(items, separators=(",", ":"))
+    return msgspec.json.encode(items).decode()
 
 
 def _read_bindings(folder: Path) -> list[dict[str, str]]:
@@ -225,7 +226,8 @@ def resolve_batch(
         answer = engine.fetch("answer")
     finally:
         engine.close()
-    rows = answer.to_pylist()
+    needed = ["b_status", "l_status", "fail"] + [f"{p}_{k}" for p in "bl" for k in _EV]
+    rows = answer.select(needed).to_pylist()
     out = pa.table(
         {
             "hit_id": answer.column("hit_id"),
