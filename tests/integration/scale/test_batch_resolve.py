@@ -14,6 +14,8 @@ import pytest
 from netcx.adapters.batch.resolve import resolve_batch
 from tests.integration.scale.batch_data import EPS_MS, EXPECTED, write_world
 
+pytestmark = pytest.mark.integration
+
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -81,7 +82,10 @@ class Engine(Protocol):
 
     def create(self, name: str, select: str) -> None: ...
 
-    def fetch(self, name: str) -> pa.Table: ...
+    def export(self, name: str, folder: Path) -> pa.Table:
+        """Write table `name` as Parquet under `folder` (by the engine, not through the
+        driver) and read it back."""
+        ...
 
     def close(self) -> None: ...
 
@@ -99,8 +103,10 @@ class DuckDBEngine:
     def create(self, name: str, select: str) -> None:
         self._con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {select}")
 
-    def fetch(self, name: str) -> pa.Table:
-        return self._con.sql(f"SELECT * FROM {name}").to_arrow_table()
+    def export(self, name: str, folder: Path) -> pa.Table:
+        folder.mkdir(parents=True, exist_ok=True)
+        self._con.table(name).write_parquet(str(folder / "part-0.parquet"))
+        return pq.read_table(folder)
 
     def close(self) -> None:
         self._con.close()
@@ -135,9 +141,9 @@ class SparkEngine:
         # cached: later stages read each stage more than once
         self._spark.sql(select).cache().createOrReplaceTempView(name)
 
-    def fetch(self, name: str) -> pa.Table:
-        result: pa.Table = self._spark.table(name).toArrow()
-        return result
+    def export(self, name: str, folder: Path) -> pa.Table:
+        self._spark.table(name).write.mode("overwrite").parquet(str(folder))
+        return pq.read_table(folder)
 
     def close(self) -> None:
         self._spark.stop()
@@ -223,7 +229,8 @@ def resolve_batch(
         )
         for name, select in stages(eps_ms):
             engine.create(name, select)
-        answer = engine.fetch("answer")
+        with tempfile.TemporaryDirectory(prefix="netcx-batch-") as tmp:
+            answer = engine.export("answer", Path(tmp) / "answer").sort_by("hit_id")
     finally:
         engine.close()
     needed = ["b_status", "l_status", "fail"] + [f"{p}_{k}" for p in "bl" for k in _EV]
