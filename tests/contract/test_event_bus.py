@@ -46,7 +46,8 @@ def make_bus(request: pytest.FixtureRequest) -> Callable[[], EventBus]:
     from netcx.adapters.bus.redis_streams import RedisStreamsEventBus
 
     url = request.getfixturevalue("bus_redis_url")
-    return lambda: RedisStreamsEventBus(url, topic, 3)
+    # members that stop answering lose their entries to others after 1 s (30 s by default)
+    return lambda: RedisStreamsEventBus(url, topic, 3, claim_idle_ms=1000)
 
 
 def stored(i: int, visitor: str = "v") -> tuple[str, StoredEvent]:
@@ -104,6 +105,26 @@ def test_uncommitted_events_are_delivered_again(make_bus: Callable[[], EventBus]
         c3 = bus.consumer("g", "m1")
         assert ids(await drain(c3, 1)) == ["e10"]
         await c3.close()
+        await bus.close()
+
+    asyncio.run(run())
+
+
+def test_what_a_dead_member_was_given_goes_to_another_member(
+    make_bus: Callable[[], EventBus],
+) -> None:
+    async def run() -> None:
+        bus = make_bus()
+        await bus.publish([stored(i, visitor=f"v{i}") for i in range(12)])
+        dead = bus.consumer("g", "dead")
+        given = await drain(dead, 12)
+        assert len(given) == 12
+        await dead.close()  # never commits, never comes back
+        alive = bus.consumer("g", "alive")
+        again = await drain(alive, 12, timeout_s=30)
+        assert sorted(ids(again)) == sorted(ids(given))
+        await alive.commit()
+        await alive.close()
         await bus.close()
 
     asyncio.run(run())

@@ -3,9 +3,11 @@
 A topic is `partitions` streams, `<prefix>:{bus:<topic>:<p>}:events` (one hash tag each, so
 every command touches one cluster slot); an event goes to partition crc32(key) mod n. A
 consumer group is created on every partition stream; members read new entries with
-XREADGROUP and acknowledge with XACK after their work, and a member starting up first
-re-reads what it had been given but not acknowledged. Durability is Redis's: run it with
-`appendonly yes` (`appendfsync always` to survive power loss).
+XREADGROUP and acknowledge with XACK after their work; a member starting up first re-reads
+what it had been given but not acknowledged, and when idle takes over (XAUTOCLAIM) entries
+another member was given but has not acknowledged for `claim_idle_ms` (a member that died).
+Durability is Redis's: run it with `appendonly yes` (`appendfsync always` to survive power
+loss).
 """
 
 from __future__ import annotations
@@ -31,8 +33,16 @@ def _streams(prefix: str, topic: str, partitions: int) -> list[str]:
 
 
 class RedisStreamsEventBus:
-    def __init__(self, url: str, topic: str, partitions: int = 6, prefix: str = "netcx") -> None:
+    def __init__(
+        self,
+        url: str,
+        topic: str,
+        partitions: int = 6,
+        prefix: str = "netcx",
+        claim_idle_ms: int = 30_000,
+    ) -> None:
         self._url = url
+        self._claim_idle_ms = claim_idle_ms
         self._r: Any = aioredis.Redis.from_url(url, decode_responses=False)
         self._streams = _streams(prefix, topic, partitions)
 
@@ -49,14 +59,17 @@ class RedisStreamsEventBus:
             raise Unavailable(f"redis streams: publish failed: {err}") from err
 
     def consumer(self, group: str, member: str) -> RedisStreamsConsumer:
-        return RedisStreamsConsumer(self._url, self._streams, group, member)
+        return RedisStreamsConsumer(self._url, self._streams, group, member, self._claim_idle_ms)
 
     async def close(self) -> None:
         await self._r.aclose()
 
 
 class RedisStreamsConsumer:
-    def __init__(self, url: str, streams: list[str], group: str, member: str) -> None:
+    def __init__(
+        self, url: str, streams: list[str], group: str, member: str, claim_idle_ms: int
+    ) -> None:
+        self._claim_idle_ms = claim_idle_ms
         self._r: Any = aioredis.Redis.from_url(url, decode_responses=False)
         self._streams = streams
         self._group = group
@@ -97,10 +110,31 @@ class RedisStreamsConsumer:
                     break
             self._next = (self._next + 1) % len(self._streams)
             self._backlog = self._backlog and bool(out)  # until our backlog is drained
+            if not out:
+                out = await self._claim_abandoned(max_records)
         except RedisError as err:
             raise Unavailable(f"redis streams: read failed: {err}") from err
         if not out:
             await asyncio.sleep(timeout_ms / 1000)
+        return out
+
+    async def _claim_abandoned(self, max_records: int) -> list[StoredEvent]:
+        out: list[StoredEvent] = []
+        for stream in self._streams:
+            reply = await self._r.xautoclaim(
+                stream,
+                self._group,
+                self._member,
+                min_idle_time=self._claim_idle_ms,
+                start_id="0-0",
+                count=max_records - len(out),
+            )
+            for entry_id, fields in reply[1]:
+                if fields:
+                    self._unacked.setdefault(stream, []).append(entry_id)
+                    out.append(_decode(fields[b"v"]))
+            if len(out) >= max_records:
+                break
         return out
 
     async def commit(self) -> None:
