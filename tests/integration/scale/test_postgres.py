@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -121,3 +122,35 @@ def test_writes_during_a_restart_are_retried_and_land_once(server: PostgresServe
     assert [r.at_ms for r in audit.read(subject, limit=10 * n)] == list(range(n))
     assert len(graph.edges_of(subject)) == n
     db.close()
+
+
+def test_two_serve_instances_share_identity_on_postgres_across_a_restart(
+    server: PostgresServer, tmp_path: Path
+) -> None:
+    from tests.integration.identity.test_identity_http import client as api
+    from tests.integration.identity.test_identity_http import recognise, server_env
+    from tests.servers import netcx_server
+
+    env = server_env(
+        tmp_path, NETCX_IDENTITY__STORE="postgres", NETCX_SCALE__POSTGRES__URL=server.url
+    )
+    with (
+        netcx_server(tmp_path / "a", env=env) as a,
+        netcx_server(tmp_path / "b", env=env) as b,
+        api(a) as ca,
+        api(b, "call-centre") as cb,
+    ):
+        grant = {"granted": True, "source": "tag", "text_version": "cmp-v7"}
+        assert ca.put("/v1/consent/visitor:c1/personalisation", json=grant).status_code == 200
+        assert recognise(cb, "c1")["state"] == "network_line"  # B reads what A wrote
+        server.stop()
+        restarter = threading.Timer(1.0, server.start)
+        restarter.start()
+        try:  # sent while PostgreSQL is down: waits, then lands
+            r = ca.put("/v1/consent/visitor:c2/personalisation", json=grant)
+        finally:
+            restarter.join()
+        assert r.status_code == 200, r.text
+        assert recognise(cb, "c2")["state"] == "network_line"
+        audit = cb.get("/v1/audit", params={"limit": 100}).json()
+    assert len(audit["records"]) >= 4
