@@ -4,7 +4,10 @@ state) restarted under load. Nothing acknowledged is lost; each event is resolve
 
 from __future__ import annotations
 
+import json
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -44,6 +47,16 @@ def bus_env(bootstrap: str, redis_url: str) -> dict[str, str]:
     }
 
 
+def lag_bytes(data: Path) -> int:
+    out = subprocess.run(
+        [sys.executable, "-m", "netcx", "bus", "lag", "--data", str(data)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(json.loads(out.stdout)["lag_bytes"])
+
+
 def answers_for(redis_url: str, ids: list[str]) -> list[object]:
     store = RedisResolvedEvents(client(redis_url))
     return [store.get(("segment", i)) for i in ids]
@@ -75,6 +88,7 @@ def test_broker_down_then_back_and_a_killed_forwarder_lose_nothing(tmp_path: Pat
             assert len(acked) == 200
             time.sleep(0.5)
             assert fwd.poll() is None, "the forwarder waits for the broker"
+            assert lag_bytes(data) > 0
             with kafka_broker(broker_port):
                 mport = free_port()
                 worker = netcx_process(
@@ -101,6 +115,7 @@ def test_broker_down_then_back_and_a_killed_forwarder_lose_nothing(tmp_path: Pat
                         )
                         time.sleep(1.0)  # redeliveries, if any, arrive and are skipped
                         assert metric(mport, "netcx_bus_events_resolved_total") == 300
+                        assert lag_bytes(data) == 0
         answers = answers_for(redis.url, acked)
     assert len(acked) == 300
     line = expected_line()

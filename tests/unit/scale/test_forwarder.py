@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from netcx.adapters.bus.forwarder import SegmentForwarder
+from netcx.adapters.bus.forwarder import SegmentForwarder, unforwarded_bytes
 from netcx.adapters.storage.eventlog_segments import SegmentEventLog
 from netcx.domain.events import Event, Recognition, RecognitionLevel, Source, StoredEvent
 from netcx.domain.pseudonyms import IdKind, Pseudonymizer
@@ -89,8 +89,10 @@ def test_a_bus_failure_keeps_the_checkpoint(tmp_path: Path) -> None:
     fwd = SegmentForwarder(tmp_path, bus, P)
     with pytest.raises(Unavailable):
         asyncio.run(fwd.drain_once())
+    assert unforwarded_bytes(tmp_path) > 0
     bus.down = False
     assert asyncio.run(fwd.drain_once()) == 1
+    assert unforwarded_bytes(tmp_path) == 0
     assert [i.event.event_id for _, i in bus.published] == ["e1"]
 
 

@@ -74,6 +74,15 @@ def partition_key(event: Event, recognition: Recognition | None, p: Pseudonymize
     return f"{event.source.value}:{event.event_id}"
 
 
+def unforwarded_bytes(directory: Path) -> int:
+    """Bytes of the local log past the forwarder's checkpoint (0: the bus has everything)."""
+    if not directory.is_dir():
+        return 0
+    path = directory / CHECKPOINT
+    offsets: dict[str, int] = json.loads(path.read_text("utf-8")) if path.is_file() else {}
+    return sum(max(0, s.stat().st_size - offsets.get(s.name, 0)) for s in _segments(directory))
+
+
 class SegmentForwarder:
     def __init__(
         self,

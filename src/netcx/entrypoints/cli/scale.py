@@ -114,6 +114,15 @@ def register(app: typer.Typer) -> None:
 
         asyncio.run(run())
 
+    @bus.command("lag")
+    def lag(data: DataOption = Path("data")) -> None:
+        """How much of the collector's durable log is not yet on the bus (JSON)."""
+        if not data.is_dir():
+            raise NotFound(f"--data {data}: no such directory")
+        from netcx.adapters.bus.forwarder import unforwarded_bytes
+
+        typer.echo(json.dumps({"lag_bytes": unforwarded_bytes(data / "events")}))
+
     @bus.command("resolve")
     def resolve(
         group: Annotated[str, typer.Option(help="Consumer group.")] = "resolve",
