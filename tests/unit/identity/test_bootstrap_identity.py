@@ -45,4 +45,4 @@ def test_store_is_chosen_by_name(tmp_path: Path) -> None:
         build_identity_service(memory, build_pseudonymizer(memory)).store, MemoryIdentityStore
     )
     with pytest.raises(ConfigError, match=r"identity\.store"):
-        load_settings(identity={"store": "postgres"})
+        load_settings(identity={"store": "cassandra"})
