@@ -211,10 +211,7 @@ def main() -> None:
             numbers["scale.events_per_s_2w"] / numbers["scale.events_per_s_1w"]
         )
         record(numbers)
-        try:
-            numbers |= batch_times(Path(tmp) / "batch")
-        except ImportError:
-            print("pyspark not installed (pip install -e '.[spark]'): Spark batch skipped")
+        numbers |= batch_times(Path(tmp) / "batch")
     record(numbers)
     for k, v in sorted(numbers.items()):
         print(f"{k} = {v:.3f}")

@@ -62,7 +62,6 @@ def test_missing_binding_table_is_named(tmp_path: Path) -> None:
 
 @pytest.mark.spark
 def test_spark_gives_the_same_answers_as_duckdb(tmp_path: Path) -> None:
-    pytest.importorskip("pyspark")
     bindings, hits = write_world(tmp_path, random_hits=3000)
     duck = resolve_batch("duckdb", bindings, hits, EPS_MS)
     out = tmp_path / "spark.parquet"
