@@ -28,6 +28,7 @@ class WorkerStatus:
     """What a worker reports on /healthz-style probes and metrics."""
 
     online_state: str = "ok"  # ok | degraded
+    bus: str = "ok"  # ok | unavailable
     events_resolved: int = 0
     redeliveries: int = 0
     last_error: str = ""
@@ -39,6 +40,12 @@ class WorkerStatus:
             log.warning("online_state state=%s error=%s", state, error)
             self.history.append(state)
         self.online_state = state
+        self.last_error = error
+
+    def set_bus(self, state: str, error: str = "") -> None:
+        if state != self.bus:
+            log.warning("bus state=%s error=%s", state, error)
+        self.bus = state
         self.last_error = error
 
 
@@ -61,12 +68,12 @@ class DegradingResolver:
 
 
 def resolve_event(item: StoredEvent, resolver: Resolver) -> Resolution:
-    """The network answer for one event: its client address at the time the client sent it."""
+    """The network answer for one event: who held its client address when the collector
+    received it (server time: the client's clocks say nothing about the network)."""
     e = item.event
     if e.client is None:
         return Resolution.unknown("no_client_address")
-    at_ms = e.sent_ms or e.occurred_ms or e.received_ms
-    return resolver.resolve(e.client.ip, e.client.port, at_ms)
+    return resolver.resolve(e.client.ip, e.client.port, e.received_ms)
 
 
 async def run_resolve_worker(
@@ -84,21 +91,31 @@ async def run_resolve_worker(
     guarded = DegradingResolver(resolver, status)
     pending: list[StoredEvent] = []
     while not stop.is_set():
-        try:
-            if not pending:
+        if not pending:
+            try:
                 pending = await consumer.poll(batch_size, poll_ms)
-            if not pending:
-                continue
-            results = [(item.event.key, resolve_event(item, guarded)) for item in pending]
-            if any(r.reason == DEGRADED_REASON for _, r in results):
-                # Do not store degraded answers as final: retry this batch when state is back.
+                status.set_bus("ok")
+            except Unavailable as err:
+                status.set_bus("unavailable", str(err))
                 await asyncio.sleep(retry_s)
                 continue
+        if not pending:
+            continue
+        results = [(item.event.key, resolve_event(item, guarded)) for item in pending]
+        if any(r.reason == DEGRADED_REASON for _, r in results):
+            # Do not store degraded answers as final: retry this batch when state is back.
+            await asyncio.sleep(retry_s)
+            continue
+        try:
             new = await asyncio.to_thread(answers.record, results)
-            await consumer.commit()
-            status.events_resolved += new
-            status.redeliveries += len(results) - new
-            pending = []
         except Unavailable as err:
             status.set_online("degraded", str(err))
             await asyncio.sleep(retry_s)
+            continue
+        try:
+            await consumer.commit()
+        except Unavailable as err:  # answers are stored once: a redelivery is harmless
+            status.set_bus("unavailable", str(err))
+        status.events_resolved += new
+        status.redeliveries += len(results) - new
+        pending = []

@@ -89,14 +89,15 @@ def test_broker_down_then_back_and_a_killed_forwarder_lose_nothing(tmp_path: Pat
             time.sleep(0.5)
             assert fwd.poll() is None, "the forwarder waits for the broker"
             assert lag_bytes(data) > 0
-            with kafka_broker(broker_port):
-                mport = free_port()
-                worker = netcx_process(
-                    ["bus", "resolve", "--member", "w1", "--metrics-port", str(mport)],
-                    env,
-                    tmp_path / "w1.log",
-                )
-                with worker:
+            mport = free_port()
+            worker = netcx_process(
+                ["bus", "resolve", "--member", "w1", "--metrics-port", str(mport)],
+                env,
+                tmp_path / "w1.log",
+            )
+            with worker:
+                wait_until(lambda: metric(mport, "netcx_bus_up") == 0.0, what="worker sees no bus")
+                with kafka_broker(broker_port):
                     wait_until(
                         lambda: (metric(mport, "netcx_bus_events_resolved_total") or 0) >= 100,
                         timeout_s=60,

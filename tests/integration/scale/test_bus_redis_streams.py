@@ -34,6 +34,7 @@ def test_two_workers_on_redis_streams_resolve_each_event_once(tmp_path: Path) ->
             "NETCX_SCALE__BUS__BACKEND": "redis",
             "NETCX_SCALE__BUS__REDIS_URL": redis.url,
             "NETCX_SCALE__BUS__PARTITIONS": "4",
+            "NETCX_SCALE__BUS__BATCH_SIZE": "10",  # small batches: both workers get work
             "NETCX_SCALE__ONLINE__STORE": "redis",
             "NETCX_SCALE__ONLINE__REDIS_URL": redis.url,
         }
@@ -51,17 +52,21 @@ def test_two_workers_on_redis_streams_resolve_each_event_once(tmp_path: Path) ->
             )
             for i, port in enumerate(ports)
         ]
-        with (
-            workers[0],
-            workers[1],
-            netcx_process(["bus", "forward", "--data", str(data)], env, tmp_path / "fwd.log"),
-        ):
+        with workers[0], workers[1]:
 
             def resolved() -> list[float]:
                 return [metric(p, "netcx_bus_events_resolved_total") or 0.0 for p in ports]
 
-            wait_until(lambda: sum(resolved()) == 200, timeout_s=60, what="all resolved")
-            shares = resolved()
+            wait_until(
+                lambda: all(metric(p, "netcx_bus_up") == 1.0 for p in ports),
+                what="both workers polling",
+            )
+            forwarder = netcx_process(
+                ["bus", "forward", "--data", str(data)], env, tmp_path / "fwd.log"
+            )
+            with forwarder:
+                wait_until(lambda: sum(resolved()) == 200, timeout_s=60, what="all resolved")
+                shares = resolved()
         store = RedisResolvedEvents(client(redis.url))
         answers = [store.get(("segment", i)) for i in acked]
         count = store.count()

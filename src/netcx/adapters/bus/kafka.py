@@ -90,29 +90,48 @@ class KafkaEventBus:
 
 class KafkaBusConsumer:
     def __init__(self, bootstrap: str, topic: str, group: str, member: str) -> None:
-        self._consumer = AIOKafkaConsumer(
-            topic,
-            bootstrap_servers=bootstrap,
-            group_id=group,
-            client_id=member,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            session_timeout_ms=3000,
-            heartbeat_interval_ms=300,
-        )
-        self._started = False
+        self._bootstrap = bootstrap
+        self._topic = topic
+        self._group = group
+        self._member = member
+        self._consumer: Any = None
+
+    async def _started(self) -> Any:
+        if self._consumer is None:
+            consumer = AIOKafkaConsumer(
+                self._topic,
+                bootstrap_servers=self._bootstrap,
+                group_id=self._group,
+                client_id=self._member,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                session_timeout_ms=3000,
+                heartbeat_interval_ms=300,
+            )
+            try:
+                await consumer.start()
+            except KafkaError as err:
+                await consumer.stop()
+                raise Unavailable(f"kafka {self._bootstrap}: {err}") from err
+            self._consumer = consumer
+        return self._consumer
 
     async def poll(self, max_records: int, timeout_ms: int) -> list[StoredEvent]:
-        if not self._started:
-            await self._consumer.start()
-            self._started = True
-        batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        consumer = await self._started()
+        try:
+            batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        except KafkaError as err:
+            raise Unavailable(f"kafka {self._bootstrap}: poll failed: {err}") from err
         return [_decode(r.value) for records in batches.values() for r in records]
 
     async def commit(self) -> None:
-        if self._started:
-            await self._consumer.commit()
+        if self._consumer is not None:
+            try:
+                await self._consumer.commit()
+            except KafkaError as err:
+                raise Unavailable(f"kafka {self._bootstrap}: commit failed: {err}") from err
 
     async def close(self) -> None:
-        if self._started:
+        if self._consumer is not None:
             await self._consumer.stop()
+            self._consumer = None

@@ -57,6 +57,9 @@ class _WorkerMetrics(Collector):
         )
         up.add_metric([], 1.0 if s.online_state == "ok" else 0.0)
         yield up
+        bus_up = GaugeMetricFamily("netcx_bus_up", "1 when the event bus answers, 0 when not")
+        bus_up.add_metric([], 1.0 if s.bus == "ok" else 0.0)
+        yield bus_up
         yield CounterMetricFamily(
             "netcx_bus_events_resolved", "Distinct events resolved", value=s.events_resolved
         )
