@@ -90,7 +90,7 @@ def test_writes_during_a_restart_are_retried_and_land_once(server: PostgresServe
                 consent.append(
                     ConsentDecision(subject, Purpose.ANALYTICS, i % 2 == 0, i, "api", "v1")
                 )
-                audit.append(AuditRecord(i, AuditAction.RESOLVE, "web", subject=subject))
+                audit.append([AuditRecord(i, AuditAction.RESOLVE, "web", subject=subject)])
                 graph.put_edges(
                     [Edge(subject, f"ln1_{i:024d}", EdgeSource.NETWORK, 0.9, i, i, ttl_s=60)]
                 )
