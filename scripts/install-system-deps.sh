@@ -7,6 +7,8 @@ command -v radclient    >/dev/null || need+=(freeradius-utils)
 command -v chromium     >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
 command -v wrk          >/dev/null || need+=(wrk)
+[ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)
+command -v java         >/dev/null || need+=(openjdk-17-jre-headless)  # pyspark
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-system-deps: need root to apt-get install: ${need[*]}" >&2

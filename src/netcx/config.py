@@ -114,10 +114,11 @@ class IdentitySettings(BaseModel):
 
     store: `sqlite` = files under <data_dir>/identity (embedded default; shared safely by
     the server's workers and the CLI); `redis` = online state shared by several hosts
-    (Redis/Valkey at `redis_url`); `memory` = tests.
+    (Redis/Valkey at `redis_url`); `postgres` = durable shared stores (PostgreSQL at
+    `scale.postgres.url`); `memory` = tests.
     """
 
-    store: Literal["sqlite", "redis", "memory"] = "sqlite"
+    store: Literal["sqlite", "redis", "postgres", "memory"] = "sqlite"
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "netcx"
     network_edge_ttl_s: int = Field(default=1800, gt=0)
@@ -185,6 +186,63 @@ class MeasurementSettings(BaseModel):
     runs_dir: Path | None = None
 
 
+class PostgresSettings(BaseModel):
+    """The PostgreSQL database of the durable stores (identity graph, consent, audit).
+
+    Writes are retried with bounded backoff for up to `retry_budget_s` when the connection
+    is lost (restart, failover); migrations run at start-up or with `netcx db migrate`.
+    """
+
+    url: str = "postgresql://netcx@127.0.0.1:5432/netcx"
+    pool_size: int = Field(default=4, gt=0)
+    retry_budget_s: float = Field(default=30.0, gt=0)
+
+
+class BusSettings(BaseModel):
+    """Where the collector's forwarder publishes stored events and workers consume them.
+
+    backend: `kafka` = a Kafka-protocol broker (Kafka, Redpanda, Tansu) at `kafka_bootstrap`;
+    `redis` = Redis Streams at `redis_url` (one stream per partition); `none` = no forwarding.
+    Events are keyed by line pseudonym (visitor pseudonym when unrecognised) into
+    `partitions` partitions of `topic`; each consumer group gets every event at least once.
+    """
+
+    backend: Literal["none", "kafka", "redis"] = "none"
+    topic: str = "netcx.events"
+    partitions: int = Field(default=6, gt=0)
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = "netcx"
+    batch_size: int = Field(default=500, gt=0)
+    poll_interval_ms: int = Field(default=100, gt=0)
+    recognition_wait_ms: int = Field(default=2000, ge=0)
+    dedupe_ttl_s: int = Field(default=7 * 86400, gt=0)
+
+
+class OnlineSettings(BaseModel):
+    """Online state the bus workers share (docs/scaling.md).
+
+    store: `redis` = Redis/Valkey at `redis_url` (hot bindings with TTL, per-event answers,
+    counters; several workers on several machines); `memory` = one process (tests).
+    With `memory` the workers resolve with the identity area's resolver.
+    """
+
+    store: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = "netcx"
+    bindings_ttl_s: int = Field(default=86400, gt=0)
+    answers_ttl_s: int = Field(default=7 * 86400, gt=0)
+
+
+class ScaleSettings(BaseModel):
+    """Scale-out backends (docs/scaling.md): PostgreSQL durable stores, the event bus and the
+    workers' online state."""
+
+    postgres: PostgresSettings = Field(default_factory=PostgresSettings)
+    bus: BusSettings = Field(default_factory=BusSettings)
+    online: OnlineSettings = Field(default_factory=OnlineSettings)
+
+
 class Settings(BaseSettings):
     """All settings. Env NETCX_<SECTION>__<FIELD> (NETCX_HTTP__PORT=9000); file NETCX_CONFIG."""
 
@@ -206,6 +264,7 @@ class Settings(BaseSettings):
     # A world folder whose CRM backs the live service (customer facts for decisions, the
     # CAMARA line directory); `netcx serve --world DIR` sets it and imports its logs.
     world: Path | None = None
+    scale: ScaleSettings = Field(default_factory=ScaleSettings)
 
     @model_validator(mode="after")
     def _write_keys_shorthand(self) -> Settings:

@@ -370,3 +370,49 @@ class DeadLetterStore(Protocol):
         ...
 
     def remove(self, trigger_id: str) -> None: ...
+
+
+# ---------------------------------------------------------------- scale-out: event bus
+
+
+class EventBus(Protocol):
+    """A partitioned, at-least-once transport of stored events to worker groups (a
+    Kafka-protocol topic or Redis Streams). Records with one key keep their order."""
+
+    async def publish(self, records: Sequence[tuple[str, StoredEvent]]) -> None:
+        """Publish (partition key, event) pairs; returns once the bus has them durably."""
+        ...
+
+    def consumer(self, group: str, member: str) -> BusConsumer:
+        """A member of consumer `group`: the group's members share the partitions, and
+        each group sees every event (at least once)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class BusConsumer(Protocol):
+    async def poll(self, max_records: int, timeout_ms: int) -> list[StoredEvent]:
+        """Up to `max_records` events not yet committed by this group (may be empty)."""
+        ...
+
+    async def commit(self) -> None:
+        """Mark everything returned by `poll` so far as processed for the group."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class ResolvedEvents(Protocol):
+    """What the resolution workers answered per event, stored once per event key (so a
+    redelivered event is not counted or applied twice)."""
+
+    def record(self, results: Sequence[tuple[tuple[str, str], Resolution]]) -> int:
+        """Store answers for keys not stored before; return how many were new."""
+        ...
+
+    def get(self, key: tuple[str, str]) -> Resolution | None: ...
+
+    def count(self) -> int:
+        """How many distinct events have been resolved."""
+        ...

@@ -1,7 +1,8 @@
 """Backends of the identity, consent and audit ports, for their contract suites.
 
 Every suite is parametrised over BACKENDS; the Redis case starts one real redis-server per
-test session (marked `redis`) and flushes it between tests.
+test session (marked `redis`) and flushes it between tests; the PostgreSQL case starts one
+real PostgreSQL 15 per session (marked `postgres`), migrates it and truncates between tests.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from typing import Any
 
 import pytest
 
-from tests.servers import redis_server
+from tests.servers import postgres_server, redis_server
 
 BACKENDS = [
     pytest.param("memory"),
     pytest.param("sqlite"),
     pytest.param("redis", marks=pytest.mark.redis),
+    pytest.param("postgres", marks=pytest.mark.postgres),
 ]
 
 
@@ -26,6 +28,12 @@ BACKENDS = [
 def redis_url() -> Iterator[str]:
     with redis_server() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with postgres_server() as server:
+        yield server.url
 
 
 @contextmanager
@@ -76,5 +84,27 @@ def open_port(port: str, backend: str, tmp: Path, request: pytest.FixtureRequest
             yield red[port](r, prefix="t")
         finally:
             r.close()
+        return
+    if backend == "postgres":
+        from netcx.adapters.storage._postgres import Postgres
+        from netcx.adapters.storage.postgres_audit import PostgresAuditLog
+        from netcx.adapters.storage.postgres_consent import PostgresConsentLedger
+        from netcx.adapters.storage.postgres_identity import PostgresIdentityStore
+
+        db = Postgres(request.getfixturevalue("postgres_url"), pool_size=2)
+        db.migrate()
+        db.run(
+            "truncate",
+            lambda c: c.execute("TRUNCATE identity_edges, consent_decisions, audit_records"),
+        )
+        pg: dict[str, Any] = {
+            "identity": PostgresIdentityStore,
+            "consent": PostgresConsentLedger,
+            "audit": PostgresAuditLog,
+        }
+        try:
+            yield pg[port](db)
+        finally:
+            db.close()
         return
     raise AssertionError(f"unknown backend {backend}")

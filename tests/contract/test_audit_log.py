@@ -9,7 +9,12 @@ import pytest
 
 from netcx.domain.privacy import AuditAction, AuditRecord
 from netcx.ports import AuditLog
-from tests.contract.privacy_backends import BACKENDS, open_port, redis_url  # noqa: F401
+from tests.contract.privacy_backends import (  # noqa: F401
+    BACKENDS,
+    open_port,
+    postgres_url,
+    redis_url,
+)
 
 A, B = "vi1_" + "a" * 24, "vi1_" + "b" * 24
 

@@ -9,7 +9,12 @@ import pytest
 
 from netcx.domain.consent import ConsentDecision, Purpose, is_granted
 from netcx.ports import ConsentLedger
-from tests.contract.privacy_backends import BACKENDS, open_port, redis_url  # noqa: F401
+from tests.contract.privacy_backends import (  # noqa: F401
+    BACKENDS,
+    open_port,
+    postgres_url,
+    redis_url,
+)
 
 A, B = "vi1_" + "a" * 24, "ln1_" + "b" * 24
 

@@ -9,7 +9,12 @@ import pytest
 
 from netcx.domain.identity import Edge, EdgeSource, retract
 from netcx.ports import IdentityStore
-from tests.contract.privacy_backends import BACKENDS, open_port, redis_url  # noqa: F401
+from tests.contract.privacy_backends import (  # noqa: F401
+    BACKENDS,
+    open_port,
+    postgres_url,
+    redis_url,
+)
 
 V1, V2 = "vi1_" + "a" * 24, "vi1_" + "b" * 24
 L1 = "ln1_" + "1" * 24

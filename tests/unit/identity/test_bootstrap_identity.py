@@ -43,4 +43,4 @@ def test_store_is_chosen_by_name(tmp_path: Path) -> None:
     memory = load_settings(identity={"store": "memory"})
     assert isinstance(build_identity_stores(memory)[0], MemoryIdentityStore)
     with pytest.raises(ConfigError, match=r"identity\.store"):
-        load_settings(identity={"store": "postgres"})
+        load_settings(identity={"store": "cassandra"})

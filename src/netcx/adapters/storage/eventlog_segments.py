@@ -29,6 +29,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -95,7 +96,16 @@ def _segments(directory: Path) -> list[Path]:
 
 def _payloads(path: Path) -> Iterator[bytes]:
     """The intact records of a segment; stops at an incomplete or torn tail."""
-    data = path.read_bytes()
+    for _, payload in _framed(path, 0):
+        yield payload
+
+
+def _framed(path: Path, offset: int) -> Iterator[tuple[int, bytes]]:
+    """(offset just after it, payload) of each intact record after byte `offset`; stops at
+    an incomplete or torn tail."""
+    with path.open("rb") as f:
+        f.seek(offset)
+        data = f.read()
     pos, end = 0, len(data)
     while pos + _FRAME.size <= end:
         length, crc = _FRAME.unpack_from(data, pos)
@@ -105,8 +115,20 @@ def _payloads(path: Path) -> Iterator[bytes]:
         payload = data[start : start + length]
         if zlib.crc32(payload) != crc:
             return
-        yield payload
         pos = start + length
+        yield offset + pos, payload
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentEntry:
+    """One record of a segment, for tailing readers (the bus forwarder): an event, or a
+    batch of recognitions (`(source, event_id) -> recognition`). `end` is the byte offset
+    just after the record, a resumable checkpoint within `segment`."""
+
+    segment: Path
+    end: int
+    event: Event | None = None
+    recognitions: tuple[tuple[Key, Recognition], ...] = ()
 
 
 def _stored_keys(directory: Path, since_s: float) -> set[Key]:
@@ -477,6 +499,25 @@ class SegmentEventLog:
         ordered = sorted(events.values(), key=lambda e: e.received_ms)
         for event in ordered:
             yield StoredEvent(event, recognitions.get(event.key))
+
+    def segments(self) -> list[Path]:
+        """The segment files, in the order `read_segment` should visit them."""
+        return _segments(self._dir) if self._dir.is_dir() else []
+
+    def read_segment(self, segment: Path, offset: int = 0) -> Iterator[SegmentEntry]:
+        """The intact records of `segment` after byte `offset` (a previous entry's `end`),
+        in write order; stops at a torn or still-being-written tail. A recognition comes
+        after its event, possibly in a later entry."""
+        for n, (end, payload) in enumerate(_framed(segment, offset), start=1):
+            try:
+                record = _record_decoder.decode(payload)
+            except msgspec.DecodeError as err:
+                raise ParseError(f"{err} (byte {end})", source=str(segment), line_no=n) from err
+            if isinstance(record, _EventRecord):
+                yield SegmentEntry(segment, end, event=record.event)
+            else:
+                items = tuple(((i.source, i.event_id), i.recognition) for i in record.items)
+                yield SegmentEntry(segment, end, recognitions=items)
 
     def purge_before(self, cutoff_ms: int) -> int:
         return self._rewrite(lambda e: e.received_ms < cutoff_ms)

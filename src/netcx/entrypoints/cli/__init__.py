@@ -21,6 +21,7 @@ _AREAS = (
     "privacy",
     "intents",
     "decisions",
+    "scale",
 )
 
 err_console = Console(stderr=True)

@@ -1,0 +1,159 @@
+"""Drains the collector's durable segment log to an EventBus, at least once.
+
+The segment log stays the acknowledgement point: the collector answers 2xx once an event is
+on local disk, whatever the broker is doing. The forwarder tails every segment from a
+checkpoint (byte offset per segment file, `forwarded.json` beside the segments), publishes
+each event with its recognition keyed by line pseudonym (visitor pseudonym when
+unrecognised), and moves the checkpoint only after the bus acknowledged — so a crash or an
+unreachable broker means re-sending, never losing; consumers deduplicate by event key.
+
+The recognition is written just after its event; an event whose recognition is not in the
+log yet is held for up to `recognition_wait_ms` (then sent unrecognised) so its key is
+right.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from netcx.adapters.storage.eventlog_segments import SegmentEventLog
+from netcx.domain.events import Event, Recognition, StoredEvent
+from netcx.domain.pseudonyms import IdKind, Pseudonymizer
+from netcx.errors import Unavailable
+from netcx.ports import EventBus
+
+log = logging.getLogger("netcx.bus.forwarder")
+
+CHECKPOINT = "forwarded.json"
+
+
+def partition_key(event: Event, recognition: Recognition | None, p: Pseudonymizer) -> str:
+    """Line pseudonym when recognised to a line; else the visitor pseudonym; else the event."""
+    ids = recognition.ids if recognition is not None else {}
+    if "line" in ids:
+        return ids["line"]
+    if "visitor" in ids:
+        return ids["visitor"]
+    if event.visitor_id:
+        return p.pseudonym(IdKind.VISITOR, event.visitor_id)
+    return f"{event.source.value}:{event.event_id}"
+
+
+def unforwarded_bytes(directory: Path) -> int:
+    """Bytes of the local log past the forwarder's checkpoint (0: the bus has everything)."""
+    if not directory.is_dir():
+        return 0
+    path = directory / CHECKPOINT
+    offsets: dict[str, int] = json.loads(path.read_text("utf-8")) if path.is_file() else {}
+    segments = SegmentEventLog(directory).segments()
+    return sum(max(0, s.stat().st_size - offsets.get(s.name, 0)) for s in segments)
+
+
+class SegmentForwarder:
+    def __init__(
+        self,
+        directory: Path,
+        bus: EventBus,
+        pseudonymizer: Pseudonymizer,
+        *,
+        batch_size: int = 500,
+        recognition_wait_ms: int = 2000,
+        clock_s: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._dir = directory
+        self._log = SegmentEventLog(directory)  # read only: never takes a writer slot
+        self._bus = bus
+        self._p = pseudonymizer
+        self._batch = batch_size
+        self._wait_s = recognition_wait_ms / 1000
+        self._clock_s = clock_s
+        self._checkpoint_path = directory / CHECKPOINT
+        self._offsets: dict[str, int] = self._load_checkpoint()
+        self._held_since: dict[tuple[str, int], float] = {}
+        self.forwarded = 0
+
+    def _load_checkpoint(self) -> dict[str, int]:
+        if not self._checkpoint_path.is_file():
+            return {}
+        loaded: dict[str, int] = json.loads(self._checkpoint_path.read_text(encoding="utf-8"))
+        return loaded
+
+    def _save_checkpoint(self) -> None:
+        tmp = self._checkpoint_path.with_suffix(".tmp")
+        with tmp.open("w", encoding="utf-8") as f:
+            json.dump(self._offsets, f)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(self._checkpoint_path)
+
+    def _ready(self, segment: Path) -> tuple[list[tuple[int, str, StoredEvent]], int]:
+        """Events of `segment` ready to send, each with the offset just after it, and the
+        offset up to which everything read is handled (held events stop the scan)."""
+        name = segment.name
+        start = self._offsets.get(name, 0)
+        entries = list(self._log.read_segment(segment, start))
+        recognitions = {key: r for e in entries for key, r in e.recognitions}
+        now = self._clock_s()
+        for e in entries:  # the wait runs from when the forwarder first saw the event
+            if e.event is not None and e.event.key not in recognitions:
+                self._held_since.setdefault((name, e.end), now)
+        out: list[tuple[int, str, StoredEvent]] = []
+        offset = start
+        for e in entries:
+            if e.event is not None:
+                event = e.event
+                recognition = recognitions.get(event.key)
+                if recognition is None and now - self._held_since[(name, e.end)] < self._wait_s:
+                    break
+                self._held_since.pop((name, e.end), None)
+                stored = StoredEvent(event, recognition)
+                out.append((e.end, partition_key(event, recognition, self._p), stored))
+            offset = e.end
+        return out, offset
+
+    async def drain_once(self) -> int:
+        """Send everything ready now, `batch_size` events per publish; return how many.
+
+        Raises Unavailable when the bus does not take them (the checkpoint stays put)."""
+        sent = 0
+        if not self._dir.is_dir():
+            return 0
+        for segment in self._log.segments():
+            ready, offset = self._ready(segment)
+            for i in range(0, len(ready), self._batch):
+                batch = ready[i : i + self._batch]
+                await self._bus.publish([(key, item) for _, key, item in batch])
+                last = i + self._batch >= len(ready)
+                self._offsets[segment.name] = offset if last else batch[-1][0]
+                self._save_checkpoint()
+                sent += len(batch)
+            if not ready and offset != self._offsets.get(segment.name, 0):
+                self._offsets[segment.name] = offset  # only recognitions were new
+                self._save_checkpoint()
+        self.forwarded += sent
+        return sent
+
+    async def close(self) -> None:
+        await self._bus.close()
+
+    async def run(self, stop: asyncio.Event, poll_interval_s: float = 0.1) -> None:
+        """Drain until `stop` is set; an unreachable bus is retried with bounded backoff."""
+        delay_s = poll_interval_s
+        while not stop.is_set():
+            try:
+                sent = await self.drain_once()
+                delay_s = poll_interval_s
+            except Unavailable as err:
+                log.warning("forward_unavailable retry_in_s=%.2f error=%s", delay_s, err)
+                sent = 0
+                delay_s = min(delay_s * 2, 5.0)
+            if sent == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay_s)

@@ -1,0 +1,137 @@
+"""Online state on Redis/Valkey shared by every netcx worker: resolved events (stored once per
+event key, with a counter) and the hot set of network bindings with a TTL.
+
+Keys (Cluster-safe, one hash tag each, Valkey-compatible commands only):
+- `<p>:{ev:<source>:<event_id>}:res` — msgpack Resolution, SET NX EX (a redelivered event is
+  neither stored nor counted twice);
+- `<p>:{counters}:<name>` — INCRBY counters (events resolved …);
+- `<p>:{b:<ip>}:bindings` — hash of the bindings of one public address (field
+  `<port_lo>-<port_hi>@<start_ms>`, msgpack binding), EXPIRE refreshed on every write.
+A lost connection is `Unavailable`, so callers degrade instead of crashing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import msgspec
+from redis import Redis
+from redis.exceptions import RedisError
+
+from netcx.adapters.storage._redis import key
+from netcx.adapters.storage.static_bindings import StaticBinding
+from netcx.domain.pseudonyms import IdKind, Pseudonymizer
+from netcx.domain.resolution import Evidence, Resolution
+from netcx.errors import Unavailable
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    try:
+        yield
+    except RedisError as err:
+        raise Unavailable(f"redis: {what} failed: {type(err).__name__}: {err}") from err
+
+
+class RedisResolvedEvents:
+    def __init__(self, client: Redis, prefix: str = "netcx", ttl_s: int = 7 * 86400) -> None:
+        self._r: Any = client
+        self._prefix = prefix
+        self._ttl_s = ttl_s
+        self._encode = msgspec.msgpack.Encoder().encode
+        self._decode = msgspec.msgpack.Decoder(Resolution).decode
+
+    def _key(self, event_key: tuple[str, str]) -> str:
+        return key(self._prefix, f"ev:{event_key[0]}:{event_key[1]}", "res")
+
+    def _counter(self) -> str:
+        return key(self._prefix, "counters", "events_resolved")
+
+    def record(self, results: Sequence[tuple[tuple[str, str], Resolution]]) -> int:
+        if not results:
+            return 0
+        with _translated("record resolutions"):
+            pipe = self._r.pipeline(transaction=False)
+            for event_key, resolution in results:
+                pipe.set(self._key(event_key), self._encode(resolution), nx=True, ex=self._ttl_s)
+            new = sum(1 for ok in pipe.execute() if ok)
+            if new:
+                self._r.incrby(self._counter(), new)
+        return new
+
+    def get(self, event_key: tuple[str, str]) -> Resolution | None:
+        with _translated("read resolution"):
+            blob = self._r.get(self._key(event_key))
+        return None if blob is None else self._decode(blob)
+
+    def count(self) -> int:
+        with _translated("read counter"):
+            return int(self._r.get(self._counter()) or 0)
+
+
+class RedisBindingHotSet:
+    """The recent network bindings every worker resolves against (a Resolver).
+
+    Filled by whoever ingests RADIUS/CGNAT records (`put`), each address's bindings expire
+    `ttl_s` after its last write; ids are pseudonymised before they are stored.
+    """
+
+    def __init__(
+        self, client: Redis, pseudonymizer: Pseudonymizer, prefix: str = "netcx", ttl_s: int = 86400
+    ) -> None:
+        self._r: Any = client
+        self._p = pseudonymizer
+        self._prefix = prefix
+        self._ttl_s = ttl_s
+        self._encode = msgspec.msgpack.Encoder().encode
+        self._decode = msgspec.msgpack.Decoder(StaticBinding).decode
+
+    def _key(self, ip: str) -> str:
+        return key(self._prefix, f"b:{ip}", "bindings")
+
+    def _pseudonymised(self, b: StaticBinding) -> StaticBinding:
+        def pid(kind: IdKind, raw: str | None) -> str | None:
+            return None if raw is None else self._p.pseudonym(kind, raw)
+
+        return msgspec.structs.replace(
+            b,
+            line_id=pid(IdKind.LINE, b.line_id),
+            subscriber_id=pid(IdKind.SUBSCRIBER, b.subscriber_id),
+            household_id=pid(IdKind.HOUSEHOLD, b.household_id),
+            account_id=pid(IdKind.ACCOUNT, b.account_id),
+        )
+
+    def put(self, bindings: Sequence[StaticBinding]) -> None:
+        with _translated("store bindings"):
+            pipe = self._r.pipeline(transaction=False)
+            for b in bindings:
+                k = self._key(b.ip)
+                field = f"{b.port_lo}-{b.port_hi}@{b.start_ms}"
+                pipe.hset(k, field, self._encode(self._pseudonymised(b)))
+                pipe.expire(k, self._ttl_s)
+            pipe.execute()
+
+    def memory_usage(self, ip: str) -> int:
+        """Bytes Redis uses for one address's bindings (MEMORY USAGE)."""
+        with _translated("memory usage"):
+            return int(self._r.memory_usage(self._key(ip), samples=0) or 0)
+
+    def resolve(self, ip: str, port: int | None, at_ms: int) -> Resolution:
+        with _translated("read bindings"):
+            held = self._r.hgetall(self._key(ip))
+        for field in sorted(held):
+            b = self._decode(held[field])
+            if b.holds(port, at_ms):
+                return Resolution(
+                    level=b.level,
+                    reason="hot_set",
+                    confidence=b.confidence,
+                    line_id=b.line_id,
+                    subscriber_id=b.subscriber_id,
+                    household_id=b.household_id,
+                    account_id=b.account_id,
+                    evidence=(Evidence(kind="hot_set", ref=field.decode()),),
+                )
+        return Resolution.unknown("no_binding")

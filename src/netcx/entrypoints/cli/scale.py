@@ -1,0 +1,220 @@
+"""CLI of the scale-out area: `netcx db migrate`, `netcx bus forward|resolve|load-bindings`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import time
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+import pyarrow.parquet as pq
+import typer
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from netcx.adapters.storage.static_bindings import StaticBinding
+from netcx.bootstrap import (
+    build_binding_hot_set,
+    build_event_bus,
+    build_forwarder,
+    build_online_state,
+    build_postgres,
+    build_pseudonymizer,
+)
+from netcx.config import load_settings
+from netcx.errors import InvalidInput, NotFound
+from netcx.services.bus_workers import WorkerStatus, run_resolve_worker
+
+DataOption = Annotated[Path, typer.Option(help="Data directory of `netcx serve` (its events/).")]
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+class _WorkerMetrics(Collector):
+    """Prometheus view of a worker's status, read at scrape time."""
+
+    def __init__(self, status: WorkerStatus) -> None:
+        self._status = status
+
+    def collect(self) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:
+        s = self._status
+        up = GaugeMetricFamily(
+            "netcx_online_state_up", "1 when the online state (Redis) answers, 0 when degraded"
+        )
+        up.add_metric([], 1.0 if s.online_state == "ok" else 0.0)
+        yield up
+        bus_up = GaugeMetricFamily("netcx_bus_up", "1 when the event bus answers, 0 when not")
+        bus_up.add_metric([], 1.0 if s.bus == "ok" else 0.0)
+        yield bus_up
+        yield CounterMetricFamily(
+            "netcx_bus_events_resolved", "Distinct events resolved", value=s.events_resolved
+        )
+        yield CounterMetricFamily(
+            "netcx_bus_redeliveries", "Events delivered again and skipped", value=s.redeliveries
+        )
+        yield CounterMetricFamily(
+            "netcx_resolve_degraded_answers",
+            "Resolutions answered unknown because the online state was unreachable",
+            value=s.degraded_answers,
+        )
+
+
+def register(app: typer.Typer) -> None:
+    """Add `netcx db ...` and `netcx bus ...` to the main app."""
+    db = typer.Typer(help="The PostgreSQL durable stores.", no_args_is_help=True)
+    app.add_typer(db, name="db")
+
+    @db.command("migrate")
+    def migrate() -> None:
+        """Apply pending schema migrations to `scale.postgres.url` (safe to run concurrently)."""
+        pg = build_postgres(load_settings())
+        try:
+            applied = pg.migrate()
+            done = ",".join(map(str, applied)) or "-"
+            typer.echo(f"applied={done} schema_version={pg.schema_version()}")
+        finally:
+            pg.close()
+
+    bus = typer.Typer(help="Forward collected events to the bus and run bus workers.")
+    app.add_typer(bus, name="bus")
+
+    @bus.command("forward")
+    def forward(
+        data: DataOption = Path("data"),
+        once: Annotated[bool, typer.Option(help="Drain what is there now, then exit.")] = False,
+    ) -> None:
+        """Drain the collector's durable event log to `scale.bus` (until SIGTERM)."""
+        if not data.is_dir():
+            raise NotFound(f"--data {data}: no such directory")
+        settings = load_settings()
+        settings.storage.data_dir = data
+        forwarder = build_forwarder(settings, build_pseudonymizer(settings))
+
+        async def run() -> None:
+            try:
+                if once:
+                    await forwarder.drain_once()
+                else:
+                    poll_s = settings.scale.bus.poll_interval_ms / 1000
+                    await forwarder.run(_stop_on_signals(), poll_s)
+            finally:
+                await forwarder.close()
+            typer.echo(f"forwarded={forwarder.forwarded}")
+
+        asyncio.run(run())
+
+    @bus.command("lag")
+    def lag(data: DataOption = Path("data")) -> None:
+        """How much of the collector's durable log is not yet on the bus (JSON)."""
+        if not data.is_dir():
+            raise NotFound(f"--data {data}: no such directory")
+        from netcx.adapters.bus.forwarder import unforwarded_bytes
+
+        typer.echo(json.dumps({"lag_bytes": unforwarded_bytes(data / "events")}))
+
+    @bus.command("resolve")
+    def resolve(
+        group: Annotated[str, typer.Option(help="Consumer group.")] = "resolve",
+        member: Annotated[
+            str | None, typer.Option(help="This worker's name in the group (default host-pid).")
+        ] = None,
+        metrics_port: Annotated[
+            int | None, typer.Option(help="Serve Prometheus metrics on this port.")
+        ] = None,
+        metrics_host: Annotated[str, typer.Option(help="Address for the metrics.")] = "127.0.0.1",
+    ) -> None:
+        """Consume events in a consumer group and resolve them (until SIGTERM)."""
+        settings = load_settings()
+        pseudonymizer = build_pseudonymizer(settings)
+        resolver, answers = build_online_state(settings, pseudonymizer)
+        status = WorkerStatus()
+        if metrics_port is not None:
+            registry = CollectorRegistry()
+            registry.register(_WorkerMetrics(status))
+            start_http_server(metrics_port, addr=metrics_host, registry=registry)
+        cfg = settings.scale.bus
+
+        async def run() -> None:
+            event_bus = build_event_bus(settings)
+            consumer = event_bus.consumer(group, member or f"{socket.gethostname()}-{os.getpid()}")
+            try:
+                await run_resolve_worker(
+                    consumer,
+                    resolver,
+                    answers,
+                    status,
+                    _stop_on_signals(),
+                    batch_size=cfg.batch_size,
+                    poll_ms=cfg.poll_interval_ms,
+                )
+            finally:
+                await consumer.close()
+                await event_bus.close()
+            typer.echo(f"resolved={status.events_resolved} redeliveries={status.redeliveries}")
+
+        asyncio.run(run())
+
+    batch = typer.Typer(help="Batch jobs on DuckDB or Spark.", no_args_is_help=True)
+    app.add_typer(batch, name="batch")
+
+    @batch.command("resolve")
+    def batch_resolve(
+        bindings: Annotated[Path, typer.Option(help="Folder of normalised binding tables.")],
+        hits: Annotated[Path, typer.Option(help="HITS Parquet file (or folder).")],
+        out: Annotated[Path, typer.Option(help="RESOLVED_HITS Parquet file to write.")],
+        engine: Annotated[str, typer.Option(help="duckdb | spark")] = "duckdb",
+    ) -> None:
+        """Resolve a table of hits against months of RADIUS/CGNAT bindings."""
+        from netcx.adapters.batch.resolve import ENGINES, resolve_batch
+
+        if engine not in ENGINES:
+            raise InvalidInput(f"--engine {engine}: choose one of {', '.join(ENGINES)}")
+        if not hits.exists():
+            raise NotFound(f"--hits {hits}: no such file")
+        settings = load_settings()
+        eps_ms = int(settings.resolver.clock_skew_s * 1000)
+        t0 = time.perf_counter()
+        table = resolve_batch(engine, bindings, hits, eps_ms)
+        elapsed_s = time.perf_counter() - t0
+        out.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, out)
+        levels = Counter(table.column("level").to_pylist())
+        typer.echo(
+            json.dumps(
+                {
+                    "engine": engine,
+                    "hits": table.num_rows,
+                    "seconds": round(elapsed_s, 2),
+                    "levels": dict(sorted(levels.items())),
+                }
+            )
+        )
+
+    @bus.command("load-bindings")
+    def load_bindings(
+        file: Annotated[Path, typer.Argument(help="JSON list of bindings (raw CRM ids).")],
+    ) -> None:
+        """Put bindings into the Redis hot set (ids are pseudonymised before storing)."""
+        settings = load_settings()
+        try:
+            bindings = msgspec.json.decode(file.read_bytes(), type=list[StaticBinding])
+        except OSError as err:
+            raise NotFound(f"{file}: {err}") from err
+        except (msgspec.DecodeError, msgspec.ValidationError) as err:
+            raise InvalidInput(f"{file}: {err}") from err
+        build_binding_hot_set(settings, build_pseudonymizer(settings)).put(bindings)
+        typer.echo(json.dumps({"bindings": len(bindings)}))
