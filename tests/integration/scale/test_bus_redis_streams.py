@@ -26,6 +26,10 @@ from tests.servers import free_port, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis]
 
+# Enough events that the second worker's first poll (after its 100 ms idle sleep) still finds
+# work: with a few hundred, one fast worker sometimes drained everything alone.
+EVENTS = 1000
+
 
 def test_two_workers_on_redis_streams_resolve_each_event_once(tmp_path: Path) -> None:
     data = tmp_path / "data"
@@ -42,7 +46,7 @@ def test_two_workers_on_redis_streams_resolve_each_event_once(tmp_path: Path) ->
             ["bus", "load-bindings", str(bindings_file(tmp_path))], env, tmp_path / "load.log"
         ) as p:
             assert p.wait(30) == 0
-        acked = send_events(served.base, 0, 200)
+        acked = send_events(served.base, 0, EVENTS)
         ports = [free_port(), free_port()]
         workers = [
             netcx_process(
@@ -65,12 +69,12 @@ def test_two_workers_on_redis_streams_resolve_each_event_once(tmp_path: Path) ->
                 ["bus", "forward", "--data", str(data)], env, tmp_path / "fwd.log"
             )
             with forwarder:
-                wait_until(lambda: sum(resolved()) == 200, timeout_s=60, what="all resolved")
+                wait_until(lambda: sum(resolved()) == EVENTS, timeout_s=90, what="all resolved")
                 shares = resolved()
         store = RedisResolvedEvents(client(redis.url))
         answers = [store.get(("segment", i)) for i in acked]
         count = store.count()
-    assert len(acked) == 200 and count == 200
+    assert len(acked) == EVENTS and count == EVENTS
     assert all(s > 0 for s in shares), f"both workers take a share: {shares}"
     line = build_pseudonymizer(load_settings()).pseudonym(IdKind.LINE, LINE)
     assert all(a is not None and a.line_id == line for a in answers)
