@@ -86,29 +86,13 @@ def redis_server() -> Iterator[str]:
 
 
 @contextmanager
-def netcx_server(
-    data_dir: Path, env: Mapping[str, str] | None = None, args: tuple[str, ...] = ()
+def http_process(
+    command: list[str], port: int, env: Mapping[str, str], what: str, cwd: Path | None = None
 ) -> Iterator[str]:
-    """`netcx serve` as a real process (granian) on a free port; yields its base URL."""
-    port = free_port()
-    full_env = {**os.environ, **(env or {})}
+    """Run an HTTP server process listening on `port`; yield its base URL once /healthz
+    answers 200; stop and reap it afterwards (its stderr tail is shown if it dies early)."""
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "netcx",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--data",
-            str(data_dir),
-            *args,
-        ],
-        env=full_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        command, cwd=cwd, env=dict(env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -116,13 +100,25 @@ def netcx_server(
         def healthy() -> bool:
             if proc.poll() is not None:
                 err = proc.stderr.read().decode() if proc.stderr else ""
-                raise RuntimeError(f"netcx serve exited early: {err[-2000:]}")
+                raise RuntimeError(f"{what} exited early: {err[-2000:]}")
             return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
 
-        wait_until(healthy, timeout_s=30, what="netcx serve")
+        wait_until(healthy, timeout_s=30, what=what)
         yield base
     finally:
         stop(proc)
+
+
+@contextmanager
+def netcx_server(
+    data_dir: Path, env: Mapping[str, str] | None = None, args: tuple[str, ...] = ()
+) -> Iterator[str]:
+    """`netcx serve` as a real process (granian) on a free port; yields its base URL."""
+    port = free_port()
+    command = [sys.executable, "-m", "netcx", "serve", "--host", "127.0.0.1", "--port",
+               str(port), "--data", str(data_dir), *args]  # fmt: skip
+    with http_process(command, port, {**os.environ, **(env or {})}, "netcx serve") as base:
+        yield base
 
 
 POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")

@@ -4,13 +4,11 @@ identity/intent/CRM sources replaced by in-memory fakes read from NETCX_TEST_VIS
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import msgspec
 from starlette.applications import Starlette
 
@@ -23,7 +21,7 @@ from netcx.bootstrap import build_container, build_decision_service
 from netcx.config import load_settings
 from netcx.domain.decisions.context import ActiveIntent, CustomerFacts, Recognition
 from netcx.entrypoints.http.app import create_app
-from tests.servers import free_port, stop, wait_until
+from tests.servers import free_port, http_process
 
 ROOT = Path(__file__).parents[3]
 
@@ -86,40 +84,8 @@ def fake_server(
         "PYTHONPATH": str(ROOT),
         **(env or {}),
     }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "granian",
-            "--interface",
-            "asgi",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-            target,
-        ],
-        cwd=ROOT,
-        env=full_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-
-        def healthy() -> bool:
-            if proc.poll() is not None:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                raise RuntimeError(f"server exited early: {err[-2000:]}")
-            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-
-        wait_until(healthy, timeout_s=30, what="decide server")
+    command = [sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
+               "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+               "--no-access-log", "--log-level", "warning", target]  # fmt: skip
+    with http_process(command, port, full_env, "decide server", cwd=ROOT) as base:
         yield base
-    finally:
-        stop(proc)
