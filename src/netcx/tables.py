@@ -215,6 +215,29 @@ HOUSEHOLD_INTENTS = pa.schema(
 )
 
 
+# ---------------------------------------------------------------- normalised network bindings
+# What the batch resolvers (DuckDB, Spark) read: RADIUS leases and CGNAT port blocks as
+# intervals, and the block layout per outside address (bindings/*.parquet).
+BINDING_FIELDS = [
+    ("start_ms", pa.int64()),
+    ("end_ms", pa.int64()),
+    ("confirmed_ms", pa.int64()),
+    ("inferred", pa.bool_()),
+    ("holder", s),
+    ("kind", s),
+    ("ref", s),
+    ("source", s),
+    ("detail", s),
+]
+BINDING_LEASES = pa.schema([("ctx", s), ("addr", s), *BINDING_FIELDS])
+BINDING_BLOCKS = pa.schema(
+    [("ip", s), ("port_lo", pa.int32()), *BINDING_FIELDS, ("inside_vrf", s), ("inside_ip", s)]
+)
+BINDING_LAYOUT = pa.schema(
+    [("ip", s), ("port_lo", pa.int32()), ("port_hi", pa.int32()), ("step", pa.int32())]
+)
+
+
 def require_columns(table: pa.Table, schema: pa.Schema, source: str) -> pa.Table:
     """Select and cast `table` to `schema`; raise InvalidInput naming the source and column."""
     missing = [f.name for f in schema if f.name not in table.column_names]

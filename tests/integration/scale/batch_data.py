@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from netcx.adapters.batch.resolve import BLOCKS, LAYOUT, LEASES, LINES
-from netcx.adapters.batch.sql import OPEN_END_MS
+from netcx.domain.network.timeline import OPEN_END_MS
 
 EPS_MS = 100
 

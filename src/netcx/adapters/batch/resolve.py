@@ -23,35 +23,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from netcx.adapters.batch.sql import OPEN_END_MS, UNKNOWN_LINE, stages
+from netcx.adapters.batch.sql import UNKNOWN_LINE, stages
+from netcx.domain.network.timeline import OPEN_END_MS
 from netcx.errors import InvalidInput, NotFound
-from netcx.tables import HITS, RESOLVED_HITS, require_columns
+from netcx.tables import (
+    BINDING_BLOCKS,
+    BINDING_LAYOUT,
+    BINDING_LEASES,
+    HITS,
+    RESOLVED_HITS,
+    require_columns,
+)
 
-# The normalised binding tables (the net area's DuckDB batch resolver writes the same).
-_BINDING_FIELDS = [
-    ("start_ms", pa.int64()),
-    ("end_ms", pa.int64()),
-    ("confirmed_ms", pa.int64()),
-    ("inferred", pa.bool_()),
-    ("holder", pa.string()),
-    ("kind", pa.string()),
-    ("ref", pa.string()),
-    ("source", pa.string()),
-    ("detail", pa.string()),
-]
-LEASES = pa.schema([("ctx", pa.string()), ("addr", pa.string()), *_BINDING_FIELDS])
-BLOCKS = pa.schema(
-    [
-        ("ip", pa.string()),
-        ("port_lo", pa.int32()),
-        *_BINDING_FIELDS,
-        ("inside_vrf", pa.string()),
-        ("inside_ip", pa.string()),
-    ]
-)
-LAYOUT = pa.schema(
-    [("ip", pa.string()), ("port_lo", pa.int32()), ("port_hi", pa.int32()), ("step", pa.int32())]
-)
+# The normalised binding tables, the same the DuckDB batch resolver of the network area writes.
+LEASES, BLOCKS, LAYOUT = BINDING_LEASES, BINDING_BLOCKS, BINDING_LAYOUT
 LINES = pa.schema(
     [
         ("holder", pa.string()),

@@ -13,9 +13,8 @@ normalised binding tables — plus `h` (hit_id, t, ip, port, cls), `li` (holder 
 
 from __future__ import annotations
 
-CONTAINED, SKEW, TAIL = "contained", "skew", "inferred_tail"
-CONFIDENCE = {CONTAINED: 0.99, SKEW: 0.9, TAIL: 0.8}
-OPEN_END_MS = 1 << 62
+# The interval rules and their confidences are the real-time resolver's (one definition).
+from netcx.domain.network.timeline import CONFIDENCE, CONTAINED, SKEW, TAIL
 
 NOT_OURS, INFRA, NO_PORT, NO_BLOCK = "not_ours", "infrastructure", "no_port", "no_block"
 NO_LEASE, UNKNOWN_LINE, R_BOUNDARY = "no_lease", "unknown_line", "boundary"

@@ -30,33 +30,18 @@ from netcx.domain.network.resolver import NetworkResolver
 from netcx.domain.network.timeline import CONFIDENCE, OPEN_END_MS
 from netcx.domain.pseudonyms import IdKind
 from netcx.errors import InvalidInput
-from netcx.tables import HITS, RESOLVED_HITS, require_columns
+from netcx.tables import (
+    BINDING_BLOCKS,
+    BINDING_FIELDS,
+    BINDING_LAYOUT,
+    BINDING_LEASES,
+    HITS,
+    RESOLVED_HITS,
+    require_columns,
+)
 
-_BINDING_FIELDS = [
-    ("start_ms", pa.int64()),
-    ("end_ms", pa.int64()),
-    ("confirmed_ms", pa.int64()),
-    ("inferred", pa.bool_()),
-    ("holder", pa.string()),
-    ("kind", pa.string()),
-    ("ref", pa.string()),
-    ("source", pa.string()),
-    ("detail", pa.string()),
-]
-LEASES = pa.schema([("ctx", pa.string()), ("addr", pa.string()), *_BINDING_FIELDS])
-BLOCKS = pa.schema(
-    [
-        ("ip", pa.string()),
-        ("port_lo", pa.int32()),
-        *_BINDING_FIELDS,
-        ("inside_vrf", pa.string()),
-        ("inside_ip", pa.string()),
-    ]
-)
-LAYOUT = pa.schema(
-    [("ip", pa.string()), ("port_lo", pa.int32()), ("port_hi", pa.int32()), ("step", pa.int32())]
-)
-_CARRIED = [n for n, _ in _BINDING_FIELDS]
+LEASES, BLOCKS, LAYOUT = BINDING_LEASES, BINDING_BLOCKS, BINDING_LAYOUT
+_CARRIED = [n for n, _ in BINDING_FIELDS]
 
 
 # ---------------------------------------------------------------- pure SQL builders
