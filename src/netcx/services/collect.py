@@ -25,13 +25,6 @@ class Accepted:
     unrecognised: int = 0
 
 
-class NullRecognizer:
-    """Recognises nobody: the collector without an identity graph (tests, collector-only)."""
-
-    async def recognise(self, event: Event) -> Recognition:
-        return Recognition.anonymous("no_identity_graph")
-
-
 class Collector:
     """Accept events: durable append first (a 2xx promises it), then recognition."""
 

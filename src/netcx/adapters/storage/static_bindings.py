@@ -69,10 +69,3 @@ class StaticBindingResolver:
                     evidence=(Evidence(kind="static_binding", ref=str(n), source="config"),),
                 )
         return Resolution.unknown("not_ours")
-
-
-class NoResolver:
-    """Resolves nothing: identity without network evidence (logins still authenticate)."""
-
-    def resolve(self, ip: str, port: int | None, at_ms: int) -> Resolution:
-        return Resolution.unknown("no_resolver")
