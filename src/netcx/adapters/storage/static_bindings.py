@@ -1,5 +1,5 @@
-"""A Resolver over a fixed JSON list of bindings: the identity area's stand-in for the
-network resolver (integration tests, demos) until bootstrap wires the real one.
+"""A Resolver over a fixed JSON list of bindings, set by `identity.static_bindings`: it
+replaces the network resolver for integration tests and demos.
 
 File: `[{"ip": "198.18.0.7", "port_lo": 1024, "port_hi": 2047, "level": "line",
 "confidence": 0.97, "line_id": "L1", "subscriber_id": "S1", "household_id": "H1",
