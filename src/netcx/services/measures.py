@@ -45,6 +45,14 @@ DAY_MS = 86_400_000
 AUTHENTICATED = "authenticated"
 UNIVERSAL_MARK = "universal"  # decision reasons of the universal control group say so
 TREATED, HOLDOUT = "treated", "holdout"
+NPS_ESTIMAND = (
+    "the average effect of netcx's support on the NPS of the experiment's respondents: each unit "
+    "account's first survey answer after its first decision, treated minus holdout"
+)
+NPS_TRUE_EFFECT_DEFINITION = (
+    "configured in the simulated world: the expected NPS points a supported survey answer gains; "
+    "the realised effect on this run's respondents scatters around it by chance"
+)
 
 
 @dataclass(frozen=True)
@@ -445,6 +453,7 @@ def treatment_effects(data: RunData, arms: Arms, truth: dict[str, float]) -> dic
         **nps.as_dict(),
         "unit": "NPS points",
         "method": "adjusted Wald (Rocks 2016), one answer per account after its first decision",
+        "estimand": NPS_ESTIMAND,
         "mde": nps_mde,
         "verdict": describe_difference("NPS uplift", nps, nps_mde, "points"),
         "cuped": _nps_cuped(units, data),
@@ -452,6 +461,7 @@ def treatment_effects(data: RunData, arms: Arms, truth: dict[str, float]) -> dic
     }
     if "true_nps_uplift" in truth:
         nps_block["true_effect"] = truth["true_nps_uplift"]
+        nps_block["true_effect_definition"] = NPS_TRUE_EFFECT_DEFINITION
         nps_block["covers_true_effect"] = nps.covers(truth["true_nps_uplift"])
     churn_block: dict[str, Any] = {
         **churn.as_dict(),

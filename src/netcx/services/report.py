@@ -23,6 +23,7 @@ from netcx.errors import InvalidInput, NotFound
 from netcx.ports import World
 from netcx.services.decisions import load_policy_file
 from netcx.services.measures import (
+    Arms,
     HoldoutDesign,
     RunData,
     early_research_signals,
@@ -89,11 +90,7 @@ def build_report(
     """
     settings = settings or MeasurementSettings()
     design = HoldoutDesign.of(policy or load_policy_file(None))
-    if not run_dir.is_dir():
-        raise NotFound(f"--run {run_dir}: no such run directory")
-    data = _load(world, run_dir, pseudonymizer)
-    truth = read_truth(world)
-    arms = overall_arms(data.decisions, settings, design)
+    data, arms, truth = _experiment(world, run_dir, pseudonymizer, settings, design)
     effects = treatment_effects(data, arms, truth)
     report: dict[str, Any] = {
         "generator": {"name": "netcx report", "version": __version__},
@@ -117,6 +114,38 @@ def build_report(
         _merge_dotted(report, key, value)
     plain: dict[str, Any] = _plain(report)
     return plain
+
+
+def measure_treatment_effects(
+    world: World,
+    run_dir: Path,
+    pseudonymizer: Pseudonymizer,
+    settings: MeasurementSettings | None = None,
+    policy: Policy | None = None,
+) -> dict[str, Any]:
+    """Measure 3 alone (treated vs holdout: `nps_uplift`, `churn_difference`,
+    `upgrade_difference`, `experiment`), exactly as `build_report` reports it under `measures`;
+    for callers that need only the experiment, such as the many-replication coverage test."""
+    design = HoldoutDesign.of(policy or load_policy_file(None))
+    data, arms, truth = _experiment(
+        world, run_dir, pseudonymizer, settings or MeasurementSettings(), design
+    )
+    effects: dict[str, Any] = _plain(treatment_effects(data, arms, truth))
+    return effects
+
+
+def _experiment(
+    world: World,
+    run_dir: Path,
+    pseudonymizer: Pseudonymizer,
+    settings: MeasurementSettings,
+    design: HoldoutDesign,
+) -> tuple[RunData, Arms, dict[str, float]]:
+    """The run's tables, its experiment units by arm, and the world's true effects (if any)."""
+    if not run_dir.is_dir():
+        raise NotFound(f"--run {run_dir}: no such run directory")
+    data = _load(world, run_dir, pseudonymizer)
+    return data, overall_arms(data.decisions, settings, design), read_truth(world)
 
 
 def write_report(report: Mapping[str, Any], run_dir: Path) -> tuple[Path, Path]:

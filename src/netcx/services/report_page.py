@@ -148,7 +148,10 @@ def _cards(report: Mapping[str, Any]) -> str:
                     "NPS uplift, treated vs holdout",
                     "n/a" if math.isnan(nps_v) else f"{nps_v:+.1f} points",
                     nps_ci,
-                    "" if truth is None else f"true effect in this simulated world: {truth:+.1f}",
+                    ""
+                    if truth is None
+                    else f"configured true effect of this simulated world: {truth:+.1f} "
+                    "(expected per supported answer)",
                 ),
                 _card(
                     "Repeat contacts within 7 days",
@@ -325,7 +328,7 @@ def _forest_chart(measures: Mapping[str, Any], key: str, title: str, scale: floa
         )
     caption = f"Forest plot — {title}: dot = estimate, line = 95 % CI, grey = no effect"
     if len(layers) == 4:
-        caption += ", green dashed = true effect of the simulated world"
+        caption += ", green dashed = configured true effect of the simulated world"
     return _svg(alt.layer(*layers).properties(width=380, height=28 * len(rows) + 10), caption)
 
 
@@ -477,7 +480,8 @@ signal and the churn (the <i>lead time</i>) — the time the business had to act
 <p><b>3 · Uplift.</b> Each billing account is assigned once, at random, to a small holdout that
 sees nothing from netcx. Because the assignment is random, the holdout shows what would have
 happened without netcx; the difference between the groups is the effect. We use each account's
-first survey answer after netcx first acted.</p>
+first survey answer after netcx first acted, so the NPS uplift is the average effect on the
+customers in the experiment who answered a survey.</p>
 <ul>
 <li><b>95 % confidence interval (CI):</b> the range of effects compatible with the data. If it
 includes zero, the result is <i>not significant</i>: the data cannot rule out "no effect".</li>

@@ -7,7 +7,7 @@ import pytest
 from netcx.config import MeasurementSettings
 from netcx.domain.measurement.intervals import share_difference
 from netcx.domain.measurement.nps import NpsCounts, nps_difference
-from netcx.services.report import build_report
+from netcx.services.report import build_report, measure_treatment_effects
 from tests.unit.measurement.handmade import (
     DAY,
     PSEUDONYMIZER,
@@ -128,6 +128,8 @@ def test_treated_vs_holdout_uses_first_answer_after_first_decision(tmp_path: Pat
     assert nps["ci95"] == pytest.approx([expected.low, expected.high])
     assert (nps["n_treated"], nps["n_control"]) == (5, 5)
     assert nps["true_effect"] == 5.0
+    assert "configured" in nps["true_effect_definition"]
+    assert "respondents" in nps["estimand"] and "first survey answer" in nps["estimand"]
     assert "Not significant" in nps["verdict"] and "MDE" in nps["verdict"]
     churn = m["churn_difference"]
     reference = share_difference(1, 5, 2, 5)
@@ -204,3 +206,16 @@ def test_only_actionable_high_intent_decisions_make_units(tmp_path: Path) -> Non
     assert (m["experiment"]["treated_accounts"], m["experiment"]["holdout_accounts"]) == (5, 5)
     # The roaming experience is still measured on its own; "none" is not an experience.
     assert {r["experience"] for r in m["nps_uplift"]["by_experience"]} == {"exp", "roaming_tips"}
+
+
+def test_treatment_effects_alone_are_the_reports_treated_vs_holdout_measures(
+    tmp_path: Path,
+) -> None:
+    rows = _experiment()
+    world_dir, run_dir = rows.write(tmp_path, truth={"true_nps_uplift": 5.0})
+    world, policy = HandmadeWorld(world_dir), designed_policy(0.5)
+    settings = MeasurementSettings()
+    report = build_report(world, run_dir, PSEUDONYMIZER, {}, settings, policy)["measures"]
+    alone = measure_treatment_effects(world, run_dir, PSEUDONYMIZER, settings, policy)
+    assert alone.keys() == {"nps_uplift", "churn_difference", "upgrade_difference", "experiment"}
+    assert alone == {key: report[key] for key in alone}
