@@ -421,8 +421,8 @@ def _share_mde(flag: pd.Series, comparison: Comparison) -> float:
     return minimum_detectable_difference(sd, comparison.n_treated, comparison.n_control)
 
 
-def _nps_comparison(units: pd.DataFrame, nps: pd.DataFrame) -> tuple[Comparison, float]:
-    answers = _first_nps(units, nps)
+def _nps_comparison(answers: pd.DataFrame) -> tuple[Comparison, float]:
+    """NPS difference and its MDE over the units' first answers (`_first_nps`)."""
     treated = answers[answers["arm"] == TREATED]["score"].astype(int).tolist()
     control = answers[answers["arm"] == HOLDOUT]["score"].astype(int).tolist()
     diff = nps_difference(nps_counts(treated), nps_counts(control))
@@ -436,7 +436,8 @@ def treatment_effects(data: RunData, arms: Arms, truth: dict[str, float]) -> dic
     units = arms.units
     n_holdout = int((units["arm"] == HOLDOUT).sum())
     srm = _srm_check(len(units) - n_holdout, n_holdout, arms.expected_holdout_share)
-    nps, nps_mde = _nps_comparison(units, data.nps)
+    answers = _first_nps(units, data.nps)
+    nps, nps_mde = _nps_comparison(answers)
     churned = _flag(units, _after_first(units, data.churn, "churn_ms")["account_id"])
     churn = _share_comparison(units, churned)
     upgraded = _flag(units, _after_first(units, data.upgrades, "upgrade_ms")["account_id"])
@@ -456,7 +457,7 @@ def treatment_effects(data: RunData, arms: Arms, truth: dict[str, float]) -> dic
         "estimand": NPS_ESTIMAND,
         "mde": nps_mde,
         "verdict": describe_difference("NPS uplift", nps, nps_mde, "points"),
-        "cuped": _nps_cuped(units, data),
+        "cuped": _nps_cuped(answers, data),
         "by_experience": [],
     }
     if "true_nps_uplift" in truth:
@@ -518,9 +519,9 @@ def treatment_effects(data: RunData, arms: Arms, truth: dict[str, float]) -> dic
     }
 
 
-def _nps_cuped(units: pd.DataFrame, data: RunData) -> dict[str, Any]:
-    """CUPED on the NPS contribution with covariates measured before each first decision."""
-    answers = _first_nps(units, data.nps)
+def _nps_cuped(answers: pd.DataFrame, data: RunData) -> dict[str, Any]:
+    """CUPED on the NPS contribution of the units' first answers (`_first_nps`: the same sample
+    as the plain NPS difference) with covariates measured before each first decision."""
     if len(answers) < 3:
         return {"covariates": [], "variance_reduction": math.nan}
     covariates = _pre_period_covariates(answers[["account_id", "first_ms", "first_intent"]], data)
@@ -592,7 +593,7 @@ def _by_experience(
         share = arms.experience_holdout_shares.get(exp, arms.expected_holdout_share)
         check = _srm_check(len(units) - held, held, share)
         srm[exp] = check.as_dict() if check else None
-        diff, mde = _nps_comparison(units, data.nps)
+        diff, mde = _nps_comparison(_first_nps(units, data.nps))
         nps_rows.append((exp, diff, mde))
         churned = _flag(units, _after_first(units, data.churn, "churn_ms")["account_id"])
         churn = _share_comparison(units, churned)
