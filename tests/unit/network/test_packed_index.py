@@ -15,8 +15,9 @@ from netcx.domain.network.timeline import OPEN_END_MS, Choice
 
 from .builders import T0, block
 
-IPS = ["203.0.113.5", "203.0.113.6", "203.0.113.7"]
-# 203.0.113.7 has a non-uniform layout (a 64-port block, then a 128-port one)
+IPS = ["203.0.113.5", "203.0.113.6", "203.0.113.7", "198.51.100.9"]
+# 203.0.113.7 has a non-uniform layout (a 64-port block, then a 128-port one);
+# 198.51.100.9 is too far from the others for a direct address table
 SIZES = {("203.0.113.7", 1152): 64}
 
 
