@@ -17,15 +17,21 @@ from __future__ import annotations
 import os
 import sys
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
+from netcx.domain.network import timeline
+from netcx.domain.network.blocks import BlockKey
+from netcx.domain.network.timeline import Binding, Choice, Timeline, quality_at
+
 NONE = -1
 BOUNDARY = -2
 
+T = TypeVar("T")
 I64 = npt.NDArray[np.int64]
 Ints = npt.NDArray[np.integer]
 
@@ -198,6 +204,13 @@ class PackedBlockIndex:
 
         return lookup
 
+    def key_rank(self, ip: int, port_lo: int) -> int:
+        """Rank of the key (ip, port_lo), or NONE."""
+        rank = int(np.searchsorted(self.ukey, (ip << 16) | port_lo))
+        return (
+            rank if rank < len(self.ukey) and int(self.ukey[rank]) == (ip << 16) | port_lo else NONE
+        )
+
     # ------------------------------------------------------------ many lookups
 
     def lookup_many(self, ip: Ints, port: Ints, at_ms: I64) -> I64:
@@ -305,3 +318,182 @@ def _sorted_by(key: npt.NDArray[np.uint64], start: I64) -> bool:
         return False
     same = key[1:] == key[:-1]
     return bool((~same | (start[1:] >= start[:-1])).all())
+
+
+Shape = tuple[str, str, str, bool]
+"""(kind, source, detail, inferred_end): the few distinct evidence shapes of bindings."""
+
+
+class PackedBlockBase:
+    """The live resolver's compacted port-block timelines (`netcx.domain.network.blocks.
+    BlockBase`): a PackedBlockIndex plus evidence columns, so a chosen row becomes the same
+    Binding (ref, source, detail, times) the timeline would have given.
+
+    Addresses are numbered densely (sorted) for the index; holder strings and evidence
+    shapes are interned; refs are one object array (pointers to the events' strings).
+    """
+
+    def __init__(
+        self,
+        ips: list[str],
+        index: PackedBlockIndex,
+        holders: list[str],
+        confirmed: I64,
+        refs: npt.NDArray[np.object_],
+        shapes: list[Shape],
+        shape: npt.NDArray[np.uint16],
+    ) -> None:
+        self._ips = ips
+        self._ip_id = {ip: n for n, ip in enumerate(ips)}
+        self.index = index
+        self._holders = holders
+        self.confirmed = confirmed
+        self.refs = refs
+        self._shapes = shapes
+        self.shape = shape
+        self._lookup = index.lookup
+
+    @classmethod
+    def empty(cls, eps_ms: int) -> PackedBlockBase:
+        z = np.zeros(0, np.int64)
+        index = PackedBlockIndex(z, z, z, z, z, z, eps_ms)
+        return cls([], index, [], z, np.zeros(0, object), [], np.zeros(0, np.uint16))
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def nbytes(self) -> int:
+        """Index, evidence columns and interning tables (the ref strings themselves are
+        shared with the events that produced them and not counted)."""
+        tables = sum(sys.getsizeof(x) + 8 * len(x) for x in (self._ips, self._holders))
+        tables += sum(sys.getsizeof(h) for h in self._holders) + 120 * len(self._ips)
+        cols = self.confirmed.nbytes + self.refs.nbytes + self.shape.nbytes
+        return self.index.nbytes() + cols + tables
+
+    # ------------------------------------------------------------ answers
+
+    def _binding(self, row: int) -> Binding:
+        kind, source, detail, inferred = self._shapes[self.shape[row]]
+        return Binding(
+            start_ms=int(self.index.start[row]),
+            end_ms=int(self.index.end[row]),
+            confirmed_ms=int(self.confirmed[row]),
+            inferred_end=inferred,
+            holder=self._holders[self.index.holder[row]],
+            kind=kind,
+            ref=self.refs[row],
+            source=source,
+            detail=detail,
+        )
+
+    def choose(self, key: BlockKey, at_ms: int, eps_ms: int) -> Choice | str:
+        ip_id = self._ip_id.get(key[0])
+        if ip_id is None:
+            return timeline.NONE
+        if eps_ms != self.index.eps_ms:  # (one resolver, one ε: never in practice)
+            raise ValueError(f"packed base built for eps {self.index.eps_ms} ms, not {eps_ms}")
+        row = self._lookup(ip_id, key[1], at_ms)
+        if row == NONE:
+            return timeline.NONE
+        if row == BOUNDARY:
+            return timeline.BOUNDARY
+        b = self._binding(row)
+        return Choice(b, quality_at(b, at_ms))
+
+    def timelines(self) -> Iterable[tuple[BlockKey, list[Binding]]]:
+        seg = self.index.useg.tolist()
+        for rank, k in enumerate(self.index.ukey.tolist()):
+            key = (self._ips[k >> 16], k & 0xFFFF)
+            yield key, [self._binding(row) for row in range(seg[rank], seg[rank + 1])]
+
+    # ------------------------------------------------------------ compaction
+
+    def merged(
+        self,
+        changed: Collection[BlockKey],
+        delta: Mapping[BlockKey, Timeline],
+        port_hi: Callable[[BlockKey], int],
+    ) -> PackedBlockBase:
+        idx = self.index
+        # rows of the old base that stay: every key not changed since
+        keep_key = np.ones(len(idx.ukey), bool)
+        for ip, lo in changed:
+            ip_id = self._ip_id.get(ip)
+            rank = NONE if ip_id is None else idx.key_rank(ip_id, lo)
+            if rank != NONE:
+                keep_key[rank] = False
+        keep = np.repeat(keep_key, np.diff(idx.useg))
+        old_ip_id = (idx.ukey >> np.uint64(16)).astype(np.int64)
+        old_ip_id = np.repeat(old_ip_id, np.diff(idx.useg))[keep]
+        old_lo = np.repeat((idx.ukey & np.uint64(0xFFFF)).astype(np.int64), np.diff(idx.useg))
+        old_hi = np.repeat(idx.uport_hi.astype(np.int64), np.diff(idx.useg))
+        # the delta as columns (interned against the old tables)
+        ips = list(self._ips)
+        ip_ids = dict(self._ip_id)
+        holders = list(self._holders)
+        holder_id = {h: n for n, h in enumerate(holders)}
+        shapes = list(self._shapes)
+        shape_id = {s: n for n, s in enumerate(shapes)}
+        cols: dict[str, list[int]] = {
+            c: [] for c in ("ip", "lo", "hi", "start", "end", "holder", "confirmed", "shape")
+        }
+        refs: list[str] = []
+        for key, tl in delta.items():
+            ipn = _intern(ip_ids, ips, key[0])
+            hi = port_hi(key)
+            for b in tl.bindings:
+                cols["ip"].append(ipn)
+                cols["lo"].append(key[1])
+                cols["hi"].append(hi)
+                cols["start"].append(b.start_ms)
+                cols["end"].append(b.end_ms)
+                cols["holder"].append(_intern(holder_id, holders, b.holder))
+                cols["confirmed"].append(b.confirmed_ms)
+                cols["shape"].append(
+                    _intern(shape_id, shapes, (b.kind, b.source, b.detail, b.inferred_end))
+                )
+                refs.append(b.ref)
+        # addresses numbered in sorted order again (the index keys on the number)
+        order_ips = sorted(range(len(ips)), key=ips.__getitem__)
+        renumber = np.empty(len(ips), np.int64)
+        renumber[order_ips] = np.arange(len(ips))
+        new = {c: np.array(v, np.int64) for c, v in cols.items()}
+        new_refs = np.empty(len(refs), object)
+        new_refs[:] = refs
+
+        def both(old: npt.NDArray[np.generic], fresh: npt.NDArray[np.generic]) -> I64:
+            return np.concatenate([old.astype(np.int64)[keep], fresh])
+
+        index = PackedBlockIndex(
+            renumber[np.concatenate([old_ip_id, new["ip"]])],
+            both(old_lo, new["lo"]),
+            both(old_hi, new["hi"]),
+            both(idx.start, new["start"]),
+            both(idx.end, new["end"]),
+            both(idx.holder, new["holder"]),
+            idx.eps_ms,
+        )
+        confirmed = both(self.confirmed, new["confirmed"])
+        all_refs = np.concatenate([self.refs[keep], new_refs])
+        shape = both(self.shape, new["shape"])
+        if index.order is not None:
+            confirmed, all_refs, shape = (c[index.order] for c in (confirmed, all_refs, shape))
+        # holders no longer referenced are dropped (after a purge, say)
+        used, holder_ids = np.unique(index.holder, return_inverse=True)
+        index.holder[:] = holder_ids
+        return PackedBlockBase(
+            [ips[i] for i in order_ips],
+            index,
+            [holders[i] for i in used.tolist()],
+            confirmed,
+            all_refs,
+            shapes,
+            shape.astype(np.uint16),
+        )
+
+
+def _intern(ids: dict[T, int], table: list[T], value: T) -> int:
+    n = ids.setdefault(value, len(table))
+    if n == len(table):
+        table.append(value)
+    return n
