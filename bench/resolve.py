@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +138,10 @@ def bench_single(
 
 
 def bench_full_resolve() -> dict[str, float]:
-    """The whole real-time path (plan → block → lease → pseudonymous ids) on a small book."""
+    """The whole real-time path (plan → block → lease → pseudonymous ids), port blocks in
+    plain timelines vs as `netcx serve` keeps them (packed base + delta), and the memory
+    each keeps per block binding (the events, the same in both, are not counted)."""
+    from netcx.adapters.storage.bindings_packed import PackedBlockBase
     from netcx.domain.network.blocks import BlockBook
     from netcx.domain.network.deterministic import DeterministicNat
     from netcx.domain.network.directory import LineDirectory, LineInfo
@@ -151,33 +155,64 @@ def bench_full_resolve() -> dict[str, float]:
         "nas": [{"nas_ip": "192.0.2.20", "access": "mobile", "vrf": "mobile"}],
         "pools": [{"cidr": "198.19.0.0/16", "kind": "cgnat_outside", "inside_vrf": "mobile"}],
     })  # fmt: skip
-    n = 20_000
+    n, reuse, hour = int(os.environ.get("NFULL", 20_000)), 10, 3_600_000
     lines = [
         LineInfo(f"L{i}", "mobile", f"H{i}", f"A{i}", f"S{i}", msisdn=f"4477{i:08d}")
         for i in range(n)
     ]
     d = LineDirectory(lines)
     leases = LeaseBook(plan, d, LeasePolicy())
-    blocks = BlockBook(plan)
+    events: list[BlockEvent] = []
     q = []
+    inside = [f"100.64.{i // 256}.{i % 256}" for i in range(n)]
     for i in range(n):
-        inside = f"100.64.{i // 256}.{i % 256}"
         leases.apply(
             AccountingRecord(
                 "Start", "192.0.2.20", T0, session_id=f"s{i}",
-                calling_station_id=f"4477{i:08d}", framed_ip=inside,
+                calling_station_id=f"4477{i:08d}", framed_ip=inside[i],
             )
         )  # fmt: skip
         out = f"198.19.{i // SLOTS // 256}.{i // SLOTS % 256}"
         lo = FIRST_PORT + (i % SLOTS) * BLOCK
-        blocks.apply(BlockEvent("alloc", T0, "cgn", inside, out, lo, lo + BLOCK - 1))
+        for r in range(reuse - 1, -1, -1):  # earlier holders of the block, then line i
+            held = inside[(i + r) % n]
+            at = T0 - r * hour
+            ref = f"cgn.log:{len(events)}"
+            events.append(BlockEvent("alloc", at, "cgn", held, out, lo, lo + BLOCK - 1,
+                                     raw_ref=ref))  # fmt: skip
+            if r:
+                events.append(BlockEvent("release", at + hour - 600_000, "cgn", held, out, lo,
+                                         lo + BLOCK - 1, raw_ref=ref + "r"))  # fmt: skip
         q.append((out, lo + 5, T0 + 60_000))
-    r = NetworkResolver(plan, DeterministicNat([]), leases, blocks, d,
-                        Pseudonymizer({"k1": b"k"}, "k1"), 2000)  # fmt: skip
-    assert r.resolve(*q[0]).level == "line"
-    full = per_second(r.resolve, q * 5)
-    print(f"full resolve (ip:port → Resolution with pseudonyms, evidence): {full:,.0f}/s")
-    return {"resolve.full_per_s": full}
+    p = Pseudonymizer({"k1": b"k"}, "k1")
+    out_: dict[str, float] = {}
+    plain = BlockBook(plan)
+    live = BlockBook(plan, PackedBlockBase.empty(2000))
+    for name, book, materialise in (
+        ("timelines", plain, plain._refresh),
+        ("packed", live, live.compact),
+    ):
+        book.apply_all(events)
+        gc.collect()
+        tracemalloc.start()
+        materialise()
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        r = NetworkResolver(plan, DeterministicNat([]), leases, book, d, p, 2000)
+        assert r.resolve(*q[0]).level == "line"
+        out_[name] = per_second(r.resolve, q * 5)
+        out_[name + "_bytes"] = kept / (n * reuse)
+    print(f"full resolve (ip:port → Resolution with pseudonyms, evidence; {n * reuse:,} block "
+          f"bindings): packed base (as served) {out_['packed']:,.0f}/s, plain timelines "
+          f"{out_['timelines']:,.0f}/s; block memory per binding {out_['packed_bytes']:.0f} B "
+          f"packed vs {out_['timelines_bytes']:.0f} B timelines")  # fmt: skip
+    return {
+        "resolve.full_per_s": out_["packed"],
+        "resolve.full_timelines_per_s": out_["timelines"],
+        "resolve.live_block_bytes_per_binding": out_["packed_bytes"],
+        "resolve.timeline_block_bytes_per_binding": out_["timelines_bytes"],
+    }
 
 
 def _timed(fn: Any) -> tuple[Any, float, float]:

@@ -87,12 +87,14 @@ class NetworkService:
         pseudonymizer: Pseudonymizer,
         settings: ResolverSettings,
         new_block_base: Callable[[int], BlockBase] | None = None,
+        compact_min_keys: int = COMPACT_MIN_KEYS,
     ) -> None:
         self._load_config = load_config
         self.journal = journal
         self.pseudonymizer = pseudonymizer
         self.settings = settings
         self._new_block_base = new_block_base
+        self._compact_min_keys = compact_min_keys
         self._resolver: NetworkResolver | None = None
         self._lock = threading.Lock()
 
@@ -114,7 +116,9 @@ class NetworkService:
             blocks = r.blocks
             blocks.apply_all(self.journal.read_new_blocks())
             base = blocks.base
-            if base is not None and blocks.delta_keys >= max(COMPACT_MIN_KEYS, len(base) // 32):
+            if base is not None and blocks.delta_keys >= max(
+                self._compact_min_keys, len(base) // 32
+            ):
                 blocks.compact()
             return r
 

@@ -79,6 +79,7 @@ class PackedBlockIndex:
         self._ips()
         # Row of the block holding ip:port at at_ms, or NONE / BOUNDARY (built on first use).
         self.lookup: Callable[[int, int, int], int] = self._first_lookup
+        self._fast: Callable[[int, int, int], int] | None = None
         self._scalar_ready = False
 
     def _ordered(self, col: Ints) -> Ints:
@@ -163,9 +164,15 @@ class PackedBlockIndex:
     # ------------------------------------------------------------ one lookup
 
     def _first_lookup(self, ip: int, port: int, at_ms: int) -> int:
-        self._prepare_scalar()
-        self.lookup = self._make_lookup()
-        return self.lookup(ip, port, at_ms)
+        return self.scalar_lookup()(ip, port, at_ms)
+
+    def scalar_lookup(self) -> Callable[[int, int, int], int]:
+        """The single-lookup function (tables built now if not yet): bind it once."""
+        if self._fast is None:
+            if not self._scalar_ready:
+                self._prepare_scalar()
+            self._fast = self.lookup = self._make_lookup()
+        return self._fast
 
     def _make_lookup(self) -> Callable[[int, int, int], int]:
         """The single-lookup function, with every table bound to a local (hot path)."""
@@ -351,7 +358,10 @@ class PackedBlockBase:
         self.refs = refs
         self._shapes = shapes
         self.shape = shape
-        self._lookup = index.lookup
+        self._lookup = index.scalar_lookup()
+        # memoryviews: indexing them gives Python ints at once (numpy scalars are slower)
+        self._start, self._end = index.start.data, index.end.data
+        self._holder, self._confirmed, self._shape = index.holder.data, confirmed.data, shape.data
 
     @classmethod
     def empty(cls, eps_ms: int) -> PackedBlockBase:
@@ -373,13 +383,13 @@ class PackedBlockBase:
     # ------------------------------------------------------------ answers
 
     def _binding(self, row: int) -> Binding:
-        kind, source, detail, inferred = self._shapes[self.shape[row]]
+        kind, source, detail, inferred = self._shapes[self._shape[row]]
         return Binding(
-            start_ms=int(self.index.start[row]),
-            end_ms=int(self.index.end[row]),
-            confirmed_ms=int(self.confirmed[row]),
+            start_ms=self._start[row],
+            end_ms=self._end[row],
+            confirmed_ms=self._confirmed[row],
             inferred_end=inferred,
-            holder=self._holders[self.index.holder[row]],
+            holder=self._holders[self._holder[row]],
             kind=kind,
             ref=self.refs[row],
             source=source,
