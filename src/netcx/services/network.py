@@ -120,6 +120,9 @@ class NetworkService:
                 self._compact_min_keys, len(base) // 32
             ):
                 blocks.compact()
+            # rebuilt here, under the lock, so that lookups (outside it) only read
+            r.leases.refresh()
+            blocks.refresh()
             return r
 
     def resolve(self, ip: str, port: int | None, at_ms: int) -> Resolution:

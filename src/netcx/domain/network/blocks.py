@@ -112,8 +112,9 @@ class BlockBook(TimelineBook[BlockKey]):
         self._refresh()
         delta = {k: self._timelines[k] for k in self._changed if k in self._timelines}
         self.base = self.base.merged(self._changed, delta, self._port_hi)
-        self._timelines.clear()
+        # (in this order: a reader between the two steps still finds every key)
         self._changed.clear()
+        self._timelines.clear()
 
     def _port_hi(self, key: BlockKey) -> int:
         return self._layout[key[0]][1][key[1]][0]
