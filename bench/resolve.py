@@ -354,7 +354,7 @@ def main() -> None:
     rng = np.random.default_rng(7)
     blocks = make_blocks(args.blocks, rng)
     hits = make_hits(args.hits, blocks, rng)
-    results: dict[str, float] = {}
+    results: dict[str, float] = {"resolve.load_avg_1m_start": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory() as tmp:
         results |= bench_single(blocks, hits, args.eps_ms)
         results |= bench_full_resolve()
