@@ -20,6 +20,7 @@ from netcx.adapters.storage.bindings_audit import FileResolveAudit
 from netcx.adapters.storage.bindings_config import lines_from_table, load_network_config
 from netcx.adapters.storage.bindings_duckdb import DuckDbBatchResolver
 from netcx.adapters.storage.bindings_journal import FileJournal
+from netcx.adapters.storage.bindings_packed import PackedBlockBase
 from netcx.adapters.storage.eventlog_memory import MemoryEventLog
 from netcx.adapters.storage.eventlog_segments import SegmentEventLog
 from netcx.adapters.storage.intent_state_memory import MemoryIntentStateStore
@@ -335,7 +336,11 @@ def build_network_service(settings: Settings, pseudonymizer: Pseudonymizer) -> N
     root = network_dir(settings)
     journal = FileJournal(root, fsync=settings.radius.fsync)
     return NetworkService(
-        lambda: load_network_config(root), journal, pseudonymizer, settings.resolver
+        lambda: load_network_config(root),
+        journal,
+        pseudonymizer,
+        settings.resolver,
+        new_block_base=PackedBlockBase.empty,
     )
 
 

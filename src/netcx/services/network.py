@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from netcx.config import ResolverSettings
-from netcx.domain.network.blocks import BlockBook
+from netcx.domain.network.blocks import BlockBase, BlockBook
 from netcx.domain.network.config import NetworkConfig
 from netcx.domain.network.leases import LeaseBook, LeasePolicy
 from netcx.domain.network.records import AccountingRecord, BlockEvent
@@ -21,6 +21,9 @@ from netcx.errors import ParseError
 from netcx.ports import BindingJournal, NetworkLogReader
 
 DAY_MS = 86_400_000
+COMPACT_MIN_KEYS = 4096
+"""Changed block keys that trigger folding the delta into the packed base (or 1/32 of the
+base's rows if that is more: the rebuild costs O(base), so it runs in amortised O(1))."""
 
 
 def lease_policy(settings: ResolverSettings) -> LeasePolicy:
@@ -37,12 +40,15 @@ def build_resolver(
     pseudonymizer: Pseudonymizer,
     records: Iterable[AccountingRecord] = (),
     events: Iterable[BlockEvent] = (),
+    block_base: BlockBase | None = None,
 ) -> NetworkResolver:
-    """A real-time resolver over the given records (books stay open for more)."""
+    """A real-time resolver over the given records (books stay open for more); port blocks
+    are compacted into `block_base` when one is given."""
     leases = LeaseBook(config.plan, config.directory, lease_policy(settings))
     leases.apply_all(records)
-    blocks = BlockBook(config.plan)
+    blocks = BlockBook(config.plan, block_base)
     blocks.apply_all(events)
+    blocks.compact()
     return NetworkResolver(
         config.plan,
         config.nat,
@@ -80,25 +86,43 @@ class NetworkService:
         journal: BindingJournal,
         pseudonymizer: Pseudonymizer,
         settings: ResolverSettings,
+        new_block_base: Callable[[int], BlockBase] | None = None,
+        compact_min_keys: int = COMPACT_MIN_KEYS,
     ) -> None:
         self._load_config = load_config
         self.journal = journal
         self.pseudonymizer = pseudonymizer
         self.settings = settings
+        self._new_block_base = new_block_base
+        self._compact_min_keys = compact_min_keys
         self._resolver: NetworkResolver | None = None
         self._lock = threading.Lock()
 
     @property
     def resolver(self) -> NetworkResolver:
         if self._resolver is None:
-            self._resolver = build_resolver(self._load_config(), self.settings, self.pseudonymizer)
+            eps_ms = int(self.settings.clock_skew_s * 1000)
+            base = None if self._new_block_base is None else self._new_block_base(eps_ms)
+            self._resolver = build_resolver(
+                self._load_config(), self.settings, self.pseudonymizer, block_base=base
+            )
         return self._resolver
 
     def catch_up(self) -> NetworkResolver:
+        """Apply the journal's new records; fold a grown block delta into the base."""
         with self._lock:
             r = self.resolver
             r.leases.apply_all(self.journal.read_new_accounting())
-            r.blocks.apply_all(self.journal.read_new_blocks())
+            blocks = r.blocks
+            blocks.apply_all(self.journal.read_new_blocks())
+            base = blocks.base
+            if base is not None and blocks.delta_keys >= max(
+                self._compact_min_keys, len(base) // 32
+            ):
+                blocks.compact()
+            # rebuilt here, under the lock, so that lookups (outside it) only read
+            r.leases.refresh()
+            blocks.refresh()
             return r
 
     def resolve(self, ip: str, port: int | None, at_ms: int) -> Resolution:

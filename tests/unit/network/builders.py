@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from netcx.adapters.storage.bindings_packed import PackedBlockBase
 from netcx.domain.network.blocks import BlockBook
 from netcx.domain.network.deterministic import DeterministicNat
 from netcx.domain.network.directory import LineDirectory
@@ -63,9 +64,21 @@ def make_resolver(
     events: list[BlockEvent] = [],  # noqa: B006
     eps_ms: int = 2000,
     policy: LeasePolicy | None = None,
+    packed_after: int | None = None,
 ) -> NetworkResolver:
+    """With `packed_after`, port blocks live like in `netcx serve`: the first
+    `packed_after` events are compacted into a packed base, half of the rest is compacted
+    into it again (a merge), the other half is the live delta."""
     leases = LeaseBook(plan, directory, policy or LeasePolicy())
     leases.apply_all(records)
-    blocks = BlockBook(plan)
-    blocks.apply_all(events)
+    if packed_after is None:
+        blocks = BlockBook(plan)
+        blocks.apply_all(events)
+    else:
+        blocks = BlockBook(plan, PackedBlockBase.empty(eps_ms))
+        half = packed_after + (len(events) - packed_after + 1) // 2
+        for part in (events[:packed_after], events[packed_after:half]):
+            blocks.apply_all(part)
+            blocks.compact()
+        blocks.apply_all(events[half:])
     return NetworkResolver(plan, nat, leases, blocks, directory, pseudonymizer, eps_ms)

@@ -143,12 +143,19 @@ def scenario(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-@given(case=scenario(), eps_ms=st.sampled_from([0, 500, 2000]))
+@given(
+    case=scenario(),
+    eps_ms=st.sampled_from([0, 500, 2000]),
+    packed_after=st.none() | st.integers(0, 8),
+)
 def test_batch_equals_realtime(
     tmp_path: Path,
     case: tuple[list[AccountingRecord], list[BlockEvent], list[tuple[str, int | None, int]]],
     eps_ms: int,
+    packed_after: int | None,
 ) -> None:
+    """Batch = real-time, and the live resolver's packed base + delta (compacted after
+    `packed_after` block events) = the plain timelines, answer for answer."""
     records, events, hits = case
     plan = AddressPlan.from_json(
         {**PLAN, "nas": [{**n, "interim_interval_s": 10} for n in PLAN["nas"]]}  # type: ignore[dict-item]
@@ -160,11 +167,17 @@ def test_batch_equals_realtime(
         plan, nat, directory, p, records, events, eps_ms=eps_ms,
         policy=LeasePolicy(lease_end_grace_ms=1000, interim_interval_ms=10_000),
     )  # fmt: skip
+    live = make_resolver(
+        plan, nat, directory, p, records, events, eps_ms=eps_ms,
+        policy=LeasePolicy(lease_end_grace_ms=1000, interim_interval_ms=10_000),
+        packed_after=packed_after,
+    )  # fmt: skip
     table = hits_table(hits)
-    batch = DuckDbBatchResolver(rt, tmp_path).resolve_hits(table).to_pylist()
+    batch = DuckDbBatchResolver(live, tmp_path).resolve_hits(table).to_pylist()
     assert [row["hit_id"] for row in batch] == list(range(len(hits)))
     for row, (ip, port, t) in zip(batch, hits, strict=True):
         want = rt.resolve(ip, port, t)
+        assert live.resolve(ip, port, t) == want, (ip, port, t)
         got_evidence = msgspec.convert(msgspec.json.decode(row["evidence"]), list[Evidence])
         assert (row["level"], row["reason"]) == (want.level.value, want.reason), (ip, port, t)
         assert row["confidence"] == np.float32(want.confidence)

@@ -229,7 +229,8 @@ def test_retransmitted_records_change_nothing(deps) -> None:  # type: ignore[no-
         assert r1.resolve("198.18.0.7", None, t) == r2.resolve("198.18.0.7", None, t)
 
 
-def test_retention_purge_forgets_old_bindings(deps) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("packed_after", [None, 0, 1, 2])
+def test_retention_purge_forgets_old_bindings(deps, packed_after: int | None) -> None:  # type: ignore[no-untyped-def]
     plan, nat, directory, p = deps
     records = [
         fixed("Start", "F1", U1, T0, framed_ip="198.18.0.7"),
@@ -240,10 +241,12 @@ def test_retention_purge_forgets_old_bindings(deps) -> None:  # type: ignore[no-
         block("alloc", T0, "100.64.0.1", "203.0.113.5", 1024),
         block("release", T0 + 10 * MIN, "100.64.0.1", "203.0.113.5", 1024),
     ]
-    r = make_resolver(plan, nat, directory, p, records, events)
+    r = make_resolver(plan, nat, directory, p, records, events, packed_after=packed_after)
+    assert r.resolve("203.0.113.5", 1100, T0 + MIN).reason == "no_lease"  # the block holds
     assert r.resolve("198.18.0.7", None, T0 + MIN).level is Level.HOUSEHOLD
     assert r.leases.purge_before(T0 + 100 * MIN) == 1
     assert r.blocks.purge_before(T0 + 100 * MIN) == 2
+    assert r.resolve("203.0.113.5", 1100, T0 + MIN).reason == "no_block"
     assert r.resolve("198.18.0.7", None, T0 + MIN).reason == "no_lease"
     assert r.resolve("198.18.0.7", None, T0 + 121 * MIN).level is Level.HOUSEHOLD
 

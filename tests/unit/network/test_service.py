@@ -7,6 +7,7 @@ from pathlib import Path
 from netcx.adapters.cgnat.files import read_cgnat_file
 from netcx.adapters.radius.detail import read_radius_file
 from netcx.adapters.storage.bindings_journal import FileJournal
+from netcx.adapters.storage.bindings_packed import PackedBlockBase
 from netcx.config import ResolverSettings
 from netcx.domain.network.config import NetworkConfig
 from netcx.domain.network.deterministic import DeterministicNat
@@ -31,7 +32,9 @@ Mon Jun 10 06:14:00 2024
 """
 
 
-def service(tmp: Path) -> NetworkService:
+def service(tmp: Path, packed: bool = False) -> NetworkService:
+    """With `packed`, port blocks are kept as `netcx serve` keeps them (packed base +
+    delta), compacted at every catch-up that brought a block event."""
     config = NetworkConfig(
         AddressPlan.from_json(PLAN), DeterministicNat.from_json(DET_NAT), LineDirectory(LINES)
     )
@@ -40,6 +43,8 @@ def service(tmp: Path) -> NetworkService:
         FileJournal(tmp / "journal"),
         Pseudonymizer({"k1": b"k"}, "k1"),
         ResolverSettings(retention_days=30),
+        new_block_base=PackedBlockBase.empty if packed else None,
+        compact_min_keys=1,
     )
 
 
@@ -60,3 +65,61 @@ def test_ingest_resolve_and_purge(tmp_path: Path) -> None:
     rep2 = svc.purge(1718000000_000 + 60 * 86_400_000)
     assert rep2.sessions == 1 and rep2.journal_files == 1
     assert svc.resolve("198.18.0.7", None, 1718000000_000 + 60_000).reason == "no_lease"
+
+
+MOBILE_STARTS = """\
+Mon Jun 10 06:13:20 2024
+\tAcct-Status-Type = Start
+\tAcct-Session-Id = "M1"
+\tCalling-Station-Id = "447700900123"
+\tNAS-IP-Address = 192.0.2.20
+\tFramed-IP-Address = 100.64.12.34
+\tEvent-Timestamp = 1718000000
+
+Mon Jun 10 06:13:20 2024
+\tAcct-Status-Type = Start
+\tAcct-Session-Id = "M2"
+\tCalling-Station-Id = "447700900456"
+\tNAS-IP-Address = 192.0.2.20
+\tFramed-IP-Address = 100.64.12.35
+\tEvent-Timestamp = 1718000000
+
+"""
+
+
+def srx(kind: str, at: str, inside: str) -> str:
+    return (
+        f"<14>1 2024-06-10T{at}.000Z srx-cgn1 RT_NAT - RT_SRC_NAT_PBA_{kind} "
+        f'[junos@2636.1.1.1.2.40 internal-ip="{inside}" block-used="1" '
+        'block-max-per-host="8" block-port-low="27232" block-port-high="27359" '
+        'reflexive-ip="203.0.113.10" nat-pool-name="cgn-pool" logical-system-id="0"]\n'
+    )
+
+
+def test_live_block_events_after_a_compaction_are_visible(tmp_path: Path) -> None:
+    """The served resolver keeps port blocks packed; a block event arriving after the
+    compaction changes the answer, exactly as with plain timelines."""
+    (tmp_path / "detail.log").write_text(MOBILE_STARTS)
+    (tmp_path / "cgn-1.log").write_text(srx("ALLOC", "06:13:20", "100.64.12.34"))
+    (tmp_path / "cgn-2.log").write_text(
+        srx("RELEASE", "06:20:00", "100.64.12.34") + srx("ALLOC", "06:20:00", "100.64.12.35")
+    )
+    live = service(tmp_path / "live", packed=True)
+    plain = service(tmp_path / "plain")
+    p = Pseudonymizer({"k1": b"k"}, "k1")
+    before, after = 1718000000_000 + 60_000, 1718000000_000 + 8 * 60_000
+    for svc in (live, plain):
+        svc.ingest([tmp_path / "detail.log"], read_radius_file)
+        svc.ingest([tmp_path / "cgn-1.log"], read_cgnat_file)
+    res = live.resolve("203.0.113.10", 27300, before)
+    assert res.line_id == p.pseudonym(IdKind.LINE, "L-mob-1")
+    assert [e.kind for e in res.evidence] == ["port_block", "radius_session"]
+    base = live.resolver.blocks.base
+    assert base is not None and len(base) == 1  # answered from the packed base
+    for svc in (live, plain):
+        svc.ingest([tmp_path / "cgn-2.log"], read_cgnat_file)
+    assert live.resolve("203.0.113.10", 27300, after).line_id == p.pseudonym(IdKind.LINE, "L-mob-2")
+    base = live.resolver.blocks.base
+    assert base is not None and len(base) == 2
+    for t in (before, after, after + 3_000_000):
+        assert live.resolve("203.0.113.10", 27300, t) == plain.resolve("203.0.113.10", 27300, t)

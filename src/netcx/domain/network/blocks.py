@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from bisect import bisect_right, insort
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import Protocol
 
 from netcx.domain.network.plan import AddressPlan
 from netcx.domain.network.records import ALLOC, INTERIM, RELEASE, BlockEvent
 from netcx.domain.network.timeline import (
+    NONE,
     OPEN_END_MS,
     Binding,
+    Choice,
+    Timeline,
     TimelineBook,
     close_overlaps,
 )
@@ -27,15 +31,44 @@ def inside_of(holder: str) -> tuple[str, str]:
     return vrf, ip
 
 
-class BlockBook(TimelineBook[BlockKey]):
-    """Folds port-block events into per-block timelines; idempotent, order-independent."""
+class BlockBase(Protocol):
+    """Immutable timelines of many blocks (a compaction), answering like `Timeline.choose`."""
 
-    def __init__(self, plan: AddressPlan) -> None:
+    def __len__(self) -> int: ...
+
+    def choose(self, key: BlockKey, at_ms: int, eps_ms: int) -> Choice | str: ...
+
+    def timelines(self) -> Iterable[tuple[BlockKey, list[Binding]]]:
+        """Every key's bindings (sorted by start), for batch export and retention."""
+        ...
+
+    def merged(
+        self,
+        changed: Collection[BlockKey],
+        delta: Mapping[BlockKey, Timeline],
+        port_hi: Callable[[BlockKey], int],
+    ) -> BlockBase:
+        """A new base: this one without the `changed` keys, plus the `delta` timelines."""
+        ...
+
+
+class BlockBook(TimelineBook[BlockKey]):
+    """Folds port-block events into per-block timelines; idempotent, order-independent.
+
+    With a `base` (a compacted, packed copy of the timelines), `_timelines` holds only the
+    keys changed since the last compaction and shadows the base for them; `compact()`
+    folds that delta into a new base. The events stay the truth: a late event for a
+    compacted key rebuilds its timeline from all of the key's events, as without a base.
+    """
+
+    def __init__(self, plan: AddressPlan, base: BlockBase | None = None) -> None:
         super().__init__()
         self.plan = plan
         self._events: dict[BlockKey, dict[tuple[int, str, str], BlockEvent]] = {}
         self._layout: dict[str, tuple[list[int], dict[int, tuple[int, int]]]] = {}
         self.events_applied = 0
+        self.base = base
+        self._changed: set[BlockKey] = set()  # keys the delta answers for (with a base)
 
     def apply_all(self, events: Iterable[BlockEvent]) -> None:
         for e in events:
@@ -55,6 +88,45 @@ class BlockBook(TimelineBook[BlockKey]):
             insort(los, e.port_lo)
         his[e.port_lo] = (e.port_hi, max(1, e.step))
         self._dirty.add(key)
+        if self.base is not None:
+            self._changed.add(key)
+
+    def choose(self, key: BlockKey, at_ms: int, eps_ms: int) -> Choice | str:
+        """The binding holding block `key` at `at_ms` ± `eps_ms`, or NONE / BOUNDARY."""
+        if key in self._dirty:
+            self._refresh()
+        if self.base is not None and key not in self._changed:
+            return self.base.choose(key, at_ms, eps_ms)
+        tl = self._timelines.get(key)
+        return NONE if tl is None else tl.choose(at_ms, eps_ms)
+
+    @property
+    def delta_keys(self) -> int:
+        """Keys answered from the mutable timelines rather than the base."""
+        return len(self._changed)
+
+    def compact(self) -> None:
+        """Fold the timelines changed since the last compaction into a new base."""
+        if self.base is None:
+            return
+        self._refresh()
+        delta = {k: self._timelines[k] for k in self._changed if k in self._timelines}
+        self.base = self.base.merged(self._changed, delta, self._port_hi)
+        # (in this order: a reader between the two steps still finds every key)
+        self._changed.clear()
+        self._timelines.clear()
+
+    def _port_hi(self, key: BlockKey) -> int:
+        return self._layout[key[0]][1][key[1]][0]
+
+    def _all_timelines(self) -> Iterable[tuple[BlockKey, list[Binding]]]:
+        self._refresh()
+        if self.base is not None:
+            for key, bindings in self.base.timelines():
+                if key not in self._changed:
+                    yield key, bindings
+        for key, tl in self._timelines.items():
+            yield key, tl.bindings
 
     def block_for(self, outside_ip: str, port: int) -> BlockKey | None:
         """The block layout entry containing `port` on `outside_ip` (layouts are assumed
@@ -141,10 +213,9 @@ class BlockBook(TimelineBook[BlockKey]):
 
     def all_bindings(self) -> Iterable[tuple[BlockKey, int, int, Binding]]:
         """(key, port_hi, step, binding) of every block (for the batch resolver)."""
-        self._refresh()
-        for key, tl in self._timelines.items():
+        for key, bindings in self._all_timelines():
             hi, step = self._layout[key[0]][1][key[1]]
-            for b in tl.bindings:
+            for b in bindings:
                 yield key, hi, step, b
 
     def layout(self) -> Iterable[tuple[str, int, int, int]]:
@@ -157,13 +228,17 @@ class BlockBook(TimelineBook[BlockKey]):
     def purge_before(self, cutoff_ms: int) -> int:
         """Forget events of blocks released before `cutoff_ms`."""
         dropped = 0
-        self._refresh()
-        for key, tl in list(self._timelines.items()):
-            keep_from = next((b.start_ms for b in tl.bindings if b.end_ms >= cutoff_ms), None)
+        for key, bindings in list(self._all_timelines()):
+            keep_from = next((b.start_ms for b in bindings if b.end_ms >= cutoff_ms), None)
             events = self._events[key]
-            for ek in [ek for ek in events if keep_from is None or ek[0] < keep_from]:
+            old = [ek for ek in events if keep_from is None or ek[0] < keep_from]
+            for ek in old:
                 del events[ek]
-                dropped += 1
-            self._dirty.add(key)
+            if old:
+                dropped += len(old)
+                self._dirty.add(key)
+                if self.base is not None:
+                    self._changed.add(key)
+        self.compact()
         self._refresh()
         return dropped

@@ -135,10 +135,9 @@ class NetworkResolver:
 
     def _by_block(self, ip: str, port: int, at_ms: int) -> Resolution:
         key = self.blocks.block_for(ip, port)
-        tl = self.blocks.timeline(key) if key is not None else None
-        if tl is None:
+        if key is None:
             return Resolution.unknown(NO_BLOCK)
-        c = tl.choose(at_ms, self.eps_ms)
+        c = self.blocks.choose(key, at_ms, self.eps_ms)
         if c is BOUNDARY:
             return Resolution.unknown(R_BOUNDARY)
         if not isinstance(c, Choice):

@@ -128,6 +128,10 @@ class TimelineBook(Generic[K]):
             self._refresh()
         return self._timelines.get(key)
 
+    def refresh(self) -> None:
+        """Rebuild the timelines of the keys changed since (lookups do it lazily anyway)."""
+        self._refresh()
+
     def _refresh(self) -> None:
         for key in self._dirty:
             bindings = self.bindings_of(key)
