@@ -1,6 +1,6 @@
 """Collector throughput over HTTP (wrk): single and batched events vs a raw ASGI 204 app.
 
-Both servers run under granian (1 worker) on this machine, one after the other, with the
+Both servers run under granian (WORKERS processes) on this machine, one after the other, with the
 same wrk load (2 threads, 64 connections). The collector does what it does in production:
 it stores every event durably (segment log, fsync=always, group commit) and recognises it
 (consent gate, resolution of the client address, identity graph, audit, intent scoring)
@@ -36,6 +36,7 @@ ROUNDS = 3
 BATCH = 100
 VISITORS = 2000
 VISITS_PER_BATCH = 10
+WORKERS = int(os.environ.get("NETCX_BENCH_WORKERS", "2"))  # one per core
 
 LUA = r"""
 local tids = 0
@@ -115,7 +116,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def worker_cpu_s(proc: subprocess.Popen[bytes]) -> float:
-    """CPU seconds used so far by the server's granian worker (a child of `proc`)."""
+    """CPU seconds used so far by the server's granian workers (children of `proc`)."""
     children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
     total = 0.0
     for pid in children:
@@ -166,12 +167,13 @@ def main() -> None:
         raw_port, netcx_port = free_port(), free_port()
         raw = start(
             [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
-             "--port", str(raw_port), "--workers", "1", "--no-access-log", "_raw_asgi:app"],
+             "--port", str(raw_port), "--workers", str(WORKERS), "--no-access-log",
+             "_raw_asgi:app"],
             env, HERE, raw_port,
         )  # fmt: skip
         netcx = start(
             [sys.executable, "-m", "netcx", "serve", "--port", str(netcx_port),
-             "--data", str(Path(tmp) / "data")],
+             "--workers", str(WORKERS), "--data", str(Path(tmp) / "data")],
             env, HERE, netcx_port,
         )  # fmt: skip
         raw_url, base = f"http://127.0.0.1:{raw_port}", f"http://127.0.0.1:{netcx_port}"
@@ -200,7 +202,8 @@ def main() -> None:
     single_eps, batch_eps = single_rps, batch_rps * BATCH
     ratio = single_rps / raw_rps
     print(
-        f"median of {ROUNDS} interleaved {DURATION_S}s rounds, wrk -t2 -c64, {os.cpu_count()} CPUs"
+        f"median of {ROUNDS} interleaved {DURATION_S}s rounds, wrk -t2 -c64, "
+        f"{os.cpu_count()} CPUs, {WORKERS} granian worker(s) per server"
     )
     print(
         f"raw ASGI 204 app        : {raw_rps:9.0f} requests/s  {raw_cpu * 1e6:6.0f} us CPU/request"

@@ -139,6 +139,7 @@ def _plan_visits(
 
 
 _NO_VISITOR = events.Recognition.anonymous("no_visitor_or_address")
+_NOTHING_STATED = events.ConsentState()
 _MATCH_CACHE = 4096
 
 
@@ -222,6 +223,8 @@ class EventRecognizer:
         observations: dict[str, list[_Observation]] = {}
         for wave in waves:
             for visit in wave:
+                if visit.consent == _NOTHING_STATED:
+                    continue  # nothing to record: spare the ledger read
                 self._identity.record_reported_consent(
                     visit.visitor_id,
                     _reported(visit.consent),
