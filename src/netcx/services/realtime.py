@@ -189,9 +189,12 @@ class EventRecognizer:
             return []
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[events.Recognition]] = loop.create_future()
-        self._pending.append((batch, future))
-        if self._drain is None:
+        drain = self._drain
+        if drain is None or drain.done() or drain.get_loop() is not loop:
+            # Requests left by a loop that is gone (a test client's) would never be answered.
+            self._pending = [p for p in self._pending if p[1].get_loop() is loop]
             self._drain = loop.create_task(self._recognise_pending())
+        self._pending.append((batch, future))
         return await future
 
     async def _recognise_pending(self) -> None:
@@ -214,7 +217,8 @@ class EventRecognizer:
                         future.set_result(answers[start : start + len(batch)])
                     start += len(batch)
         finally:
-            self._drain = None
+            if self._drain is asyncio.current_task():
+                self._drain = None
 
     def recognise_now(self, batch: Sequence[events.Event]) -> list[events.Recognition]:
         """Recognise and score `batch` in order, blocking (the worker thread's part)."""
