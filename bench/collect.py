@@ -234,7 +234,10 @@ def main() -> None:
         f"batched, 1 visitor/{BATCH} : {browser_rps * BATCH:9.0f} events/s    "
         f"{browser_cpu / BATCH * 1e6:6.0f} us CPU/ev  ({browser_rps:.0f} requests/s)"
     )
-    print(f"events durably stored   : {stored:9.0f} (segment log, fsync=always, group commit)")
+    print(
+        f"events durably stored   : {stored:9.0f} by the worker that answered /metrics "
+        "(segment log, fsync=always, group commit)"
+    )
     print(f"load average            : {load[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end")
     record(
         {
