@@ -238,6 +238,16 @@ def main() -> None:
         f"events durably stored   : {stored:9.0f} by the worker that answered /metrics "
         "(segment log, fsync=always, group commit)"
     )
+    levels = dict(
+        re.findall(
+            r'^netcx_collect_recognised_events_total\{level="(\w+)"\} ([\d.e+]+)$', metrics, re.M
+        )
+    )
+    print(
+        "recognised, by level    : "
+        + ", ".join(f"{level} {float(n):.0f}" for level, n in sorted(levels.items()))
+        + " (same worker; `pending`: not recognised)"
+    )
     print(f"load average            : {load[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end")
     record(
         {
