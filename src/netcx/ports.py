@@ -219,12 +219,13 @@ class EventLog(Protocol):
 
 
 class Recognizer(Protocol):
-    """Called by the collector for each newly stored event: who (pseudonymously) sent it?
+    """Called by the collector with a request's newly stored events: who (pseudonymously)
+    sent each? One answer per event, in order.
 
     Runs on the server's event loop: must not block on slow I/O.
     """
 
-    async def recognise(self, event: Event) -> Recognition: ...
+    async def recognise_many(self, events: Sequence[Event]) -> list[Recognition]: ...
 
 
 # ---------------------------------------------------------------- intents

@@ -26,7 +26,8 @@ class Accepted:
 
 
 class Collector:
-    """Accept events: durable append first (a 2xx promises it), then recognition."""
+    """Accept events: durable append first (a 2xx promises it), then recognition of the
+    new ones, as one batch."""
 
     def __init__(self, log: EventLog, recognizer: Recognizer) -> None:
         self._log = log
@@ -35,26 +36,25 @@ class Collector:
     async def accept(self, events: Sequence[Event]) -> Accepted:
         flags = await self._log.append(events)
         new = [e for e, is_new in zip(events, flags, strict=True) if is_new]
-        recognised: list[tuple[Event, Recognition]] = []
-        for event in new:
-            try:
-                recognised.append((event, await self._recognizer.recognise(event)))
-            except Unavailable as err:
-                # The event is durable and the client gets its 2xx; a transient identity-store
-                # outage must not turn that into an error (the retry would be a duplicate and
-                # never be recognised either). Its level stays "pending".
-                log.warning(
-                    "recognise_unavailable source=%s event_id=%s error=%s",
-                    event.source.value,
-                    event.event_id,
-                    err,
-                )
-        await self._log.record_recognitions(recognised)
+        recognitions: list[Recognition] = []
+        try:
+            recognitions = await self._recognizer.recognise_many(new)
+        except Unavailable as err:
+            # The events are durable and the client gets its 2xx; a transient identity-store
+            # outage must not turn that into an error (the retry would be a duplicate and
+            # never be recognised either). Their level stays "pending".
+            log.warning(
+                "recognise_unavailable source=%s events=%d error=%s",
+                new[0].source.value,
+                len(new),
+                err,
+            )
+        await self._log.record_recognitions(list(zip(new, recognitions, strict=False)))
         return Accepted(
             len(new),
             len(events) - len(new),
-            [r for _, r in recognised],
-            unrecognised=len(new) - len(recognised),
+            recognitions,
+            unrecognised=len(new) - len(recognitions),
         )
 
 

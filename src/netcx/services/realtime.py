@@ -13,19 +13,22 @@ each other:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import anyio.to_thread
+import msgspec
 
 from netcx.domain import events
 from netcx.domain.decisions import context as dctx
 from netcx.domain.identity import IntentNote
 from netcx.domain.identity import Recognition as IdRecognition
-from netcx.domain.intents.matching import Signal
-from netcx.domain.intents.scoring import ActiveIntent
+from netcx.domain.intents.matching import Match, Matcher, Signal
+from netcx.domain.intents.scoring import ActiveIntent, IntentScorer, SubjectState
 from netcx.domain.pseudonyms import IdKind
 from netcx.domain.resolution import Level, Resolution
-from netcx.services.identity import ConsentGate, IdentityService
+from netcx.services.identity import ConsentGate, IdentityService, RecogniseRequest
 from netcx.services.intents import IntentService, signal_from_hit
 
 _EVENT_PURPOSE = "personalisation"
@@ -61,56 +64,220 @@ def _signal(event: events.Event) -> Signal:
     )
 
 
+class _Visit(msgspec.Struct):
+    """Consecutive events of one visitor that share everything recognition looks at
+    (address, login, consent stated, arrival time): recognised once, as one resolution."""
+
+    visitor_id: str
+    user_id: str | None
+    ip: str
+    port: int | None
+    received_ms: int
+    consent: events.ConsentState
+    source: str
+    members: list[int]
+    recognition: IdRecognition | None = None
+
+
+def _visit_key(event: events.Event) -> tuple[object, ...]:
+    assert event.client is not None
+    return (
+        event.user_id,
+        event.client.ip,
+        event.client.port,
+        event.received_ms,
+        event.consent,
+        event.source,
+    )
+
+
+def _plan_visits(
+    batch: Sequence[events.Event], subscriber: Callable[[str], str]
+) -> tuple[list[list[_Visit]], dict[int, events.Recognition]]:
+    """Group the events to recognise into visits, in waves: a visitor's n-th visit of the
+    batch is in wave n, so consent a visitor stated later in the batch never applies to its
+    earlier events. Events that need no graph lookup are answered at once (second value);
+    `subscriber` pseudonymises a login id."""
+    waves: list[list[_Visit]] = []
+    current: dict[str, tuple[tuple[object, ...], _Visit, int]] = {}
+    at_once: dict[int, events.Recognition] = {}
+    for i, event in enumerate(batch):
+        visitor = event.visitor_id
+        if not visitor and event.user_id:
+            # A server-side call with only the site's login id: the customer, no device.
+            at_once[i] = events.Recognition(
+                events.RecognitionLevel.AUTHENTICATED,
+                "login",
+                1.0,
+                {"subscriber": subscriber(event.user_id)},
+            )
+            continue
+        if not visitor or event.client is None:
+            at_once[i] = _NO_VISITOR
+            continue
+        key = _visit_key(event)
+        held = current.get(visitor)
+        if held is not None and held[0] == key:
+            held[1].members.append(i)
+            continue
+        wave = 0 if held is None else held[2] + 1
+        visit = _Visit(
+            visitor,
+            event.user_id,
+            event.client.ip,
+            event.client.port,
+            event.received_ms,
+            event.consent,
+            event.source.value,
+            [i],
+        )
+        current[visitor] = (key, visit, wave)
+        if wave == len(waves):
+            waves.append([])
+        waves[wave].append(visit)
+    return waves, at_once
+
+
+_NO_VISITOR = events.Recognition.anonymous("no_visitor_or_address")
+_NOTHING_STATED = events.ConsentState()
+_MATCH_CACHE = 4096
+
+
+def _recognition(rec: IdRecognition) -> events.Recognition:
+    ids = {
+        kind: value
+        for kind, value in (
+            ("visitor", rec.visitor_id),
+            ("line", rec.line_id),
+            ("subscriber", rec.subscriber_id),
+            ("household", rec.household_id),
+            ("account", rec.account_id),
+        )
+        if value
+    }
+    return events.Recognition(
+        events.RecognitionLevel(rec.state.value), rec.reason, rec.confidence, ids
+    )
+
+
+_Observation = tuple[Sequence[Match], int, str, str]  # matches, at_ms, source, ref
+
+
 class EventRecognizer:
-    """Recognises each collected event and scores it into the shared intent state."""
+    """Recognises collected events and scores them into the shared intent state.
+
+    Group commit, like the event log's: the events of every request that asks while a
+    group is being recognised form the next group, recognised in one worker-thread hop.
+    Within a group, each visit (a visitor's consecutive events from one address under one
+    consent statement) records its stated consent, is resolved and audited once, and each
+    intent subject's state is updated once for all its events.
+    """
 
     def __init__(self, identity: IdentityService, intents: IntentService) -> None:
         self._identity = identity
         self._intents = intents
+        self._matcher = Matcher(intents.taxonomy)
+        self._scorer = IntentScorer(intents.taxonomy)
+        self._matches: dict[tuple[str, ...], tuple[Match, ...]] = {}
+        self._pending: list[
+            tuple[Sequence[events.Event], asyncio.Future[list[events.Recognition]]]
+        ] = []
+        self._drain: asyncio.Task[None] | None = None
 
-    async def recognise(self, event: events.Event) -> events.Recognition:
-        if not event.visitor_id and event.user_id:
-            # A server-side call with only the site's login id: the customer, no device.
-            subscriber = self._identity.pseudonymizer.pseudonym(IdKind.SUBSCRIBER, event.user_id)
-            return events.Recognition(
-                events.RecognitionLevel.AUTHENTICATED, "login", 1.0, {"subscriber": subscriber}
-            )
-        if not event.visitor_id or event.client is None:
-            return events.Recognition.anonymous("no_visitor_or_address")
-        rec = await anyio.to_thread.run_sync(self._recognise_and_score, event)
-        ids = {
-            kind: value
-            for kind, value in (
-                ("visitor", rec.visitor_id),
-                ("line", rec.line_id),
-                ("subscriber", rec.subscriber_id),
-                ("household", rec.household_id),
-                ("account", rec.account_id),
-            )
-            if value
-        }
-        level = events.RecognitionLevel(rec.state.value)
-        return events.Recognition(level, rec.reason, rec.confidence, ids)
+    async def recognise_many(self, batch: Sequence[events.Event]) -> list[events.Recognition]:
+        if not batch:
+            return []
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[events.Recognition]] = loop.create_future()
+        drain = self._drain
+        if drain is None or drain.done() or drain.get_loop() is not loop:
+            # Requests left by a loop that is gone (a test client's) would never be answered.
+            self._pending = [p for p in self._pending if p[1].get_loop() is loop]
+            self._drain = loop.create_task(self._recognise_pending())
+        self._pending.append((batch, future))
+        return await future
 
-    def _recognise_and_score(self, event: events.Event) -> IdRecognition:
-        assert event.visitor_id is not None and event.client is not None
-        self._identity.record_reported_consent(
-            event.visitor_id,
-            _reported(event.consent),
-            event.source.value,
-            "reported",
-            event.received_ms,
-        )
-        rec = self._identity.recognise(
-            event.visitor_id,
-            event.client.ip,
-            event.client.port,
-            event.received_ms,
-            _EVENT_PURPOSE,
-            event.user_id,
-        )
-        self._intents.score_event(_signal(event), subjects_of(rec), source=rec.visitor_id)
-        return rec
+    async def _recognise_pending(self) -> None:
+        try:
+            while self._pending:
+                taken, self._pending = self._pending, []
+                flat = [e for batch, _ in taken for e in batch]
+                try:
+                    answers = await anyio.to_thread.run_sync(self.recognise_now, flat)
+                except BaseException as err:
+                    for _, future in taken:
+                        if not future.done():
+                            future.set_exception(err)
+                    if not isinstance(err, Exception):
+                        raise
+                    continue
+                start = 0
+                for batch, future in taken:
+                    if not future.done():
+                        future.set_result(answers[start : start + len(batch)])
+                    start += len(batch)
+        finally:
+            if self._drain is asyncio.current_task():
+                self._drain = None
+
+    def recognise_now(self, batch: Sequence[events.Event]) -> list[events.Recognition]:
+        """Recognise and score `batch` in order, blocking (the worker thread's part)."""
+        pseudonym = self._identity.pseudonymizer.pseudonym
+        waves, out = _plan_visits(batch, partial(pseudonym, IdKind.SUBSCRIBER))
+        observations: dict[str, list[_Observation]] = {}
+        for wave in waves:
+            for visit in wave:
+                if visit.consent == _NOTHING_STATED:
+                    continue  # nothing to record: spare the ledger read
+                self._identity.record_reported_consent(
+                    visit.visitor_id,
+                    _reported(visit.consent),
+                    visit.source,
+                    "reported",
+                    visit.received_ms,
+                )
+            requests = [
+                RecogniseRequest(
+                    v.visitor_id, v.ip, v.port, v.received_ms, _EVENT_PURPOSE, v.user_id
+                )
+                for v in wave
+            ]
+            for visit, rec in zip(wave, self._identity.recognise_many(requests), strict=True):
+                answer = _recognition(rec)
+                subjects = subjects_of(rec)
+                for i in visit.members:
+                    out[i] = answer
+                    event = batch[i]
+                    matches = self._match(_signal(event))
+                    if matches:
+                        at_ms = event.occurred_ms or event.received_ms
+                        for subject in subjects:
+                            observations.setdefault(subject, []).append(
+                                (matches, at_ms, rec.visitor_id, event.event_id)
+                            )
+        for subject, seen in observations.items():
+            self._intents.store.update(subject, partial(self._observe_all, subject, seen))
+        return [out[i] for i in range(len(batch))]
+
+    def _observe_all(
+        self, subject: str, seen: Sequence[_Observation], state: SubjectState | None
+    ) -> SubjectState:
+        """A subject's state after the events of a group, one after the other."""
+        for matches, at_ms, source, ref in seen:
+            state, _ = self._scorer.observe(subject, state, matches, at_ms, source=source, ref=ref)
+        assert state is not None
+        return state
+
+    def _match(self, signal: Signal) -> tuple[Match, ...]:
+        """The taxonomy's matches for a signal's text; a site's pages repeat, so the
+        answers of recent texts are kept."""
+        key = (signal.url, signal.title, signal.search_term, signal.event_name, signal.screen)
+        found = self._matches.get(key)
+        if found is None:
+            found = self._matches[key] = tuple(self._matcher.match(signal))
+            if len(self._matches) > _MATCH_CACHE:
+                del self._matches[next(iter(self._matches))]
+        return found
 
 
 class DecisionSources:

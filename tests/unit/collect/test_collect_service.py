@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from netcx.adapters.storage.eventlog_memory import MemoryEventLog
 from netcx.domain.events import Event, Recognition, RecognitionLevel, Source
@@ -21,7 +22,10 @@ class LineForOddVisitors:
         self.log = log
         self.asked: list[str] = []
 
-    async def recognise(self, event: Event) -> Recognition:
+    async def recognise_many(self, events: Sequence[Event]) -> list[Recognition]:
+        return [self.recognise(e) for e in events]
+
+    def recognise(self, event: Event) -> Recognition:
         assert event.key in {s.event.key for s in self.log.read()}, "asked before stored"
         self.asked.append(event.event_id)
         n = int(event.event_id[1:])
@@ -46,7 +50,7 @@ def test_collector_stores_then_recognises_new_events_and_counts_levels() -> None
 
 
 class DownIdentityStore:
-    async def recognise(self, event: Event) -> Recognition:
+    async def recognise_many(self, events: Sequence[Event]) -> list[Recognition]:
         raise Unavailable("identity store unreachable")
 
 

@@ -51,6 +51,20 @@ def test_consent_categories_map_to_purposes_and_refusal_wins() -> None:
     ) == ConsentState(analytics=True, marketing=False)
 
 
+def test_segment_consent_of_each_message_is_its_own_even_when_repeated() -> None:
+    def consent(prefs: dict[str, object]) -> ConsentState:
+        message = {"type": "page", "anonymousId": "v", "context": {"consent": prefs}}
+        body = json.dumps({"batch": [message, message]}).encode()
+        first, second = segment.decode("batch", body, ARRIVAL).events
+        assert first.consent == second.consent
+        return first.consent
+
+    assert consent({"categoryPreferences": {"Analytics": True}}) == ConsentState(analytics=True)
+    # 1 is not true: equal as a Python value, yet it states nothing about the purpose.
+    assert consent({"categoryPreferences": {"Analytics": 1}}) == ConsentState()
+    assert consent({"categoryPreferences": {"Analytics": False}}) == ConsentState(analytics=False)
+
+
 def test_snowplow_base64_contexts_and_self_describing_event_without_padding() -> None:
     event = {"schema": "iglu:x/ue", "data": {"schema": "iglu:com.example/a/1", "data": {"k": 1}}}
     contexts = {"schema": "iglu:x/co", "data": [{"schema": CONSENT, "data": {"analytics": False}}]}

@@ -202,7 +202,24 @@ def _event(
     )
 
 
+_CONSENTS: dict[tuple[tuple[str, bool], ...], ConsentState] = {}
+_CONSENTS_MAX = 1024
+
+
 def _consent(context: dict[str, Any]) -> ConsentState:
-    """Segment's consent object: `context.consent.categoryPreferences` {category: bool}."""
+    """Segment's consent object: `context.consent.categoryPreferences` {category: bool}.
+
+    A site's consent tool sends a few combinations over and over: their mapping is kept
+    (only all-boolean ones, so a `1` is never taken for a `true`)."""
     prefs = as_dict(as_dict(context.get("consent")).get("categoryPreferences"))
-    return consent_from_categories(prefs) if prefs else _NO_CONSENT
+    if not prefs:
+        return _NO_CONSENT
+    if not all(type(v) is bool for v in prefs.values()):
+        return consent_from_categories(prefs)
+    key = tuple(prefs.items())
+    found = _CONSENTS.get(key)
+    if found is None:
+        found = consent_from_categories(prefs)
+        if len(_CONSENTS) < _CONSENTS_MAX:
+            _CONSENTS[key] = found
+    return found

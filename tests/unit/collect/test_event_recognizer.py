@@ -1,0 +1,99 @@
+"""EventRecognizer: a group of events is recognised as if one by one, with one resolution per
+visit and one intent-state update per subject; concurrent requests share one group."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from netcx.adapters.storage.intent_state_memory import MemoryIntentStateStore
+from netcx.domain.events import ClientAddress, ConsentState, Event, Source
+from netcx.domain.pseudonyms import IdKind
+from netcx.services.intents import IntentService, load_taxonomy
+from netcx.services.realtime import EventRecognizer
+from tests.unit.identity.fakes import IP_LINE, FakeResolver, make_service, pid
+
+GRANT = ConsentState(analytics=True, personalisation=True)
+REVOKE = ConsentState(analytics=True, personalisation=False)
+CHURN = "https://shop.example/vertrag/kuendigen"
+
+
+def ev(n: int, visitor: str | None, consent: ConsentState = GRANT, **kw: Any) -> Event:
+    return Event(
+        source=Source.SEGMENT,
+        event_id=f"e{n}",
+        type="page",
+        received_ms=1_700_000_000_000,
+        visitor_id=visitor,
+        url=CHURN,
+        consent=consent,
+        client=ClientAddress(IP_LINE, 1500),
+        **kw,
+    )
+
+
+BATCH = [
+    ev(1, "va"),
+    ev(2, "vb", ConsentState(analytics=True)),  # no personalisation consent: anonymous
+    ev(3, "va"),
+    ev(4, "va", REVOKE),  # a later revocation in the same batch
+    ev(5, "va"),  # and a new grant after it
+    ev(6, None, user_id="S9"),  # server-side call: the login only
+    ev(7, None),
+]
+
+
+def recognizer() -> tuple[EventRecognizer, FakeResolver, IntentService]:
+    resolver = FakeResolver()
+    intents = IntentService(load_taxonomy(), MemoryIntentStateStore())
+    return EventRecognizer(make_service(resolver), intents), resolver, intents
+
+
+def test_a_batch_is_recognised_as_if_one_event_at_a_time() -> None:
+    grouped, grouped_resolver, grouped_intents = recognizer()
+    single, single_resolver, single_intents = recognizer()
+    together = grouped.recognise_now(BATCH)
+    apart = [single.recognise_now([e])[0] for e in BATCH]
+    assert together == apart
+    levels = [r.level.value for r in together]
+    assert levels == [
+        "network_line",
+        "anonymous",
+        "network_line",
+        "anonymous",
+        "network_line",
+        "authenticated",
+        "anonymous",
+    ]
+    assert together[5].ids == {"subscriber": pid(IdKind.SUBSCRIBER, "S9")}
+    # One resolution per consented visit: e1+e3 are one (e2 is another visitor's), e5 another.
+    assert (len(grouped_resolver.asked), len(single_resolver.asked)) == (2, 3)
+    subjects = [pid(IdKind.VISITOR, "va"), pid(IdKind.LINE, "L1"), pid(IdKind.HOUSEHOLD, "H1")]
+    at = 1_700_000_000_000
+    assert grouped_intents.active_intents(subjects, at) == single_intents.active_intents(
+        subjects, at
+    )
+    assert "churn_research" in {a.intent for a in grouped_intents.active_intents(subjects, at)}
+
+
+def test_concurrent_requests_share_one_group_and_get_their_own_answers() -> None:
+    rec, _, _ = recognizer()
+    groups: list[int] = []
+    recognise_now = rec.recognise_now
+
+    def counting(batch: Any) -> Any:
+        groups.append(len(batch))
+        return recognise_now(batch)
+
+    rec.recognise_now = counting  # type: ignore[method-assign]
+
+    async def run() -> list[list[Any]]:
+        requests = [[ev(10 * r + i, f"v{r}") for i in range(3)] for r in range(5)]
+        return await asyncio.gather(*(rec.recognise_many(b) for b in requests))
+
+    answers = asyncio.run(run())
+    assert [len(a) for a in answers] == [3] * 5
+    assert all(
+        a.ids["visitor"] == pid(IdKind.VISITOR, f"v{r}") for r, b in enumerate(answers) for a in b
+    )
+    assert sum(groups) == 15 and len(groups) < 5
