@@ -43,6 +43,7 @@ from netcx.ports import (
     DecisionLog,
     EventLog,
     IdentityStore,
+    IntentStateData,
     IntentStateStore,
     LineDirectory,
     NetworkLogReader,
@@ -55,6 +56,7 @@ from netcx.ports import (
     ResolveConsentGate,
     Resolver,
     SessionIntentSource,
+    SubjectData,
     TriggerSink,
     TriggerTransport,
     World,
@@ -273,7 +275,8 @@ def build_container(settings: Settings) -> Container:
     """Build the object graph for `settings` (backends chosen by name in config)."""
     pseudonymizer = build_pseudonymizer(settings)
     network = build_network_service(settings, pseudonymizer)
-    intents = build_intent_service(settings)
+    intent_state = build_intent_state(settings)
+    intents = build_intent_service(settings, intent_state)
     identity = build_identity_service(
         settings,
         pseudonymizer,
@@ -282,6 +285,7 @@ def build_container(settings: Settings) -> Container:
     )
     gate = ConsentGate(identity.consent)
     event_log = build_event_log(settings)
+    identity.other_stores = build_subject_stores(settings, pseudonymizer, event_log, intent_state)
     recognizer = EventRecognizer(identity, intents)
     sources = DecisionSources(identity, intents)
     world = open_world(settings.world) if settings.world is not None else None
@@ -408,23 +412,30 @@ def build_batch_resolver(
     return DuckDbBatchResolver(resolver, work_dir, settings.resolver.batch_memory_limit)
 
 
-_INTENT_STATE_BACKENDS: dict[str, Callable[[Settings], IntentStateStore]] = {
+_INTENT_STATE_BACKENDS: dict[str, Callable[[Settings], IntentStateData]] = {
     "memory": lambda s: MemoryIntentStateStore(),
     "embedded": lambda s: SqliteIntentStateStore(s.storage.data_dir / "intent_state.sqlite"),
     "redis": lambda s: RedisIntentStateStore(s.intents.redis_url, ttl_s=s.intents.state_ttl_s),
 }
 
 
-def build_intent_service(settings: Settings) -> IntentService:
-    """Real-time intent scoring over the configured state backend and taxonomy."""
+def build_intent_state(settings: Settings) -> IntentStateData:
+    """The scorer state store, by `intents.state_backend`."""
     backend = settings.intents.state_backend
     if backend not in _INTENT_STATE_BACKENDS:
         raise ConfigError(
             f"intents.state_backend: unknown backend {backend!r} "
             f"(one of {', '.join(_INTENT_STATE_BACKENDS)})"
         )
-    store = _INTENT_STATE_BACKENDS[backend](settings)
-    return IntentService(load_taxonomy(settings.intents.taxonomy_path), store)
+    return _INTENT_STATE_BACKENDS[backend](settings)
+
+
+def build_intent_service(
+    settings: Settings, store: IntentStateStore | None = None
+) -> IntentService:
+    """Real-time intent scoring over the configured state backend and taxonomy."""
+    state = store if store is not None else build_intent_state(settings)
+    return IntentService(load_taxonomy(settings.intents.taxonomy_path), state)
 
 
 # ---------------------------------------------------------------- decisions and triggers
@@ -636,3 +647,19 @@ def build_binding_hot_set(settings: Settings, pseudonymizer: Pseudonymizer) -> R
     return RedisBindingHotSet(
         client(online.redis_url), pseudonymizer, online.redis_prefix, online.bindings_ttl_s
     )
+
+
+# ---------------------------------------------------------------- privacy: every store
+
+
+def build_subject_stores(
+    settings: Settings,
+    pseudonymizer: Pseudonymizer,
+    event_log: EventLog,
+    intent_state: IntentStateData,
+) -> tuple[SubjectData, ...]:
+    """The stores besides the identity graph, consent ledger and audit log that hold a
+    subject's data, so export and erasure reach them (docs/privacy.md lists them)."""
+    from netcx.services.privacy import EventLogSubjects
+
+    return (EventLogSubjects(event_log, pseudonymizer), intent_state)

@@ -416,3 +416,11 @@ class ResolvedEvents(Protocol):
     def count(self) -> int:
         """How many distinct events have been resolved."""
         ...
+
+
+# ---------------------------------------------------------------- privacy: every store
+
+
+class IntentStateData(IntentStateStore, SubjectData, Protocol):
+    """An IntentStateStore that also exports and erases a subject: its own state and the
+    evidence its events left in other subjects' states (its line's, its household's)."""

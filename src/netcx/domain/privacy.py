@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Set
 from enum import StrEnum
+from typing import Any
 
 import msgspec
 
+from netcx.domain import events
+from netcx.domain.events import Event
+from netcx.domain.intents.scoring import IntentScore, SubjectState
 from netcx.domain.pseudonyms import IdKind, kind_of_pseudonym
 from netcx.errors import InvalidInput
 
@@ -118,3 +122,71 @@ class AuditRecord(msgspec.Struct, frozen=True, omit_defaults=True):
     outcome: str = ""
     reason: str = ""
     evidence: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------- whose is a stored record
+
+
+def event_pseudonyms(
+    event: Event, recognition: events.Recognition | None, pseudonym: Callable[[IdKind, str], str]
+) -> set[str]:
+    """Every pseudonym an event is personal data of: its visitor (and the one it aliased),
+    the logged-in user as subscriber, and every id it was recognised as. `pseudonym` maps
+    a raw id to its pseudonym (call it once per key version to match older pseudonyms)."""
+    out = set(recognition.ids.values()) if recognition is not None else set()
+    for kind, raw in (
+        (IdKind.VISITOR, event.visitor_id),
+        (IdKind.VISITOR, event.previous_id),
+        (IdKind.SUBSCRIBER, event.user_id),
+    ):
+        if raw:
+            out.add(pseudonym(kind, raw))
+    return out
+
+
+def exported_event(stored: events.StoredEvent) -> dict[str, Any]:
+    """An event as a subject sees it in an export: everything but the client address (raw
+    IPs never leave the network-identity boundary)."""
+    view: dict[str, Any] = msgspec.to_builtins(stored.event)
+    view.pop("client", None)
+    if stored.recognition is not None:
+        view["recognition"] = msgspec.to_builtins(stored.recognition)
+    return view
+
+
+def without_evidence_of(state: SubjectState, subjects: Set[str]) -> SubjectState | None:
+    """`state` with the evidence that came from `subjects` (their page views that scored a
+    line's or household's intent) removed; None when nothing was removed."""
+    changed = False
+    intents: dict[str, IntentScore] = {}
+    for name, score in state.intents.items():
+        kept = tuple(e for e in score.evidence if e.source not in subjects)
+        if len(kept) != len(score.evidence):
+            changed = True
+            score = msgspec.structs.replace(score, evidence=kept)
+        intents[name] = score
+    return SubjectState(intents=intents) if changed else None
+
+
+def evidence_of(state: SubjectState, subjects: Set[str]) -> list[dict[str, Any]]:
+    """The evidence in `state` that came from `subjects` (for an export)."""
+    return [
+        {"intent": name, **msgspec.to_builtins(e)}
+        for name, score in state.intents.items()
+        for e in score.evidence
+        if e.source in subjects
+    ]
+
+
+def export_intent_states(
+    states: Iterable[tuple[str, SubjectState]], subjects: Set[str]
+) -> list[dict[str, Any]]:
+    """The subjects' own scorer states, and the evidence they left in others' (a line's or
+    household's), for an export."""
+    out: list[dict[str, Any]] = []
+    for sid, state in states:
+        if sid in subjects:
+            out.append({"subject": sid, "intents": msgspec.to_builtins(state.intents)})
+        elif found := evidence_of(state, subjects):
+            out.append({"subject": sid, "evidence_from_subject": found})
+    return out

@@ -1,0 +1,146 @@
+"""Export and erasure of one subject reach the collector's event log and the intent state,
+through a real `netcx serve` process: events posted over HTTP, erased from the bytes on disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from netcx.domain.pseudonyms import IdKind, Pseudonymizer
+from tests.servers import netcx_server, wait_until
+
+pytestmark = pytest.mark.integration
+
+KEY = "erasure-test-key"
+API_KEY = "dpo-secret"
+WRITE_KEY = "wk-erasure"
+P = Pseudonymizer({"k1": KEY.encode()}, "k1")
+VICTIM, OTHER = "victim-cookie-7f3a", "other-cookie-9b21"
+AUTH = {"Authorization": f"Bearer {API_KEY}", "X-Netcx-Caller": "dpo"}
+
+
+def server_env(tmp: Path) -> dict[str, str]:
+    """The loopback peer is line L1 of household H1: both visitors share it."""
+    bindings = tmp / "bindings.json"
+    bindings.write_text(
+        json.dumps(
+            [
+                {
+                    "ip": "127.0.0.1",
+                    "level": "line",
+                    "confidence": 0.97,
+                    "line_id": "L1",
+                    "household_id": "H1",
+                    "account_id": "A1",
+                }
+            ]
+        )
+    )
+    return {
+        "NETCX_IDENTITY__STATIC_BINDINGS": str(bindings),
+        "NETCX_PSEUDONYMS__KEYS": json.dumps({"k1": KEY}),
+        "NETCX_HTTP__API_KEYS": json.dumps([API_KEY]),
+        "NETCX_HTTP__WRITE_KEYS": json.dumps([WRITE_KEY]),
+    }
+
+
+def post_pages(base: str, visitor: str, n: int) -> None:
+    batch = [
+        {
+            "type": "page",
+            "messageId": f"{visitor}-{i}",
+            "anonymousId": visitor,
+            "name": "Roaming",
+            "properties": {"url": f"https://telco.example/roaming/eu?p={i}", "path": "/roaming/eu"},
+        }
+        for i in range(n)
+    ]
+    r = httpx.post(f"{base}/v1/batch", json={"batch": batch}, auth=(WRITE_KEY, ""), timeout=10)
+    assert r.status_code == 200, r.text
+
+
+def events_count(data: Path) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-m", "netcx", "events", "count", "--json", "--data", str(data)],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        check=True,
+    )
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+def segment_bytes(data: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted((data / "events").iterdir()) if p.is_file())
+
+
+def test_export_then_erase_reach_the_event_log_and_the_intent_state(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    victim, other = P.pseudonym(IdKind.VISITOR, VICTIM), P.pseudonym(IdKind.VISITOR, OTHER)
+    household = P.pseudonym(IdKind.HOUSEHOLD, "H1")
+    with (
+        netcx_server(data, env=server_env(tmp_path)) as base,
+        httpx.Client(base_url=base, headers=AUTH, timeout=10) as dpo,
+    ):
+        for cookie in (VICTIM, OTHER):
+            r = dpo.put(
+                f"/v1/consent/visitor:{cookie}/personalisation",
+                json={"granted": True, "source": "tag", "text_version": "v1"},
+            )
+            assert r.status_code == 200, r.text
+        post_pages(base, VICTIM, 3)
+        post_pages(base, OTHER, 2)
+
+        def scored() -> bool:
+            exported = dpo.get(f"/v1/subjects/visitor:{VICTIM}/export").json()
+            return any(s["subject"] == victim for s in exported["intent_state"])
+
+        wait_until(scored, timeout_s=10, what="intent state of the victim")
+        exported = dpo.get(f"/v1/subjects/visitor:{VICTIM}/export").json()
+        assert sorted(e["event_id"] for e in exported["events"]) == [
+            f"{VICTIM}-{i}" for i in range(3)
+        ]
+        assert all(e["recognition"]["ids"]["visitor"] == victim for e in exported["events"])
+        assert "127.0.0.1" not in json.dumps(exported)  # no client address in an export
+        states = {s["subject"]: s for s in exported["intent_state"]}
+        assert "roaming" in states[victim]["intents"]
+        # the household's roaming intent holds the victim's page views as evidence
+        assert {e["source"] for e in states[household]["evidence_from_subject"]} == {victim}
+        assert events_count(data)["total"] == 5
+
+        erased = dpo.delete(f"/v1/subjects/visitor:{VICTIM}")
+        assert erased.status_code == 200, erased.text
+        counts = erased.json()["erased"]
+        assert counts["events"] == 3
+        assert counts["intent_state"] >= 3  # its own state, the line's and household's evidence
+
+        on_disk = segment_bytes(data)
+        assert OTHER.encode() in on_disk and other.encode() in on_disk
+        # no file of the data dir (segments, SQLite files and their write-ahead logs) keeps
+        # the victim's cookie or pseudonym
+        left = [
+            f.relative_to(data)
+            for f in sorted(data.rglob("*"))
+            if f.is_file() and (VICTIM.encode() in (b := f.read_bytes()) or victim.encode() in b)
+        ]
+        assert left == []
+        gone = dpo.get(f"/v1/subjects/visitor:{VICTIM}/export").json()
+        assert gone["events"] == [] and gone["intent_state"] == []
+        assert events_count(data)["total"] == 2
+
+        kept = dpo.get(f"/v1/subjects/visitor:{OTHER}/export").json()
+        assert len(kept["events"]) == 2
+        house = {s["subject"]: s for s in kept["intent_state"]}[household]
+        assert {e["source"] for e in house["evidence_from_subject"]} == {other}
+
+        post_pages(base, OTHER, 3)  # the collector goes on after an erasure
+        time.sleep(0.2)
+        assert events_count(data)["total"] == 3  # 2 kept + 1 new (ids 0-1 deduplicated)
