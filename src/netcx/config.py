@@ -217,6 +217,9 @@ class BusSettings(BaseModel):
     poll_interval_ms: int = Field(default=100, gt=0)
     recognition_wait_ms: int = Field(default=2000, ge=0)
     dedupe_ttl_s: int = Field(default=7 * 86400, gt=0)
+    # `netcx serve` runs the forwarder itself when a backend is set (one per data dir,
+    # whatever the worker count); false: run `netcx bus forward` separately.
+    forward_in_serve: bool = True
 
 
 class OnlineSettings(BaseModel):
