@@ -52,7 +52,7 @@ def server_env(tmp: Path) -> dict[str, str]:
     }
 
 
-def post_pages(base: str, visitor: str, n: int) -> None:
+def post_pages(base: str, visitor: str, n: int, first: int = 0) -> None:
     batch = [
         {
             "type": "page",
@@ -61,7 +61,7 @@ def post_pages(base: str, visitor: str, n: int) -> None:
             "name": "Roaming",
             "properties": {"url": f"https://telco.example/roaming/eu?p={i}", "path": "/roaming/eu"},
         }
-        for i in range(n)
+        for i in range(first, first + n)
     ]
     r = httpx.post(f"{base}/v1/batch", json={"batch": batch}, auth=(WRITE_KEY, ""), timeout=10)
     assert r.status_code == 200, r.text
@@ -144,3 +144,25 @@ def test_export_then_erase_reach_the_event_log_and_the_intent_state(tmp_path: Pa
         post_pages(base, OTHER, 3)  # the collector goes on after an erasure
         time.sleep(0.2)
         assert events_count(data)["total"] == 3  # 2 kept + 1 new (ids 0-1 deduplicated)
+
+
+def test_erasure_reaches_the_segments_every_worker_is_appending_to(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = server_env(tmp_path)
+    with (
+        netcx_server(data, env=env, args=("--workers", "2")) as base,
+        httpx.Client(base_url=base, headers=AUTH, timeout=10) as dpo,
+    ):
+        for round_ in range(6):  # a new connection per post: both workers take some
+            post_pages(base, VICTIM, 2, first=2 * round_)
+            post_pages(base, OTHER, 2, first=2 * round_)
+        workers = {p.name.split("-")[0] for p in (data / "events").glob("*.seg")}
+        assert workers == {"w0", "w1"}
+        erased = dpo.delete(f"/v1/subjects/visitor:{VICTIM}")
+        assert erased.status_code == 200, erased.text
+        assert erased.json()["erased"]["events"] == 12
+        post_pages(base, OTHER, 4, first=100)  # both workers go on appending
+        post_pages(base, VICTIM, 1, first=100)  # a new visit after the erasure is kept
+        on_disk = segment_bytes(data)
+        assert f"{VICTIM}-0".encode() not in on_disk and f"{VICTIM}-100".encode() in on_disk
+        assert events_count(data)["total"] == 12 + 4 + 1
