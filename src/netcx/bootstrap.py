@@ -662,4 +662,30 @@ def build_subject_stores(
     subject's data, so export and erasure reach them (docs/privacy.md lists them)."""
     from netcx.services.privacy import EventLogSubjects
 
-    return (EventLogSubjects(event_log, pseudonymizer), intent_state)
+    return (
+        EventLogSubjects(event_log, pseudonymizer),
+        intent_state,
+        *_bus_copies(settings, pseudonymizer),
+    )
+
+
+def _bus_copies(settings: Settings, pseudonymizer: Pseudonymizer) -> tuple[SubjectData, ...]:
+    """The forwarded copies of events on the bus, by `scale.bus.backend`. A Kafka topic
+    cannot delete single records: there the topic's retention.ms bounds a copy's life."""
+    bus = settings.scale.bus
+
+    def redis() -> tuple[SubjectData, ...]:
+        from netcx.adapters.bus.redis_streams_subjects import RedisStreamsSubjects
+
+        return (
+            RedisStreamsSubjects(
+                bus.redis_url, bus.topic, bus.partitions, bus.redis_prefix, pseudonymizer
+            ),
+        )
+
+    builders: dict[str, Callable[[], tuple[SubjectData, ...]]] = {
+        "none": tuple,
+        "kafka": tuple,
+        "redis": redis,
+    }
+    return builders[bus.backend]()

@@ -11,7 +11,7 @@ import msgspec
 from netcx.domain import events
 from netcx.domain.events import Event
 from netcx.domain.intents.scoring import IntentScore, SubjectState
-from netcx.domain.pseudonyms import IdKind, kind_of_pseudonym
+from netcx.domain.pseudonyms import IdKind, Pseudonymizer, kind_of_pseudonym
 from netcx.errors import InvalidInput
 
 DAY_MS = 86_400_000
@@ -142,6 +142,31 @@ def event_pseudonyms(
         if raw:
             out.add(pseudonym(kind, raw))
     return out
+
+
+def event_owner_test(
+    subjects: Iterable[str], pseudonymizer: Pseudonymizer
+) -> Callable[[events.StoredEvent], bool]:
+    """Whether a stored event is personal data of one of `subjects` (`event_pseudonyms`),
+    its raw ids hashed under every key version held, so a rotated key still matches."""
+    wanted = set(subjects)
+    memo: dict[tuple[IdKind, str, str], str] = {}
+
+    def under(version: str) -> Callable[[IdKind, str], str]:
+        def pseudonym(kind: IdKind, raw: str) -> str:
+            key = (kind, raw, version)
+            if key not in memo:
+                memo[key] = pseudonymizer.pseudonym(kind, raw, version=version)
+            return memo[key]
+
+        return pseudonym
+
+    versions = [under(v) for v in pseudonymizer.versions]
+
+    def owned(stored: events.StoredEvent) -> bool:
+        return any(event_pseudonyms(stored.event, stored.recognition, p) & wanted for p in versions)
+
+    return owned
 
 
 def exported_event(stored: events.StoredEvent) -> dict[str, Any]:

@@ -13,9 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from netcx.domain.pseudonyms import IdKind, Pseudonymizer
-from tests.servers import netcx_server, wait_until
+from tests.servers import netcx_server, redis_server, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -166,3 +167,39 @@ def test_erasure_reaches_the_segments_every_worker_is_appending_to(tmp_path: Pat
         on_disk = segment_bytes(data)
         assert f"{VICTIM}-0".encode() not in on_disk and f"{VICTIM}-100".encode() in on_disk
         assert events_count(data)["total"] == 12 + 4 + 1
+
+
+@pytest.mark.redis
+def test_erasure_reaches_the_forwarded_copies_on_redis_streams(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with redis_server() as url:
+        env = {
+            **server_env(tmp_path),
+            "NETCX_SCALE__BUS__BACKEND": "redis",
+            "NETCX_SCALE__BUS__REDIS_URL": url,
+            "NETCX_SCALE__BUS__PARTITIONS": "2",
+            "NETCX_SCALE__BUS__RECOGNITION_WAIT_MS": "100",
+        }
+        r = redis.Redis.from_url(url)
+        streams = [f"netcx:{{bus:netcx.events:{p}}}:events" for p in range(2)]
+
+        def on_bus() -> bytes:
+            return b"".join(
+                v for s in streams for _, fields in r.xrange(s) for v in fields.values()
+            )
+
+        with (
+            netcx_server(data, env=env) as base,
+            httpx.Client(base_url=base, headers=AUTH, timeout=10) as dpo,
+        ):
+            post_pages(base, VICTIM, 3)
+            post_pages(base, OTHER, 2)
+            wait_until(lambda: sum(r.xlen(s) for s in streams) == 5, what="forwarded by serve")
+            exported = dpo.get(f"/v1/subjects/visitor:{VICTIM}/export").json()
+            assert len(exported["bus"]) == 3 and len(exported["events"]) == 3
+            erased = dpo.delete(f"/v1/subjects/visitor:{VICTIM}").json()["erased"]
+            assert erased["bus"] == 3 and erased["events"] == 3
+            copies = on_bus()
+            assert VICTIM.encode() not in copies and OTHER.encode() in copies
+            assert sum(r.xlen(s) for s in streams) == 2
+        r.close()
