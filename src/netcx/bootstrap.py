@@ -41,6 +41,7 @@ from netcx.ports import (
     CustomerFactsSource,
     DeadLetterStore,
     DecisionLog,
+    DecisionLogData,
     EventLog,
     IdentityStore,
     IntentStateData,
@@ -285,7 +286,10 @@ def build_container(settings: Settings) -> Container:
     )
     gate = ConsentGate(identity.consent)
     event_log = build_event_log(settings)
-    identity.other_stores = build_subject_stores(settings, pseudonymizer, event_log, intent_state)
+    decision_log = build_decision_log(settings)
+    identity.other_stores = build_subject_stores(
+        settings, pseudonymizer, event_log, intent_state, decision_log
+    )
     recognizer = EventRecognizer(identity, intents)
     sources = DecisionSources(identity, intents)
     world = open_world(settings.world) if settings.world is not None else None
@@ -306,6 +310,7 @@ def build_container(settings: Settings) -> Container:
             recognition=sources,
             intents=sources,
             facts=build_customer_facts(world, pseudonymizer),
+            log=decision_log,
         ),
         number_verification=build_number_verification(
             settings,
@@ -441,12 +446,12 @@ def build_intent_service(
 # ---------------------------------------------------------------- decisions and triggers
 
 
-def build_decision_log(settings: Settings) -> DecisionLog:
+def build_decision_log(settings: Settings) -> DecisionLogData:
     """`decisions.log`: memory | sqlite (data_dir/decisions.sqlite, shared by processes)."""
     from netcx.adapters.decisions.memory_log import MemoryDecisionLog
     from netcx.adapters.decisions.sqlite_log import SqliteDecisionLog
 
-    builders: dict[str, Callable[[], DecisionLog]] = {
+    builders: dict[str, Callable[[], DecisionLogData]] = {
         "memory": MemoryDecisionLog,
         "sqlite": lambda: SqliteDecisionLog(settings.storage.data_dir / "decisions.sqlite"),
     }
@@ -519,14 +524,16 @@ def build_decision_service(
     intents: SessionIntentSource,
     facts: CustomerFactsSource,
     clock_ms: Callable[[], int] = now_ms,
+    log: DecisionLog | None = None,
 ) -> DecisionService:
-    """The decide use case with the configured policy, decision log and trigger sink."""
+    """The decide use case with the configured policy, decision log (`log`, else built
+    from settings) and trigger sink."""
     return DecisionService(
         policy=load_policy_file(settings.decisions.policy_file),
         recognition=recognition,
         intents=intents,
         facts=facts,
-        log=build_decision_log(settings),
+        log=log if log is not None else build_decision_log(settings),
         sink=build_trigger_sink(settings),
         pseudonymizer=pseudonymizer,
         destination=settings.decisions.triggers.destination,
@@ -657,14 +664,16 @@ def build_subject_stores(
     pseudonymizer: Pseudonymizer,
     event_log: EventLog,
     intent_state: IntentStateData,
+    decision_log: DecisionLogData,
 ) -> tuple[SubjectData, ...]:
     """The stores besides the identity graph, consent ledger and audit log that hold a
     subject's data, so export and erasure reach them (docs/privacy.md lists them)."""
-    from netcx.services.privacy import EventLogSubjects
+    from netcx.services.privacy import DecisionLogSubjects, EventLogSubjects
 
     return (
         EventLogSubjects(event_log, pseudonymizer),
         intent_state,
+        DecisionLogSubjects(decision_log, pseudonymizer),
         *_bus_copies(settings, pseudonymizer),
     )
 

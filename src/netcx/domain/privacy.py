@@ -144,12 +144,9 @@ def event_pseudonyms(
     return out
 
 
-def event_owner_test(
-    subjects: Iterable[str], pseudonymizer: Pseudonymizer
-) -> Callable[[events.StoredEvent], bool]:
-    """Whether a stored event is personal data of one of `subjects` (`event_pseudonyms`),
-    its raw ids hashed under every key version held, so a rotated key still matches."""
-    wanted = set(subjects)
+def pseudonyms_under_every_key(pseudonymizer: Pseudonymizer) -> list[Callable[[IdKind, str], str]]:
+    """One `pseudonym(kind, raw)` per key version held (memoised: erasure scans many
+    records with the same ids)."""
     memo: dict[tuple[IdKind, str, str], str] = {}
 
     def under(version: str) -> Callable[[IdKind, str], str]:
@@ -161,7 +158,16 @@ def event_owner_test(
 
         return pseudonym
 
-    versions = [under(v) for v in pseudonymizer.versions]
+    return [under(v) for v in pseudonymizer.versions]
+
+
+def event_owner_test(
+    subjects: Iterable[str], pseudonymizer: Pseudonymizer
+) -> Callable[[events.StoredEvent], bool]:
+    """Whether a stored event is personal data of one of `subjects` (`event_pseudonyms`),
+    its raw ids hashed under every key version held, so a rotated key still matches."""
+    wanted = set(subjects)
+    versions = pseudonyms_under_every_key(pseudonymizer)
 
     def owned(stored: events.StoredEvent) -> bool:
         return any(event_pseudonyms(stored.event, stored.recognition, p) & wanted for p in versions)

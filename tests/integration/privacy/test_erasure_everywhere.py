@@ -105,6 +105,10 @@ def test_export_then_erase_reach_the_event_log_and_the_intent_state(tmp_path: Pa
             return any(s["subject"] == victim for s in exported["intent_state"])
 
         wait_until(scored, timeout_s=10, what="intent state of the victim")
+        for cookie in (VICTIM, OTHER):
+            body = {"channel": "web", "visitor_id": cookie}
+            decided = dpo.post("/v1/decide", json=body, headers={"X-Api-Key": API_KEY})
+            assert decided.status_code == 200, decided.text
         exported = dpo.get(f"/v1/subjects/visitor:{VICTIM}/export").json()
         assert sorted(e["event_id"] for e in exported["events"]) == [
             f"{VICTIM}-{i}" for i in range(3)
@@ -116,12 +120,14 @@ def test_export_then_erase_reach_the_event_log_and_the_intent_state(tmp_path: Pa
         # the household's roaming intent holds the victim's page views as evidence
         assert {e["source"] for e in states[household]["evidence_from_subject"]} == {victim}
         assert events_count(data)["total"] == 5
+        assert [d["visitor_id"] for d in exported["decisions"]] == [VICTIM]  # as the caller sent
 
         erased = dpo.delete(f"/v1/subjects/visitor:{VICTIM}")
         assert erased.status_code == 200, erased.text
         counts = erased.json()["erased"]
         assert counts["events"] == 3
         assert counts["intent_state"] >= 3  # its own state, the line's and household's evidence
+        assert counts["decisions"] == 1
 
         on_disk = segment_bytes(data)
         assert OTHER.encode() in on_disk and other.encode() in on_disk
@@ -134,11 +140,11 @@ def test_export_then_erase_reach_the_event_log_and_the_intent_state(tmp_path: Pa
         ]
         assert left == []
         gone = dpo.get(f"/v1/subjects/visitor:{VICTIM}/export").json()
-        assert gone["events"] == [] and gone["intent_state"] == []
+        assert gone["events"] == [] and gone["intent_state"] == [] and gone["decisions"] == []
         assert events_count(data)["total"] == 2
 
         kept = dpo.get(f"/v1/subjects/visitor:{OTHER}/export").json()
-        assert len(kept["events"]) == 2
+        assert len(kept["events"]) == 2 and len(kept["decisions"]) == 1
         house = {s["subject"]: s for s in kept["intent_state"]}[household]
         assert {e["source"] for e in house["evidence_from_subject"]} == {other}
 
