@@ -290,6 +290,7 @@ def build_container(settings: Settings) -> Container:
     identity.other_stores = build_subject_stores(
         settings, pseudonymizer, event_log, intent_state, decision_log
     )
+    identity.event_log = event_log
     recognizer = EventRecognizer(identity, intents)
     sources = DecisionSources(identity, intents)
     world = open_world(settings.world) if settings.world is not None else None

@@ -25,6 +25,7 @@ class DataKind(StrEnum):
     CRM_EDGES = "crm_edges"  # line/subscriber/household/account links
     CONSENT = "consent"  # superseded consent decisions (the one in force is always kept)
     AUDIT = "audit"  # resolution and data-subject-request audit records
+    EVENTS = "events"  # collected web/app events (by when they were received)
 
 
 DEFAULT_RETENTION_DAYS: Mapping[DataKind, int] = {
@@ -33,6 +34,7 @@ DEFAULT_RETENTION_DAYS: Mapping[DataKind, int] = {
     DataKind.CRM_EDGES: 395,
     DataKind.CONSENT: 1095,
     DataKind.AUDIT: 365,
+    DataKind.EVENTS: 395,
 }
 
 
