@@ -173,6 +173,16 @@ def test_erasure_reaches_the_segments_every_worker_is_appending_to(tmp_path: Pat
         on_disk = segment_bytes(data)
         assert f"{VICTIM}-0".encode() not in on_disk and f"{VICTIM}-100".encode() in on_disk
         assert events_count(data)["total"] == 12 + 4 + 1
+        # the CLI, a third process, erases while both workers run
+        done = subprocess.run(
+            [sys.executable, "-m", "netcx", "subject", "erase", f"visitor:{OTHER}", "--yes",
+             "--data", str(data)],
+            capture_output=True, text=True, env={**os.environ, **env}, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["erased"]["events"] == 16
+        assert events_count(data)["total"] == 1
+        assert OTHER.encode() not in segment_bytes(data)
 
 
 @pytest.mark.redis
