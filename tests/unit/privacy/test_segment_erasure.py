@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -170,3 +172,36 @@ def test_the_forwarder_checkpoint_survives_erasure_and_retention(tmp_path: Path)
     # publish and its checkpoint; after such a crash the batch is sent again)
     assert sorted(rest.published) == sorted(kept - set(before))
     assert len(before + rest.published) == len(set(before + rest.published))
+
+
+def test_an_erasure_waits_for_copies_in_flight_so_a_later_bus_erasure_sees_them(
+    tmp_path: Path,
+) -> None:
+    store(tmp_path, mixed(0, 6))
+    release, publishing = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    class SlowBus(Bus):
+        async def publish(self, records: Sequence[tuple[str, StoredEvent]]) -> None:
+            publishing.set()
+            await asyncio.get_running_loop().run_in_executor(None, release.wait, 10)
+            order.append("published")
+            await super().publish(records)
+
+    fwd = SegmentForwarder(tmp_path, SlowBus(), P, recognition_wait_ms=0)
+    forwarding = threading.Thread(target=lambda: asyncio.run(fwd.drain_once()))
+    forwarding.start()
+    assert publishing.wait(10)
+
+    def erase() -> None:
+        SegmentEventLog(tmp_path).erase(lambda e: e.visitor_id == VICTIM)
+        order.append("erased")
+
+    erasing = threading.Thread(target=erase)
+    erasing.start()
+    time.sleep(0.3)
+    assert order == []  # the erasure waits for the copy in flight
+    release.set()
+    forwarding.join(10)
+    erasing.join(10)
+    assert order == ["published", "erased"]

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from netcx.adapters.storage.eventlog_segments import SegmentEventLog
+from netcx.adapters.storage.eventlog_segments import SegmentEventLog, copying
 from netcx.domain.events import Event, Recognition, StoredEvent
 from netcx.domain.pseudonyms import IdKind, Pseudonymizer
 from netcx.errors import Unavailable
@@ -167,18 +167,25 @@ class SegmentForwarder:
             self._offsets = {n: o for n, o in self._offsets.items() if n in present}
             self._save_checkpoint()
         for segment in segments:
-            ready, offset = self._ready(segment)
-            for i in range(0, len(ready), self._batch):
-                batch = ready[i : i + self._batch]
-                await self._bus.publish([(key, item) for _, key, item in batch])
-                last = i + self._batch >= len(ready)
-                self._offsets[segment.name] = offset if last else batch[-1][0]
-                self._save_checkpoint()
-                sent += len(batch)
-            if not ready and offset != self._offsets.get(segment.name, 0):
-                self._offsets[segment.name] = offset  # only recognitions were new
-                self._save_checkpoint()
+            with copying(self._dir):
+                sent += await self._forward(segment)
         self.forwarded += sent
+        return sent
+
+    async def _forward(self, segment: Path) -> int:
+        """Publish what is ready in `segment`; move its checkpoint."""
+        sent = 0
+        ready, offset = self._ready(segment)
+        for i in range(0, len(ready), self._batch):
+            batch = ready[i : i + self._batch]
+            await self._bus.publish([(key, item) for _, key, item in batch])
+            last = i + self._batch >= len(ready)
+            self._offsets[segment.name] = offset if last else batch[-1][0]
+            self._save_checkpoint()
+            sent += len(batch)
+        if not ready and offset != self._offsets.get(segment.name, 0):
+            self._offsets[segment.name] = offset  # only recognitions were new
+            self._save_checkpoint()
         return sent
 
     async def close(self) -> None:

@@ -273,18 +273,30 @@ def _read_journal(directory: Path) -> list[_Overwrite] | None:
 
 
 @contextlib.contextmanager
-def _rewrite_lock(directory: Path, *, wait: bool) -> Iterator[bool]:
-    """One eraser per directory (across processes); yields False when busy and not waiting."""
+def _rewrite_lock(directory: Path, *, wait: bool, shared: bool = False) -> Iterator[bool]:
+    """One eraser per directory (across processes), exclusive of copying readers (shared);
+    yields False when busy and not waiting."""
     fd = os.open(directory / "rewrite.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
+        mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, mode if wait else mode | fcntl.LOCK_NB)
         except BlockingIOError:
             yield False
             return
         yield True
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def copying(directory: Path) -> Iterator[None]:
+    """Held by a reader that copies records elsewhere (the bus forwarder) from reading a
+    segment until its copies are out. An erasure waits for it and it for an erasure, so a
+    copy made from the unerased log is already there when the erasure's later steps (the
+    bus's copies) run."""
+    with _rewrite_lock(directory, wait=True, shared=True):
+        yield
 
 
 def finish_interrupted_erasure(directory: Path) -> bool:
