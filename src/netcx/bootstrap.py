@@ -587,7 +587,7 @@ def build_event_bus(settings: Settings) -> EventBus:
     def kafka() -> EventBus:
         from netcx.adapters.bus.kafka import KafkaEventBus
 
-        return KafkaEventBus(bus.kafka_bootstrap, bus.topic, bus.partitions)
+        return KafkaEventBus(bus.kafka_bootstrap, bus.topic, bus.partitions, bus.kafka_retention_ms)
 
     def redis() -> EventBus:
         from netcx.adapters.bus.redis_streams import RedisStreamsEventBus

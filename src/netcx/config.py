@@ -220,6 +220,9 @@ class BusSettings(BaseModel):
     # `netcx serve` runs the forwarder itself when a backend is set (one per data dir,
     # whatever the worker count); false: run `netcx bus forward` separately.
     forward_in_serve: bool = True
+    # Life of an event's copy on a Kafka topic netcx creates (retention.ms): a topic cannot
+    # delete single records, so this bounds how long an erased subject's copies remain.
+    kafka_retention_ms: int = Field(default=7 * 86_400_000, gt=0)
 
 
 class OnlineSettings(BaseModel):

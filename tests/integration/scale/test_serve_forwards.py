@@ -16,6 +16,8 @@ import httpx
 import msgspec
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from netcx.domain.events import StoredEvent
 from tests.integration.collect.conftest import WRITE_KEY
@@ -76,6 +78,24 @@ def on_topic(bootstrap: str, want: set[str], timeout_s: float = 60) -> list[str]
     return asyncio.run(run())
 
 
+def topic_retention_ms(bootstrap: str) -> str:
+    """retention.ms of the topic netcx created."""
+
+    async def run() -> str:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        try:
+            (reply,) = await admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, TOPIC)]
+            )
+        finally:
+            await admin.close()
+        (resource,) = reply.resources
+        return str({e[0]: e[1] for e in resource[4]}["retention.ms"])
+
+    return asyncio.run(run())
+
+
 def lag_bytes(data: Path) -> int:
     out = subprocess.run(
         [sys.executable, "-m", "netcx", "bus", "lag", "--data", str(data)],
@@ -95,12 +115,16 @@ def test_serve_acks_while_the_broker_is_down_and_drains_when_it_returns(tmp_path
         assert lag_bytes(data) > 0
 
         with kafka_broker(port):
+            # the forwarder creates the topic (before a consumer could auto-create it)
+            wait_until(lambda: lag_bytes(data) == 0, timeout_s=60, what="drained")
             first = on_topic(bootstrap, set(acked))
             assert set(first) == set(acked)
             acked += post(base, 100, 50)  # and with the broker up, straight through
             everything = on_topic(bootstrap, set(acked))
             wait_until(lambda: lag_bytes(data) == 0, what="checkpoint at the end of the log")
+            retention = topic_retention_ms(bootstrap)
     assert set(everything) == set(acked) and len(acked) == 150
+    assert retention == str(7 * 86_400_000)  # bounds the life of an erased subject's copies
 
 
 def test_with_two_workers_one_forwarder_sends_each_event(tmp_path: Path) -> None:
