@@ -42,8 +42,10 @@ from netcx.ports import (
     CustomerFactsSource,
     DeadLetterStore,
     DecisionLog,
+    DecisionLogData,
     EventLog,
     IdentityStore,
+    IntentStateData,
     IntentStateStore,
     LineDirectory,
     NetworkLogReader,
@@ -56,6 +58,7 @@ from netcx.ports import (
     ResolveConsentGate,
     Resolver,
     SessionIntentSource,
+    SubjectData,
     TriggerSink,
     TriggerTransport,
     World,
@@ -274,7 +277,8 @@ def build_container(settings: Settings) -> Container:
     """Build the object graph for `settings` (backends chosen by name in config)."""
     pseudonymizer = build_pseudonymizer(settings)
     network = build_network_service(settings, pseudonymizer)
-    intents = build_intent_service(settings)
+    intent_state = build_intent_state(settings)
+    intents = build_intent_service(settings, intent_state)
     identity = build_identity_service(
         settings,
         pseudonymizer,
@@ -283,6 +287,11 @@ def build_container(settings: Settings) -> Container:
     )
     gate = ConsentGate(identity.consent)
     event_log = build_event_log(settings)
+    decision_log = build_decision_log(settings)
+    identity.other_stores = build_subject_stores(
+        settings, pseudonymizer, event_log, intent_state, decision_log
+    )
+    identity.event_log = event_log
     recognizer = EventRecognizer(identity, intents)
     sources = DecisionSources(identity, intents)
     world = open_world(settings.world) if settings.world is not None else None
@@ -303,6 +312,7 @@ def build_container(settings: Settings) -> Container:
             recognition=sources,
             intents=sources,
             facts=build_customer_facts(world, pseudonymizer),
+            log=decision_log,
         ),
         number_verification=build_number_verification(
             settings,
@@ -413,34 +423,41 @@ def build_batch_resolver(
     return DuckDbBatchResolver(resolver, work_dir, settings.resolver.batch_memory_limit)
 
 
-_INTENT_STATE_BACKENDS: dict[str, Callable[[Settings], IntentStateStore]] = {
+_INTENT_STATE_BACKENDS: dict[str, Callable[[Settings], IntentStateData]] = {
     "memory": lambda s: MemoryIntentStateStore(),
     "embedded": lambda s: SqliteIntentStateStore(s.storage.data_dir / "intent_state.sqlite"),
     "redis": lambda s: RedisIntentStateStore(s.intents.redis_url, ttl_s=s.intents.state_ttl_s),
 }
 
 
-def build_intent_service(settings: Settings) -> IntentService:
-    """Real-time intent scoring over the configured state backend and taxonomy."""
+def build_intent_state(settings: Settings) -> IntentStateData:
+    """The scorer state store, by `intents.state_backend`."""
     backend = settings.intents.state_backend
     if backend not in _INTENT_STATE_BACKENDS:
         raise ConfigError(
             f"intents.state_backend: unknown backend {backend!r} "
             f"(one of {', '.join(_INTENT_STATE_BACKENDS)})"
         )
-    store = _INTENT_STATE_BACKENDS[backend](settings)
-    return IntentService(load_taxonomy(settings.intents.taxonomy_path), store)
+    return _INTENT_STATE_BACKENDS[backend](settings)
+
+
+def build_intent_service(
+    settings: Settings, store: IntentStateStore | None = None
+) -> IntentService:
+    """Real-time intent scoring over the configured state backend and taxonomy."""
+    state = store if store is not None else build_intent_state(settings)
+    return IntentService(load_taxonomy(settings.intents.taxonomy_path), state)
 
 
 # ---------------------------------------------------------------- decisions and triggers
 
 
-def build_decision_log(settings: Settings) -> DecisionLog:
+def build_decision_log(settings: Settings) -> DecisionLogData:
     """`decisions.log`: memory | sqlite (data_dir/decisions.sqlite, shared by processes)."""
     from netcx.adapters.decisions.memory_log import MemoryDecisionLog
     from netcx.adapters.decisions.sqlite_log import SqliteDecisionLog
 
-    builders: dict[str, Callable[[], DecisionLog]] = {
+    builders: dict[str, Callable[[], DecisionLogData]] = {
         "memory": MemoryDecisionLog,
         "sqlite": lambda: SqliteDecisionLog(settings.storage.data_dir / "decisions.sqlite"),
     }
@@ -513,14 +530,16 @@ def build_decision_service(
     intents: SessionIntentSource,
     facts: CustomerFactsSource,
     clock_ms: Callable[[], int] = now_ms,
+    log: DecisionLog | None = None,
 ) -> DecisionService:
-    """The decide use case with the configured policy, decision log and trigger sink."""
+    """The decide use case with the configured policy, decision log (`log`, else built
+    from settings) and trigger sink."""
     return DecisionService(
         policy=load_policy_file(settings.decisions.policy_file),
         recognition=recognition,
         intents=intents,
         facts=facts,
-        log=build_decision_log(settings),
+        log=log if log is not None else build_decision_log(settings),
         sink=build_trigger_sink(settings),
         pseudonymizer=pseudonymizer,
         destination=settings.decisions.triggers.destination,
@@ -573,7 +592,7 @@ def build_event_bus(settings: Settings) -> EventBus:
     def kafka() -> EventBus:
         from netcx.adapters.bus.kafka import KafkaEventBus
 
-        return KafkaEventBus(bus.kafka_bootstrap, bus.topic, bus.partitions)
+        return KafkaEventBus(bus.kafka_bootstrap, bus.topic, bus.partitions, bus.kafka_retention_ms)
 
     def redis() -> EventBus:
         from netcx.adapters.bus.redis_streams import RedisStreamsEventBus
@@ -641,3 +660,47 @@ def build_binding_hot_set(settings: Settings, pseudonymizer: Pseudonymizer) -> R
     return RedisBindingHotSet(
         client(online.redis_url), pseudonymizer, online.redis_prefix, online.bindings_ttl_s
     )
+
+
+# ---------------------------------------------------------------- privacy: every store
+
+
+def build_subject_stores(
+    settings: Settings,
+    pseudonymizer: Pseudonymizer,
+    event_log: EventLog,
+    intent_state: IntentStateData,
+    decision_log: DecisionLogData,
+) -> tuple[SubjectData, ...]:
+    """The stores besides the identity graph, consent ledger and audit log that hold a
+    subject's data, so export and erasure reach them (docs/privacy.md lists them)."""
+    from netcx.services.privacy import DecisionLogSubjects, EventLogSubjects
+
+    return (
+        EventLogSubjects(event_log, pseudonymizer),
+        intent_state,
+        DecisionLogSubjects(decision_log, pseudonymizer),
+        *_bus_copies(settings, pseudonymizer),
+    )
+
+
+def _bus_copies(settings: Settings, pseudonymizer: Pseudonymizer) -> tuple[SubjectData, ...]:
+    """The forwarded copies of events on the bus, by `scale.bus.backend`. A Kafka topic
+    cannot delete single records: there the topic's retention.ms bounds a copy's life."""
+    bus = settings.scale.bus
+
+    def redis() -> tuple[SubjectData, ...]:
+        from netcx.adapters.bus.redis_streams_subjects import RedisStreamsSubjects
+
+        return (
+            RedisStreamsSubjects(
+                bus.redis_url, bus.topic, bus.partitions, bus.redis_prefix, pseudonymizer
+            ),
+        )
+
+    builders: dict[str, Callable[[], tuple[SubjectData, ...]]] = {
+        "none": tuple,
+        "kafka": tuple,
+        "redis": redis,
+    }
+    return builders[bus.backend]()

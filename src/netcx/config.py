@@ -217,6 +217,12 @@ class BusSettings(BaseModel):
     poll_interval_ms: int = Field(default=100, gt=0)
     recognition_wait_ms: int = Field(default=2000, ge=0)
     dedupe_ttl_s: int = Field(default=7 * 86400, gt=0)
+    # `netcx serve` runs the forwarder itself when a backend is set (one per data dir,
+    # whatever the worker count); false: run `netcx bus forward` separately.
+    forward_in_serve: bool = True
+    # Life of an event's copy on a Kafka topic netcx creates (retention.ms): a topic cannot
+    # delete single records, so this bounds how long an erased subject's copies remain.
+    kafka_retention_ms: int = Field(default=7 * 86_400_000, gt=0)
 
 
 class OnlineSettings(BaseModel):

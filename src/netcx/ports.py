@@ -417,3 +417,23 @@ class ResolvedEvents(Protocol):
     def count(self) -> int:
         """How many distinct events have been resolved."""
         ...
+
+
+# ---------------------------------------------------------------- privacy: every store
+
+
+class IntentStateData(IntentStateStore, SubjectData, Protocol):
+    """An IntentStateStore that also exports and erases a subject: its own state and the
+    evidence its events left in other subjects' states (its line's, its household's)."""
+
+
+class DecisionLogData(DecisionLog, Protocol):
+    """A DecisionLog that can find and erase decisions (a data subject's, for privacy)."""
+
+    def decisions_where(self, selected: Callable[[Decision], bool]) -> list[Decision]:
+        """Every stored decision `selected` picks (any process's)."""
+        ...
+
+    def erase_decisions(self, decision_ids: Sequence[str]) -> int:
+        """Delete decisions, with the contacts and exposure units they made; how many."""
+        ...

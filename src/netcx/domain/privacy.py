@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Set
 from enum import StrEnum
+from typing import Any
 
 import msgspec
 
-from netcx.domain.pseudonyms import IdKind, kind_of_pseudonym
+from netcx.domain import events
+from netcx.domain.events import Event
+from netcx.domain.intents.scoring import IntentScore, SubjectState
+from netcx.domain.pseudonyms import IdKind, Pseudonymizer, kind_of_pseudonym
 from netcx.errors import InvalidInput
 
 DAY_MS = 86_400_000
@@ -21,6 +25,7 @@ class DataKind(StrEnum):
     CRM_EDGES = "crm_edges"  # line/subscriber/household/account links
     CONSENT = "consent"  # superseded consent decisions (the one in force is always kept)
     AUDIT = "audit"  # resolution and data-subject-request audit records
+    EVENTS = "events"  # collected web/app events (by when they were received)
 
 
 DEFAULT_RETENTION_DAYS: Mapping[DataKind, int] = {
@@ -29,6 +34,7 @@ DEFAULT_RETENTION_DAYS: Mapping[DataKind, int] = {
     DataKind.CRM_EDGES: 395,
     DataKind.CONSENT: 1095,
     DataKind.AUDIT: 365,
+    DataKind.EVENTS: 395,
 }
 
 
@@ -118,3 +124,102 @@ class AuditRecord(msgspec.Struct, frozen=True, omit_defaults=True):
     outcome: str = ""
     reason: str = ""
     evidence: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------- whose is a stored record
+
+
+def event_pseudonyms(
+    event: Event, recognition: events.Recognition | None, pseudonym: Callable[[IdKind, str], str]
+) -> set[str]:
+    """Every pseudonym an event is personal data of: its visitor (and the one it aliased),
+    the logged-in user as subscriber, and every id it was recognised as. `pseudonym` maps
+    a raw id to its pseudonym (call it once per key version to match older pseudonyms)."""
+    out = set(recognition.ids.values()) if recognition is not None else set()
+    for kind, raw in (
+        (IdKind.VISITOR, event.visitor_id),
+        (IdKind.VISITOR, event.previous_id),
+        (IdKind.SUBSCRIBER, event.user_id),
+    ):
+        if raw:
+            out.add(pseudonym(kind, raw))
+    return out
+
+
+def pseudonyms_under_every_key(pseudonymizer: Pseudonymizer) -> list[Callable[[IdKind, str], str]]:
+    """One `pseudonym(kind, raw)` per key version held (memoised: erasure scans many
+    records with the same ids)."""
+    memo: dict[tuple[IdKind, str, str], str] = {}
+
+    def under(version: str) -> Callable[[IdKind, str], str]:
+        def pseudonym(kind: IdKind, raw: str) -> str:
+            key = (kind, raw, version)
+            if key not in memo:
+                memo[key] = pseudonymizer.pseudonym(kind, raw, version=version)
+            return memo[key]
+
+        return pseudonym
+
+    return [under(v) for v in pseudonymizer.versions]
+
+
+def event_owner_test(
+    subjects: Iterable[str], pseudonymizer: Pseudonymizer
+) -> Callable[[events.StoredEvent], bool]:
+    """Whether a stored event is personal data of one of `subjects` (`event_pseudonyms`),
+    its raw ids hashed under every key version held, so a rotated key still matches."""
+    wanted = set(subjects)
+    versions = pseudonyms_under_every_key(pseudonymizer)
+
+    def owned(stored: events.StoredEvent) -> bool:
+        return any(event_pseudonyms(stored.event, stored.recognition, p) & wanted for p in versions)
+
+    return owned
+
+
+def exported_event(stored: events.StoredEvent) -> dict[str, Any]:
+    """An event as a subject sees it in an export: everything but the client address (raw
+    IPs never leave the network-identity boundary)."""
+    view: dict[str, Any] = msgspec.to_builtins(stored.event)
+    view.pop("client", None)
+    if stored.recognition is not None:
+        view["recognition"] = msgspec.to_builtins(stored.recognition)
+    return view
+
+
+def without_evidence_of(state: SubjectState, subjects: Set[str]) -> SubjectState | None:
+    """`state` with the evidence that came from `subjects` (their page views that scored a
+    line's or household's intent) removed; None when nothing was removed."""
+    changed = False
+    intents: dict[str, IntentScore] = {}
+    for name, score in state.intents.items():
+        kept = tuple(e for e in score.evidence if e.source not in subjects)
+        if len(kept) != len(score.evidence):
+            changed = True
+            score = msgspec.structs.replace(score, evidence=kept)
+        intents[name] = score
+    return SubjectState(intents=intents) if changed else None
+
+
+def evidence_of(state: SubjectState, subjects: Set[str]) -> list[dict[str, Any]]:
+    """The evidence in `state` that came from `subjects` (for an export)."""
+    return [
+        {"intent": name, **msgspec.to_builtins(e)}
+        for name, score in state.intents.items()
+        for e in score.evidence
+        if e.source in subjects
+    ]
+
+
+def export_intent_states(
+    states: Iterable[tuple[str, SubjectState]], subjects: Set[str]
+) -> list[dict[str, Any]]:
+    """The subjects' own scorer states, and the evidence they left in others' (a line's or
+    household's), for an export."""
+    out: list[dict[str, Any]] = []
+    for sid, state in states:
+        if sid in subjects:
+            out.append({"subject": sid, "intents": msgspec.to_builtins(state.intents)})
+        elif found := evidence_of(state, subjects):
+            out.append({"subject": sid, "evidence_from_subject": found})
+    return out

@@ -56,6 +56,7 @@ from netcx.errors import InvalidInput, NotFound
 from netcx.ports import (
     AuditLog,
     ConsentLedger,
+    EventLog,
     IdentityStore,
     RecentIntents,
     Resolver,
@@ -199,6 +200,7 @@ class IdentityService:
     network_edge_ttl_s: int = 1800
     retention: RetentionPolicy = field(default_factory=RetentionPolicy.from_days)
     other_stores: Sequence[SubjectData] = ()
+    event_log: EventLog | None = None  # the collector's log, for its retention purge
 
     # ------------------------------------------------------------ pseudonyms
 
@@ -773,6 +775,8 @@ class IdentityService:
             DataKind.CONSENT.value: self.consent.purge(cut(DataKind.CONSENT, now)),
             DataKind.AUDIT.value: self.audit.purge(cut(DataKind.AUDIT, now)),
         }
+        if self.event_log is not None:
+            counts[DataKind.EVENTS.value] = self.event_log.purge_before(cut(DataKind.EVENTS, now))
         outcome = " ".join(f"{k}={v}" for k, v in counts.items())
         self.audit.append([AuditRecord(now, AuditAction.PURGE, caller, outcome=outcome)])
         log.info("event=retention_purge caller=%s %s", caller, outcome)

@@ -90,4 +90,11 @@ def test_consent_export_erase_purge_from_the_command_line(tmp_path: Path) -> Non
     assert missing.returncode == 4 and "no such file" in " ".join(missing.stderr.split())
 
     purged = json.loads(netcx(data, "retention", "purge").stdout)
-    assert set(purged) == {"network_edges", "login_edges", "crm_edges", "consent", "audit"}
+    assert set(purged) == {
+        "network_edges",
+        "login_edges",
+        "crm_edges",
+        "consent",
+        "audit",
+        "events",
+    }

@@ -108,3 +108,31 @@ def test_batches_are_bounded(tmp_path: Path) -> None:
 
     assert asyncio.run(SegmentForwarder(tmp_path, Counting(), P, batch_size=10).drain_once()) == 25
     assert sizes == [10, 10, 5]
+
+
+def test_one_forwarder_per_directory_and_the_next_takes_over(tmp_path: Path) -> None:
+    store(tmp_path, [ev(1)], [(ev(1), Recognition.anonymous())])
+    first_bus, second_bus = FakeBus(), FakeBus()
+    first = SegmentForwarder(tmp_path, first_bus, P)
+    second = SegmentForwarder(tmp_path, second_bus, P)  # loaded the (empty) checkpoint
+    assert first.take_lock()
+    assert asyncio.run(first.drain_once()) == 1
+    store(tmp_path, [ev(2)], [(ev(2), Recognition.anonymous())])
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        waiting = asyncio.create_task(second.run(stop, 0.01, lock_retry_s=0.01))
+        await asyncio.sleep(0.2)
+        assert second_bus.published == []  # waits while the first holds the lock
+        await first.close()
+        for _ in range(100):
+            if second_bus.published:
+                break
+            await asyncio.sleep(0.02)
+        stop.set()
+        await waiting
+        await second.close()
+
+    asyncio.run(run())
+    assert [i.event.event_id for _, i in first_bus.published] == ["e1"]
+    assert [i.event.event_id for _, i in second_bus.published] == ["e2"]  # checkpoint re-read

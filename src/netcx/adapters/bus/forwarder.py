@@ -10,12 +10,19 @@ unreachable broker means re-sending, never losing; consumers deduplicate by even
 The recognition is written just after its event; an event whose recognition is not in the
 log yet is held for up to `recognition_wait_ms` (then sent unrecognised) so its key is
 right.
+
+Byte offsets stay valid when a segment is erased from or purged: the log blanks records in
+place (same length) rather than moving them, and a segment it deletes is never written
+again. One forwarder per data directory: `run` holds `forwarder.lock` (flock) while it
+forwards, so `netcx serve` (with any number of workers) and `netcx bus forward` never both
+send; a second one waits and takes over when the first stops.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -23,7 +30,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from netcx.adapters.storage.eventlog_segments import SegmentEventLog
+from netcx.adapters.storage.eventlog_segments import SegmentEventLog, copying
 from netcx.domain.events import Event, Recognition, StoredEvent
 from netcx.domain.pseudonyms import IdKind, Pseudonymizer
 from netcx.errors import Unavailable
@@ -32,6 +39,20 @@ from netcx.ports import EventBus
 log = logging.getLogger("netcx.bus.forwarder")
 
 CHECKPOINT = "forwarded.json"
+LOCK = "forwarder.lock"
+
+
+def try_lock(directory: Path) -> int | None:
+    """The forwarder lock of `directory` (a descriptor to close to release it), or None
+    while another process holds it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def partition_key(event: Event, recognition: Recognition | None, p: Pseudonymizer) -> str:
@@ -76,6 +97,7 @@ class SegmentForwarder:
         self._clock_s = clock_s
         self._checkpoint_path = directory / CHECKPOINT
         self._offsets: dict[str, int] = self._load_checkpoint()
+        self._lock_fd: int | None = None
         self._held_since: dict[tuple[str, int], float] = {}
         self.forwarded = 0
 
@@ -84,6 +106,20 @@ class SegmentForwarder:
             return {}
         loaded: dict[str, int] = json.loads(self._checkpoint_path.read_text(encoding="utf-8"))
         return loaded
+
+    def take_lock(self) -> bool:
+        """Become the data directory's forwarder (False: another one is); the checkpoint
+        is re-read, since the previous forwarder may have moved it."""
+        if self._lock_fd is None:
+            self._lock_fd = try_lock(self._dir)
+            if self._lock_fd is not None:
+                self._offsets = self._load_checkpoint()
+        return self._lock_fd is not None
+
+    def release_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def _save_checkpoint(self) -> None:
         tmp = self._checkpoint_path.with_suffix(".tmp")
@@ -125,26 +161,49 @@ class SegmentForwarder:
         sent = 0
         if not self._dir.is_dir():
             return 0
-        for segment in self._log.segments():
-            ready, offset = self._ready(segment)
-            for i in range(0, len(ready), self._batch):
-                batch = ready[i : i + self._batch]
-                await self._bus.publish([(key, item) for _, key, item in batch])
-                last = i + self._batch >= len(ready)
-                self._offsets[segment.name] = offset if last else batch[-1][0]
-                self._save_checkpoint()
-                sent += len(batch)
-            if not ready and offset != self._offsets.get(segment.name, 0):
-                self._offsets[segment.name] = offset  # only recognitions were new
-                self._save_checkpoint()
+        segments = self._log.segments()
+        present = {s.name for s in segments}
+        if any(name not in present for name in self._offsets):  # spent segments deleted
+            self._offsets = {n: o for n, o in self._offsets.items() if n in present}
+            self._save_checkpoint()
+        for segment in segments:
+            with copying(self._dir):
+                sent += await self._forward(segment)
         self.forwarded += sent
         return sent
 
+    async def _forward(self, segment: Path) -> int:
+        """Publish what is ready in `segment`; move its checkpoint."""
+        sent = 0
+        ready, offset = self._ready(segment)
+        for i in range(0, len(ready), self._batch):
+            batch = ready[i : i + self._batch]
+            await self._bus.publish([(key, item) for _, key, item in batch])
+            last = i + self._batch >= len(ready)
+            self._offsets[segment.name] = offset if last else batch[-1][0]
+            self._save_checkpoint()
+            sent += len(batch)
+        if not ready and offset != self._offsets.get(segment.name, 0):
+            self._offsets[segment.name] = offset  # only recognitions were new
+            self._save_checkpoint()
+        return sent
+
     async def close(self) -> None:
+        self.release_lock()
         await self._bus.close()
 
-    async def run(self, stop: asyncio.Event, poll_interval_s: float = 0.1) -> None:
-        """Drain until `stop` is set; an unreachable bus is retried with bounded backoff."""
+    async def run(
+        self, stop: asyncio.Event, poll_interval_s: float = 0.1, lock_retry_s: float = 1.0
+    ) -> None:
+        """Drain until `stop` is set; an unreachable bus is retried with bounded backoff.
+        Waits (until `stop`) while another process is the directory's forwarder."""
+        if not self.take_lock():
+            log.info("forward_waiting reason=another_forwarder_holds_the_lock dir=%s", self._dir)
+        while not self.take_lock():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), lock_retry_s)
+            if stop.is_set():
+                return
         delay_s = poll_interval_s
         while not stop.is_set():
             try:

@@ -23,14 +23,22 @@ _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(StoredEvent).decode
 
 
-async def ensure_topic(bootstrap: str, topic: str, partitions: int) -> None:
-    """Create the topic if it does not exist yet."""
+async def ensure_topic(bootstrap: str, topic: str, partitions: int, retention_ms: int) -> None:
+    """Create the topic if it does not exist yet, its records kept `retention_ms` (a topic
+    cannot delete one record: this bounds how long an erased subject's copies live)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     try:
         await admin.start()
         with contextlib.suppress(TopicAlreadyExistsError):
             await admin.create_topics(
-                [NewTopic(topic, num_partitions=partitions, replication_factor=1)]
+                [
+                    NewTopic(
+                        topic,
+                        num_partitions=partitions,
+                        replication_factor=1,
+                        topic_configs={"retention.ms": str(retention_ms)},
+                    )
+                ]
             )
     except KafkaError as err:
         raise Unavailable(f"kafka {bootstrap}: cannot create topic {topic}: {err}") from err
@@ -39,15 +47,18 @@ async def ensure_topic(bootstrap: str, topic: str, partitions: int) -> None:
 
 
 class KafkaEventBus:
-    def __init__(self, bootstrap: str, topic: str, partitions: int = 6) -> None:
+    def __init__(
+        self, bootstrap: str, topic: str, partitions: int = 6, retention_ms: int = 7 * 86_400_000
+    ) -> None:
         self._bootstrap = bootstrap
         self._topic = topic
         self._partitions = partitions
+        self._retention_ms = retention_ms
         self._producer: Any = None
 
     async def _started_producer(self) -> Any:
         if self._producer is None:
-            await ensure_topic(self._bootstrap, self._topic, self._partitions)
+            await ensure_topic(self._bootstrap, self._topic, self._partitions, self._retention_ms)
             producer = AIOKafkaProducer(
                 bootstrap_servers=self._bootstrap,
                 acks="all",

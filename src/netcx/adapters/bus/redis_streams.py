@@ -28,7 +28,7 @@ _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(StoredEvent).decode
 
 
-def _streams(prefix: str, topic: str, partitions: int) -> list[str]:
+def stream_names(prefix: str, topic: str, partitions: int) -> list[str]:
     return [f"{prefix}:{{bus:{topic}:{p}}}:events" for p in range(partitions)]
 
 
@@ -44,7 +44,7 @@ class RedisStreamsEventBus:
         self._url = url
         self._claim_idle_ms = claim_idle_ms
         self._r: Any = aioredis.Redis.from_url(url, decode_responses=False)
-        self._streams = _streams(prefix, topic, partitions)
+        self._streams = stream_names(prefix, topic, partitions)
 
     async def publish(self, records: Sequence[tuple[str, StoredEvent]]) -> None:
         if not records:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 
 from netcx.domain.decisions.context import Contact
 from netcx.domain.decisions.engine import Decision
@@ -63,6 +64,30 @@ class MemoryDecisionLog:
     def exposure_units(self) -> dict[tuple[str, str], int]:
         with self._lock:
             return {cell: len(accounts) for cell, accounts in self._units.items()}
+
+    def decisions_where(self, selected: Callable[[Decision], bool]) -> list[Decision]:
+        with self._lock:
+            return [d for d in self._by_id.values() if selected(d)]
+
+    def erase_decisions(self, decision_ids: Sequence[str]) -> int:
+        """Drop decisions, and so the contacts and exposure units they made."""
+        ids = set(decision_ids)
+        with self._lock:
+            kept = [d for d in self._by_id.values() if d.decision_id not in ids]
+            erased = len(self._by_id) - len(kept)
+            if erased:
+                self._rebuild(kept)
+            return erased
+
+    def reset(self, decisions: Sequence[Decision]) -> None:
+        """Replace everything by `decisions` (in order)."""
+        with self._lock:
+            self._rebuild(decisions)
+
+    def _rebuild(self, decisions: Sequence[Decision]) -> None:
+        self._by_id, self._contacts, self._units = {}, defaultdict(list), defaultdict(set)
+        for d in decisions:
+            self._index(d)
 
     def __len__(self) -> int:
         return len(self._by_id)

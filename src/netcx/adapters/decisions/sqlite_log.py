@@ -15,11 +15,13 @@ account across workers, up to the other worker's flush interval.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import msgspec
@@ -52,6 +54,8 @@ CREATE TABLE IF NOT EXISTS decisions (
     writer TEXT NOT NULL              -- the writing process's random id (catch-up skips its own)
 );
 CREATE INDEX IF NOT EXISTS decisions_account ON decisions (account_id, at_ms);
+-- one row per data-subject erasure: tells other processes to rebuild their index
+CREATE TABLE IF NOT EXISTS decision_erasures (seq INTEGER PRIMARY KEY AUTOINCREMENT);
 """
 
 _INSERT = "INSERT OR IGNORE INTO decisions VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -92,6 +96,7 @@ class SqliteDecisionLog:
         self._decoder = msgspec.json.Decoder(Decision)
         self._read_lock = threading.Lock()
         self._seen_seq = 0
+        self._seen_erasure = 0
         self._data_version: int | None = None
         self._catch_up_interval_s = catch_up_interval_s
         self._looked_at = float("-inf")
@@ -137,6 +142,11 @@ class SqliteDecisionLog:
                 (version,) = con.execute("PRAGMA data_version").fetchone()
                 if version == self._data_version:
                     return
+                (erasure,) = con.execute(
+                    "SELECT coalesce(max(seq), 0) FROM decision_erasures"
+                ).fetchone()
+                if erasure != self._seen_erasure:  # another process erased a subject
+                    self._reindex(con, erasure)
                 # Writers commit one at a time, so every row up to the highest committed
                 # seq is in; the scan skips our own rows inside SQLite.
                 (top,) = con.execute("SELECT coalesce(max(seq), 0) FROM decisions").fetchone()
@@ -153,6 +163,39 @@ class SqliteDecisionLog:
             for decision_id, record in rows:
                 if self._index.get(decision_id) is None:
                     self._index.append(self._decoder.decode(record))
+
+    def _reindex(self, con: sqlite3.Connection, erasure: int) -> None:
+        """Rebuild the index from the file, plus our decisions not flushed yet (the queue is
+        read first: one flushed meanwhile is then in both, and kept once)."""
+        with self._lock:
+            queued = list(self._queue)
+        rows = con.execute("SELECT seq, record FROM decisions ORDER BY seq").fetchall()
+        decisions = {d.decision_id: d for d in (self._decoder.decode(r) for _, r in rows)}
+        for d in queued:
+            decisions.setdefault(d.decision_id, d)
+        self._index.reset(list(decisions.values()))
+        self._seen_seq = rows[-1][0] if rows else 0
+        self._seen_erasure = erasure
+
+    def decisions_where(self, selected: Callable[[Decision], bool]) -> list[Decision]:
+        """Every process's decisions that `selected` picks (a full scan: for erasure)."""
+        rows = self.query("SELECT record FROM decisions ORDER BY seq")
+        found = (self._decoder.decode(str(r)) for (r,) in rows)
+        return [d for d in found if selected(d)]
+
+    def erase_decisions(self, decision_ids: Sequence[str]) -> int:
+        """Delete decisions (their contacts and exposure units go with them); other
+        processes rebuild their index at their next look."""
+        self.flush()
+        with self._writer_db.erasing() as con:
+            erased = con.execute(
+                "DELETE FROM decisions WHERE decision_id IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(decision_ids)),),
+            ).rowcount
+            if erased:
+                con.execute("INSERT INTO decision_erasures DEFAULT VALUES")
+        self._index.erase_decisions(decision_ids)
+        return int(erased)
 
     def flush(self) -> None:
         """Commit everything appended so far to the file."""

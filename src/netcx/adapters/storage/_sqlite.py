@@ -28,6 +28,8 @@ class SqliteFile:
             )
             self._con.execute("PRAGMA journal_mode=WAL")
             self._con.execute("PRAGMA synchronous=NORMAL")
+            # Deleted rows are zeroed, not left in free space (erasure must remove the bytes).
+            self._con.execute("PRAGMA secure_delete=ON")
             self._con.executescript(schema)
         except sqlite3.Error as err:
             raise Unavailable(f"{path}: cannot open the embedded store: {err}") from err
@@ -49,6 +51,17 @@ class SqliteFile:
                 self._con.execute("ROLLBACK")
                 raise
             self._con.execute("COMMIT")
+
+    @contextmanager
+    def erasing(self) -> Iterator[sqlite3.Connection]:
+        """A transaction that deletes personal data: after the commit, the write-ahead log
+        (which still holds the old pages) is checkpointed into the file and truncated."""
+        with self.transaction() as con:
+            yield con
+        with self._lock:
+            busy, _, _ = self._con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            raise Unavailable(f"{self.path}: erased, but a reader kept the old pages; retry")
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:

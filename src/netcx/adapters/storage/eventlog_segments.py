@@ -16,11 +16,21 @@ concurrent requests share syscalls and fsyncs. The fdatasync runs inline on the 
 the disk is fast (a worker-thread hand-off measured 50-90 us more CPU per request); once one
 takes over a millisecond, syncs move to a worker thread so the loop keeps taking requests,
 and requests that arrive meanwhile form the next group.
+
+Erasure and retention never move a record: each dropped record is overwritten in place by
+a filler frame of the same length (payload 0xC1 — never valid msgpack — then zeros), so byte
+offsets into a segment (the bus forwarder's checkpoint) stay valid and a writer may go on
+appending to the same file meanwhile. The overwrites are first committed to `erase.journal`
+(fsync, atomic rename), then applied and synced, then the journal is removed; whoever opens
+the directory next finishes an erasure a crash interrupted, so a crash loses nothing else
+and leaves no half-erased subject. A segment left with fillers only is deleted once its
+writer has moved on (its name is never reused).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
 import re
@@ -95,14 +105,16 @@ def _segments(directory: Path) -> list[Path]:
 
 
 def _payloads(path: Path) -> Iterator[bytes]:
-    """The intact records of a segment; stops at an incomplete or torn tail."""
+    """The intact records of a segment, fillers left out; stops at an incomplete or torn
+    tail."""
     for _, payload in _framed(path, 0):
-        yield payload
+        if payload[:1] != _FILLER:
+            yield payload
 
 
 def _framed(path: Path, offset: int) -> Iterator[tuple[int, bytes]]:
-    """(offset just after it, payload) of each intact record after byte `offset`; stops at
-    an incomplete or torn tail."""
+    """(offset just after it, payload) of each intact record after byte `offset`, fillers
+    included; stops at an incomplete or torn tail."""
     with path.open("rb") as f:
         f.seek(offset)
         data = f.read()
@@ -117,6 +129,16 @@ def _framed(path: Path, offset: int) -> Iterator[tuple[int, bytes]]:
             return
         pos = start + length
         yield offset + pos, payload
+
+
+_FILLER = b"\xc1"
+"""First payload byte of a filler frame (erased bytes): 0xC1 is never valid msgpack."""
+
+
+def _filler(length: int) -> bytes:
+    """A frame of exactly `length` bytes that every reader skips."""
+    payload = _FILLER + bytes(length - _FRAME.size - 1)
+    return _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,35 +180,153 @@ def _sync_and_close(fd: int) -> float:
     return time.perf_counter() - started
 
 
-def _rewrite_segment(path: Path, drop: Callable[[Event], bool]) -> int:
-    """Replace `path` by a copy without the dropped events; returns how many were dropped."""
-    records = [(payload, _record_decoder.decode(payload)) for payload in _payloads(path)]
-    dropped = {r.event.key for _, r in records if isinstance(r, _EventRecord) and drop(r.event)}
-    if not dropped:
-        return 0
-    kept: list[bytes] = []
-    for payload, record in records:
+class _Overwrite(msgspec.Struct, array_like=True):
+    """Bytes [offset, offset + length) of `segment` become `kept` (re-encoded records of
+    other subjects, possibly empty) followed by a filler."""
+
+    segment: str
+    offset: int
+    length: int
+    kept: bytes
+
+
+_JOURNAL = "erase.journal"
+_journal_decoder = msgspec.msgpack.Decoder(list[_Overwrite])
+
+
+def _overwrites(path: Path, dropped: set[Key]) -> list[_Overwrite]:
+    """How to blank out, in place, the dropped events of `path` and their recognitions."""
+    out: list[_Overwrite] = []
+    for end, payload in _framed(path, 0):
+        if payload[:1] == _FILLER:
+            continue
+        start = end - _FRAME.size - len(payload)
+        record = _record_decoder.decode(payload)
         if isinstance(record, _EventRecord):
-            if record.event.key not in dropped:
-                kept.append(_FRAME.pack(len(payload), zlib.crc32(payload)) + payload)
+            if record.event.key in dropped:
+                out.append(_Overwrite(path.name, start, end - start, b""))
             continue
         items = [i for i in record.items if (i.source, i.event_id) not in dropped]
-        if items:
-            kept.append(_frame(_Recognitions(items)))
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        if len(items) == len(record.items):
+            continue
+        kept = _frame(_Recognitions(items)) if items else b""
+        # Each dropped item is >= 20 encoded bytes, so the filler (>= 9) always fits.
+        if end - start - len(kept) < _FRAME.size + 1:
+            raise RuntimeError(f"{path}: no room for a filler at byte {start}")
+        out.append(_Overwrite(path.name, start, end - start, kept))
+    return out
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
     try:
-        os.write(fd, b"".join(kept))
         os.fsync(fd)
     finally:
         os.close(fd)
-    tmp.replace(path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+
+
+def _commit_journal(directory: Path, overwrites: list[_Overwrite]) -> None:
+    """Make the planned overwrites durable before any segment byte changes."""
+    payload = _encoder.encode(overwrites)
+    tmp = directory / (_JOURNAL + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.fsync(dir_fd)
+        os.write(fd, _FRAME.pack(len(payload), zlib.crc32(payload)) + payload)
+        os.fsync(fd)
     finally:
-        os.close(dir_fd)
-    return len(dropped)
+        os.close(fd)
+    tmp.replace(directory / _JOURNAL)
+    _fsync_dir(directory)
+
+
+def _apply_journal(directory: Path, overwrites: list[_Overwrite]) -> None:
+    """Overwrite (idempotently), sync every touched segment, then drop the journal."""
+    by_segment: dict[str, list[_Overwrite]] = {}
+    for o in overwrites:
+        by_segment.setdefault(o.segment, []).append(o)
+    for name, items in by_segment.items():
+        path = directory / name
+        if not path.exists():  # deleted as all-filler after an earlier, complete apply
+            continue
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            for o in items:
+                os.pwrite(fd, o.kept + _filler(o.length - len(o.kept)), o.offset)
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+    (directory / _JOURNAL).unlink(missing_ok=True)
+    _fsync_dir(directory)
+
+
+def _read_journal(directory: Path) -> list[_Overwrite] | None:
+    """The committed journal, or None (only ever renamed into place whole and synced)."""
+    try:
+        data = (directory / _JOURNAL).read_bytes()
+    except FileNotFoundError:
+        return None
+    length, crc = _FRAME.unpack_from(data, 0)
+    payload = data[_FRAME.size : _FRAME.size + length]
+    if len(payload) != length or zlib.crc32(payload) != crc:
+        raise ParseError("erase journal is damaged", source=str(directory / _JOURNAL), line_no=1)
+    return _journal_decoder.decode(payload)
+
+
+@contextlib.contextmanager
+def _rewrite_lock(directory: Path, *, wait: bool, shared: bool = False) -> Iterator[bool]:
+    """One eraser per directory (across processes), exclusive of copying readers (shared);
+    yields False when busy and not waiting."""
+    fd = os.open(directory / "rewrite.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+        try:
+            fcntl.flock(fd, mode if wait else mode | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def copying(directory: Path) -> Iterator[None]:
+    """Held by a reader that copies records elsewhere (the bus forwarder) from reading a
+    segment until its copies are out. An erasure waits for it and it for an erasure, so a
+    copy made from the unerased log is already there when the erasure's later steps (the
+    bus's copies) run."""
+    with _rewrite_lock(directory, wait=True, shared=True):
+        yield
+
+
+def finish_interrupted_erasure(directory: Path) -> bool:
+    """Apply an erasure a crash left committed but unapplied; True when there was one.
+    If another process is erasing right now, that process finishes it."""
+    if not (directory / _JOURNAL).exists():
+        return False
+    with _rewrite_lock(directory, wait=False) as locked:
+        if not locked:
+            return False
+        overwrites = _read_journal(directory)
+        if overwrites is None:
+            return False
+        _apply_journal(directory, overwrites)
+        return True
+
+
+def _remove_spent_segments(directory: Path) -> None:
+    """Delete segments holding fillers only, except each writer slot's latest (a writer
+    may still append there, and a deleted latest name would be reused)."""
+    latest: dict[int, Path] = {}
+    for path in _segments(directory):
+        m = _SEGMENT.match(path.name)
+        assert m is not None  # _segments only lists matching names
+        latest[int(m.group(1))] = path
+    for path in _segments(directory):
+        if path in latest.values() or any(True for _ in _payloads(path)):
+            continue
+        path.unlink()
+    _fsync_dir(directory)
 
 
 class _Writer:
@@ -446,6 +586,7 @@ class SegmentEventLog:
             with self._open_lock:
                 if self._writer is None:
                     self._dir.mkdir(parents=True, exist_ok=True)
+                    finish_interrupted_erasure(self._dir)
                     self._writer = _Writer(
                         self._dir,
                         self._fsync,
@@ -484,6 +625,7 @@ class SegmentEventLog:
         events: dict[Key, Event] = {}
         recognitions: dict[Key, Recognition] = {}
         if self._dir.is_dir():
+            finish_interrupted_erasure(self._dir)
             for path in _segments(self._dir):
                 for n, payload in enumerate(_payloads(path), start=1):
                     try:
@@ -502,13 +644,19 @@ class SegmentEventLog:
 
     def segments(self) -> list[Path]:
         """The segment files, in the order `read_segment` should visit them."""
-        return _segments(self._dir) if self._dir.is_dir() else []
+        if not self._dir.is_dir():
+            return []
+        finish_interrupted_erasure(self._dir)
+        return _segments(self._dir)
 
     def read_segment(self, segment: Path, offset: int = 0) -> Iterator[SegmentEntry]:
         """The intact records of `segment` after byte `offset` (a previous entry's `end`),
         in write order; stops at a torn or still-being-written tail. A recognition comes
         after its event, possibly in a later entry."""
         for n, (end, payload) in enumerate(_framed(segment, offset), start=1):
+            if payload[:1] == _FILLER:
+                yield SegmentEntry(segment, end)
+                continue
             try:
                 record = _record_decoder.decode(payload)
             except msgspec.DecodeError as err:
@@ -526,37 +674,29 @@ class SegmentEventLog:
         return self._rewrite(matches)
 
     def _rewrite(self, drop: Callable[[Event], bool]) -> int:
-        """Rewrite every closed segment without the events `drop` selects (and their
-        recognitions). A live writer of this object first rotates; a segment of another
-        process that is writing here cannot be rewritten, so that is refused."""
+        """Blank out, in place, every stored copy of the events `drop` selects and their
+        recognitions (see the module docstring); writers in any process may keep
+        appending. Returns how many distinct events were dropped."""
         if not self._dir.is_dir():
             return 0
-        with self._open_lock:
-            writer = self._writer
-            if writer is not None:
-                writer.rotate()
-            own = writer.slot if writer is not None else None
-            slots = {int(m.group(1)) for p in _segments(self._dir) if (m := _SEGMENT.match(p.name))}
-            locks: list[int] = []
-            try:
-                for slot in sorted(slots - {own}):
-                    fd = os.open(self._dir / f"w{slot}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-                    locks.append(fd)
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    except BlockingIOError:
-                        raise Unavailable(
-                            f"event log {self._dir}: another process is writing (slot {slot}); "
-                            "purge or erase through that process"
-                        ) from None
-                return sum(
-                    _rewrite_segment(path, drop)
-                    for path in _segments(self._dir)
-                    if writer is None or path != writer.path
-                )
-            finally:
-                for fd in locks:
-                    os.close(fd)
+        with _rewrite_lock(self._dir, wait=True):
+            leftover = _read_journal(self._dir)
+            if leftover is not None:
+                _apply_journal(self._dir, leftover)
+            segments = _segments(self._dir)
+            dropped: set[Key] = set()
+            for path in segments:
+                for payload in _payloads(path):
+                    record = _record_decoder.decode(payload)
+                    if isinstance(record, _EventRecord) and drop(record.event):
+                        dropped.add(record.event.key)
+            if not dropped:
+                return 0
+            overwrites = [o for path in segments for o in _overwrites(path, dropped)]
+            _commit_journal(self._dir, overwrites)
+            _apply_journal(self._dir, overwrites)
+            _remove_spent_segments(self._dir)
+            return len(dropped)
 
     def close(self) -> None:
         with self._open_lock:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from netcx.domain.intents.scoring import SubjectState
+from netcx.domain.privacy import export_intent_states, without_evidence_of
 
 
 class MemoryIntentStateStore:
+    name = "intent_state"
+
     def __init__(self) -> None:
         self._states: dict[str, SubjectState] = {}
         self._lock = threading.Lock()
@@ -28,3 +32,18 @@ class MemoryIntentStateStore:
     def delete(self, subject_id: str) -> bool:
         with self._lock:
             return self._states.pop(subject_id, None) is not None
+
+    def export_subject(self, subjects: Sequence[str]) -> list[dict[str, Any]]:
+        with self._lock:
+            return export_intent_states(self._states.items(), set(subjects))
+
+    def erase_subject(self, subjects: Sequence[str]) -> int:
+        wanted = set(subjects)
+        with self._lock:
+            erased = sum(self._states.pop(s, None) is not None for s in wanted)
+            for other, state in list(self._states.items()):
+                cleaned = without_evidence_of(state, wanted)
+                if cleaned is not None:
+                    self._states[other] = cleaned
+                    erased += 1
+            return erased

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import cast
+import re
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, cast
 
 import redis
 
 from netcx.adapters.storage.intent_state_codec import decode_state, encode_state
 from netcx.domain.intents.scoring import SubjectState
+from netcx.domain.privacy import export_intent_states, without_evidence_of
 from netcx.errors import Unavailable
 
 _MAX_RETRIES = 50
@@ -16,6 +18,8 @@ _MAX_RETRIES = 50
 
 class RedisIntentStateStore:
     """Several workers share states; a state untouched for `ttl_s` expires."""
+
+    name = "intent_state"
 
     def __init__(self, url: str, ttl_s: int, prefix: str = "netcx:intent:") -> None:
         self._redis = redis.Redis.from_url(url)
@@ -58,6 +62,41 @@ class RedisIntentStateStore:
     def delete(self, subject_id: str) -> bool:
         try:
             return bool(self._redis.delete(self._key(subject_id)))
+        except redis.RedisError as err:
+            raise Unavailable(f"intent state store (redis): {err}") from err
+
+    def _all(self) -> Iterator[tuple[str, SubjectState]]:
+        """Every stored state (SCAN: erasure and export are rare; evidence may sit under any
+        line or household)."""
+        n = len(self._prefix)
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self._prefix) + "*"  # glob-escaped
+        for key in self._redis.scan_iter(match=pattern, count=1000):
+            blob = cast(bytes | None, self._redis.get(key))
+            if blob:
+                yield key.decode()[n:], decode_state(blob)
+
+    def export_subject(self, subjects: Sequence[str]) -> list[dict[str, Any]]:
+        try:
+            return export_intent_states(self._all(), set(subjects))
+        except redis.RedisError as err:
+            raise Unavailable(f"intent state store (redis): {err}") from err
+
+    def erase_subject(self, subjects: Sequence[str]) -> int:
+        wanted = set(subjects)
+
+        def strip(current: SubjectState | None) -> SubjectState:
+            if current is None:  # expired since the scan: an empty state, expiring again
+                return SubjectState()
+            return without_evidence_of(current, wanted) or current
+
+        try:
+            erased = sum(self.delete(s) for s in wanted)
+            for sid, state in list(self._all()):
+                if without_evidence_of(state, wanted) is not None:
+                    # Through `update`: a concurrent worker's change is kept, the evidence not.
+                    self.update(sid, strip)
+                    erased += 1
+            return erased
         except redis.RedisError as err:
             raise Unavailable(f"intent state store (redis): {err}") from err
 

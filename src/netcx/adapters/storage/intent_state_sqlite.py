@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from netcx.adapters.storage._sqlite import SqliteFile
 from netcx.adapters.storage.intent_state_codec import decode_state, encode_state
 from netcx.domain.intents.scoring import SubjectState
+from netcx.domain.privacy import export_intent_states, without_evidence_of
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS intent_state (
@@ -23,6 +25,8 @@ CREATE TABLE IF NOT EXISTS intent_state (
 
 
 class SqliteIntentStateStore:
+    name = "intent_state"
+
     def __init__(self, path: Path) -> None:
         self._db = SqliteFile(path, _SCHEMA)
 
@@ -56,6 +60,29 @@ class SqliteIntentStateStore:
         with self._db.transaction() as con:
             gone = con.execute("DELETE FROM intent_state WHERE subject_id = ?", (subject_id,))
             return gone.rowcount > 0
+
+    def export_subject(self, subjects: Sequence[str]) -> list[dict[str, Any]]:
+        with self._db.reading() as con:
+            rows = con.execute("SELECT subject_id, state FROM intent_state").fetchall()
+        return export_intent_states(((s, decode_state(b)) for s, b in rows), set(subjects))
+
+    def erase_subject(self, subjects: Sequence[str]) -> int:
+        """Delete the subjects' states and their evidence in others' (one transaction; a
+        full scan: erasure is rare, and evidence may sit under any line or household)."""
+        wanted = set(subjects)
+        with self._db.erasing() as con:
+            erased = 0
+            for sid, blob in con.execute("SELECT subject_id, state FROM intent_state").fetchall():
+                if sid in wanted:
+                    con.execute("DELETE FROM intent_state WHERE subject_id = ?", (sid,))
+                    erased += 1
+                elif (cleaned := without_evidence_of(decode_state(blob), wanted)) is not None:
+                    con.execute(
+                        "UPDATE intent_state SET state = ? WHERE subject_id = ?",
+                        (encode_state(cleaned), sid),
+                    )
+                    erased += 1
+            return erased
 
     def close(self) -> None:
         self._db.close()

@@ -56,7 +56,7 @@ class SqliteAuditLog:
         return [self._decode(r[0]) for r in rows]
 
     def erase_subject(self, subject: str) -> int:
-        with self._db.transaction() as con:
+        with self._db.erasing() as con:
             return con.execute("DELETE FROM audit_records WHERE subject = ?", (subject,)).rowcount
 
     def purge(self, before_ms: int) -> int:

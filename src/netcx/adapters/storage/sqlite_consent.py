@@ -64,7 +64,7 @@ class SqliteConsentLedger:
         return {s: self.history(s) for s in subjects}  # local reads: no round trip to save
 
     def erase_subject(self, subject: str) -> int:
-        with self._db.transaction() as con:
+        with self._db.erasing() as con:
             return con.execute(
                 "DELETE FROM consent_decisions WHERE subject = ?", (subject,)
             ).rowcount

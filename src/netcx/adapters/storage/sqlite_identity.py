@@ -55,7 +55,7 @@ class SqliteIdentityStore:
         return {n: self.edges_of(n) for n in nodes}  # local reads: no round trip to save
 
     def erase_node(self, node: str) -> int:
-        with self._db.transaction() as con:
+        with self._db.erasing() as con:
             return con.execute(
                 "DELETE FROM identity_edges WHERE src = ? OR dst = ?", (node, node)
             ).rowcount

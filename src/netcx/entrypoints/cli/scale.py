@@ -30,7 +30,7 @@ from netcx.bootstrap import (
     build_pseudonymizer,
 )
 from netcx.config import load_settings
-from netcx.errors import InvalidInput, NotFound
+from netcx.errors import InvalidInput, NotFound, Unavailable
 from netcx.services.bus_workers import WorkerStatus, run_resolve_worker
 
 DataOption = Annotated[Path, typer.Option(help="Data directory of `netcx serve` (its events/).")]
@@ -107,6 +107,11 @@ def register(app: typer.Typer) -> None:
         async def run() -> None:
             try:
                 if once:
+                    if not forwarder.take_lock():
+                        raise Unavailable(
+                            f"--data {data}: another forwarder (netcx serve or bus forward) "
+                            "is running on it"
+                        )
                     await forwarder.drain_once()
                 else:
                     poll_s = settings.scale.bus.poll_interval_ms / 1000

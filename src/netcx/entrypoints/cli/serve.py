@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -46,6 +48,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(import_world(world, settings))
             typer.echo(_load_crm_links(world, settings))
         radius = _start_radius_listener()
+        stop_forwarder = _start_forwarder()
         Granian(
             "netcx.entrypoints.http.asgi:create",
             address=host,
@@ -57,6 +60,8 @@ def register(app: typer.Typer) -> None:
         ).serve()
         if radius is not None:
             radius.set()
+        if stop_forwarder is not None:
+            stop_forwarder()
 
 
 def _load_crm_links(world: Path, settings: Settings) -> str:
@@ -91,3 +96,40 @@ def _start_radius_listener() -> threading.Event | None:
         typer.echo(f"warning: RADIUS listener not started: {err}", err=True)
         return None
     return start_in_thread(listener)[1]
+
+
+def _start_forwarder() -> Callable[[], None] | None:
+    """With a bus backend set (and `scale.bus.forward_in_serve`), the forwarder runs in a
+    thread of this (granian's main) process: the HTTP workers append to the local log and
+    acknowledge whatever the broker does; the forwarder drains the log to the broker, one
+    per data dir (it waits while another process holds the forwarder lock). Returns a
+    function that stops it."""
+    from netcx.bootstrap import build_forwarder, build_pseudonymizer
+    from netcx.config import load_settings
+
+    settings = load_settings()
+    bus = settings.scale.bus
+    if bus.backend == "none" or not bus.forward_in_serve:
+        return None
+    forwarder = build_forwarder(settings, build_pseudonymizer(settings))
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    async def run() -> None:
+        try:
+            await forwarder.run(stop, bus.poll_interval_ms / 1000)
+        finally:
+            await forwarder.close()
+
+    thread = threading.Thread(
+        target=loop.run_until_complete, args=(run(),), name="netcx-forwarder", daemon=True
+    )
+    thread.start()
+
+    def stop_it() -> None:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)
+        if not thread.is_alive():
+            loop.close()
+
+    return stop_it
