@@ -431,13 +431,22 @@ def build_intent_service(settings: Settings) -> IntentService:
 
 
 def build_decision_log(settings: Settings) -> DecisionLog:
-    """`decisions.log`: memory | sqlite (data_dir/decisions.sqlite, shared by processes)."""
+    """`decisions.log`: memory | sqlite (data_dir/decisions.sqlite, shared by processes) |
+    postgres (`scale.postgres.url`, shared by every instance)."""
     from netcx.adapters.decisions.memory_log import MemoryDecisionLog
     from netcx.adapters.decisions.sqlite_log import SqliteDecisionLog
+
+    def postgres() -> DecisionLog:
+        from netcx.adapters.decisions.postgres_log import PostgresDecisionLog
+
+        db = build_postgres(settings)
+        db.migrate()
+        return PostgresDecisionLog(db)
 
     builders: dict[str, Callable[[], DecisionLog]] = {
         "memory": MemoryDecisionLog,
         "sqlite": lambda: SqliteDecisionLog(settings.storage.data_dir / "decisions.sqlite"),
+        "postgres": postgres,
     }
     return _choose("decisions.log", settings.decisions.log, builders)()
 

@@ -1,0 +1,178 @@
+"""PostgreSQL DecisionLog: every decision in one table that every netcx instance shares.
+
+The request path never waits for PostgreSQL: `append` indexes the decision in memory and
+queues it, and `contacts` (caps, cooldowns on the decide path) answers from that index. One
+background thread per process, every `sync_interval_s`:
+- writes the queue in one transaction (`INSERT … ON CONFLICT (decision_id) DO NOTHING`,
+  retried through `Postgres.run`, so a batch whose acknowledgement was lost lands once; a
+  batch that fails for the whole retry budget stays queued, in order, for the next round);
+- indexes the rows other instances committed past the last seen `seq`.
+Writers insert under one advisory lock, so `seq` order is commit order and the catch-up
+never skips a row. Caps and SRM units are therefore per account across instances, up to two
+sync intervals late; a crash loses at most the last interval's decisions.
+
+`get` of an unknown id and `exposure_units` (the SRM check) catch up first, on the caller's
+thread: they are not on the decide path and raise `Unavailable` while the server is down.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+import msgspec
+
+from netcx.adapters.decisions.memory_log import MemoryDecisionLog
+from netcx.adapters.exit import close_at_exit
+from netcx.adapters.storage._postgres import Conn, Postgres
+from netcx.domain.decisions.context import Contact
+from netcx.domain.decisions.engine import Decision
+from netcx.errors import Unavailable
+
+log = logging.getLogger("netcx.decisions")
+
+_WRITE_LOCK_ID = 0x6E637864  # "ncxd": one decision-log writer transaction at a time
+
+_INSERT = (
+    "INSERT INTO decisions (decision_id, at_ms, channel, recognition, account_id, session_id, "
+    "visitor_id, intent, experiences, universal_holdout, holdout, shown, record, writer) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "ON CONFLICT (decision_id) DO NOTHING"
+)
+
+# One statement, so the top seq and the rows below it come from one snapshot.
+_CATCH_UP = (
+    "WITH top AS (SELECT coalesce(max(seq), 0) AS top FROM decisions) "
+    "SELECT top.top, d.record FROM top LEFT JOIN decisions d "
+    "ON d.seq > %s AND d.seq <= top.top AND d.writer <> %s ORDER BY d.seq"
+)
+
+_encode = msgspec.msgpack.Encoder().encode
+
+
+def _row(d: Decision, writer: str) -> tuple[Any, ...]:
+    return (
+        d.decision_id,
+        d.at_ms,
+        d.channel,
+        d.recognition.value,
+        d.account_id,
+        d.session_id,
+        d.visitor_id,
+        d.intent,
+        ",".join(c.experience_id for c in d.chosen),
+        d.universal_holdout,
+        d.holdout,
+        bool(d.shown),
+        _encode(d),
+        writer,
+    )
+
+
+class PostgresDecisionLog:
+    """Owns `db` (closed with the log)."""
+
+    def __init__(self, db: Postgres, sync_interval_s: float = 0.1) -> None:
+        self._db = db
+        self._writer_id = os.urandom(8).hex()
+        self._index = MemoryDecisionLog()
+        self._decode = msgspec.msgpack.Decoder(Decision).decode
+        self._read_lock = threading.Lock()
+        self._seen_seq = 0
+        self._catch_up()
+        self._lock = threading.Lock()
+        self._queue: list[Decision] = []
+        self._flush_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._closed = False
+        self._interval_s = sync_interval_s
+        self._thread = threading.Thread(target=self._run, name="decision-log-pg", daemon=True)
+        self._thread.start()
+        close_at_exit(self.close)
+
+    def append(self, decision: Decision) -> None:
+        self._index.append(decision)
+        with self._lock:
+            self._queue.append(decision)
+
+    def get(self, decision_id: str) -> Decision | None:
+        found = self._index.get(decision_id)
+        if found is None:
+            self._catch_up()
+            found = self._index.get(decision_id)
+        return found
+
+    def contacts(self, account_id: str, since_ms: int) -> list[Contact]:
+        return self._index.contacts(account_id, since_ms)
+
+    def exposure_units(self) -> dict[tuple[str, str], int]:
+        self._catch_up()
+        return self._index.exposure_units()
+
+    def pending(self) -> int:
+        """Decisions appended but not yet committed to PostgreSQL."""
+        with self._lock:
+            return len(self._queue)
+
+    def _catch_up(self) -> None:
+        """Index the rows other instances committed since the last look (ours are indexed
+        at append)."""
+        with self._read_lock:
+            seen = self._seen_seq
+            rows = self._db.run(
+                "decisions_catch_up",
+                lambda conn: conn.execute(_CATCH_UP, [seen, self._writer_id]).fetchall(),
+            )
+            if not rows:
+                return
+            for _, record in rows:
+                if record is None:
+                    continue
+                d = self._decode(bytes(record))
+                if self._index.get(d.decision_id) is None:
+                    self._index.append(d)
+            self._seen_seq = int(rows[0][0])
+
+    def flush(self) -> None:
+        """Commit everything appended so far (retried while the server is unreachable)."""
+        with self._flush_lock:
+            with self._lock:
+                batch, self._queue = self._queue, []
+            if not batch:
+                return
+            rows = [_row(d, self._writer_id) for d in batch]
+
+            def write(conn: Conn) -> None:
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", [_WRITE_LOCK_ID])
+                with conn.cursor() as cur:
+                    cur.executemany(_INSERT, rows)
+
+            try:
+                self._db.run("decisions_append", write)
+            except Unavailable:
+                with self._lock:  # keep the batch for the next attempt, in order
+                    self._queue[:0] = batch
+                raise
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            try:
+                self.flush()
+                self._catch_up()
+            except Unavailable:  # the batch stays queued; the next round retries
+                log.exception(
+                    "decision log sync failed; decisions stay queued pending=%d", self.pending()
+                )
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        self._thread.join()  # a round ends within the retry budget
+        try:
+            self.flush()
+        finally:
+            self._db.close()
