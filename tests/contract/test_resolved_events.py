@@ -69,3 +69,47 @@ def test_hot_set_resolves_by_port_and_time_and_expires(redis_url: str) -> None: 
     time.sleep(1.2)
     assert hot.resolve("203.0.113.5", 1500, 250).reason == "no_binding"
     r.close()
+
+
+@pytest.mark.redis
+def test_hot_set_answers_a_batch_like_one_query_at_a_time(redis_url: str) -> None:  # noqa: F811
+    from netcx.adapters.storage._redis import client
+    from netcx.adapters.storage.redis_online import RedisBindingHotSet
+
+    r = client(redis_url)
+    r.flushdb()
+    hot = RedisBindingHotSet(r, P, prefix="t")
+    hot.put(
+        [
+            StaticBinding("203.0.113.5", Level.LINE, 1024, 2047, 100, 200, 0.9, line_id="L1"),
+            StaticBinding("203.0.113.5", Level.LINE, 1024, 2047, 200, None, 0.9, line_id="L2"),
+            StaticBinding("203.0.113.5", Level.LINE, 2048, 3071, 0, None, 0.9, line_id="L3"),
+            StaticBinding("203.0.113.5", Level.LINE, 9000, None, 0, None, 0.9, line_id="L4"),
+            StaticBinding("198.18.0.7", Level.HOUSEHOLD, household_id="H1"),  # no ports
+        ]
+    )
+    queries: list[tuple[str, int | None, int]] = [
+        ("203.0.113.5", 1500, 150),
+        ("198.18.0.7", None, 5),
+        ("203.0.113.5", 1500, 250),
+        ("203.0.113.5", 3071, 250),
+        ("203.0.113.5", 9000, 250),
+        ("203.0.113.5", 9001, 250),
+        ("203.0.113.5", None, 250),
+        ("203.0.113.6", 1500, 250),
+        ("198.18.0.7", 40000, 5),
+    ]
+    batch = hot.resolve_many(queries)
+    assert batch == [hot.resolve(*q) for q in queries]
+    assert [b.line_id for b in batch[:6]] == [
+        P.pseudonym(IdKind.LINE, "L1"),
+        None,
+        P.pseudonym(IdKind.LINE, "L2"),
+        P.pseudonym(IdKind.LINE, "L3"),
+        P.pseudonym(IdKind.LINE, "L4"),
+        None,
+    ]
+    assert batch[1].household_id == batch[8].household_id == P.pseudonym(IdKind.HOUSEHOLD, "H1")
+    assert [b.reason for b in batch[5:8]] == ["no_binding"] * 3
+    assert hot.resolve_many([]) == []
+    r.close()

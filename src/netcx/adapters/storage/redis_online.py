@@ -12,6 +12,7 @@ A lost connection is `Unavailable`, so callers degrade instead of crashing.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -119,9 +120,21 @@ class RedisBindingHotSet:
             return int(self._r.memory_usage(self._key(ip), samples=0) or 0)
 
     def resolve(self, ip: str, port: int | None, at_ms: int) -> Resolution:
+        return self.resolve_many([(ip, port, at_ms)])[0]
+
+    def resolve_many(self, queries: Sequence[tuple[str, int | None, int]]) -> list[Resolution]:
+        """Every query's answer from one pipelined read of the addresses' bindings."""
+        ips = list(dict.fromkeys(ip for ip, _, _ in queries))
         with _translated("read bindings"):
-            held = self._r.hgetall(self._key(ip))
-        for field in sorted(held):
+            pipe = self._r.pipeline(transaction=False)
+            for ip in ips:
+                pipe.hgetall(self._key(ip))
+            held: dict[str, dict[bytes, bytes]] = dict(zip(ips, pipe.execute(), strict=True))
+        return [self._answer(held[ip], port, at_ms) for ip, port, at_ms in queries]
+
+    def _answer(self, held: dict[bytes, bytes], port: int | None, at_ms: int) -> Resolution:
+        # Decode only the bindings of the port's block (and port-less ones), in field order.
+        for field in sorted(f for f in held if _may_hold(f, port)):
             b = self._decode(held[field])
             if b.holds(port, at_ms):
                 return Resolution(
@@ -135,3 +148,20 @@ class RedisBindingHotSet:
                     evidence=(Evidence(kind="hot_set", ref=field.decode()),),
                 )
         return Resolution.unknown("no_binding")
+
+
+def _may_hold(field: bytes, port: int | None) -> bool:
+    """Whether the binding stored under `field` can hold `port`; `StaticBinding.holds`
+    decides (time included) for those that can."""
+    ports = _port_range(field)
+    return ports is None or (port is not None and ports[0] <= port <= ports[1])
+
+
+@functools.lru_cache(maxsize=1 << 16)  # the hot fields repeat from event to event
+def _port_range(field: bytes) -> tuple[int, int] | None:
+    """(port_lo, port_hi) from a field `<port_lo>-<port_hi>@<start_ms>`; None: port-less."""
+    lo, _, rest = field.partition(b"-")
+    if lo == b"None":
+        return None
+    hi = rest.partition(b"@")[0]
+    return int(lo), int(lo) if hi == b"None" else int(hi)
