@@ -46,12 +46,16 @@ def open_log(backend: str, where: str, interval_s: float = 0.05) -> DecisionLog:
 
 
 def stored_rows(backend: str, where: str) -> list[tuple[Any, ...]]:
-    """(decision_id, session_id, account_id, experiences, shown) of every stored row."""
-    sql = "SELECT decision_id, session_id, account_id, experiences, shown FROM decisions"
+    """(decision_id, session_id, account_id, experiences, shown, holdout, universal_holdout)
+    of every stored row, in commit order."""
+    sql = (
+        "SELECT decision_id, session_id, account_id, experiences, shown, holdout, "
+        "universal_holdout FROM decisions ORDER BY seq"
+    )
     if backend == "sqlite":
         log = SqliteDecisionLog(Path(where))
         try:
-            return [(*r[:4], bool(r[4])) for r in log.query(sql)]
+            return [(*r[:4], *map(bool, r[4:])) for r in log.query(sql)]
         finally:
             log.close()
     db = Postgres(where, pool_size=1)
@@ -141,7 +145,7 @@ def test_durable_log_survives_reopen(backend: str, where: Callable[[str], str]) 
         again.close()
     experiences = "retention_save_offer,retention_follow_up"
     assert stored_rows(backend, place) == [
-        (d.decision_id, "s1", "ac1_a", experiences, bool(d.shown))
+        (d.decision_id, "s1", "ac1_a", experiences, bool(d.shown), d.holdout, d.universal_holdout)
     ]
 
 
@@ -230,6 +234,17 @@ def test_two_processes_share_the_log_and_each_write_lands_once(
     rows = stored_rows(backend, place)
     assert len(rows) == 2 * PER_PROCESS
     assert len({r[0] for r in rows}) == len({r[1] for r in rows}) == 2 * PER_PROCESS
+    made = {d.decision_id: d for d in _worker_decisions(0) + _worker_decisions(1)}
+    assert {r[0]: r[3:] for r in rows} == {
+        i: (
+            ",".join(c.experience_id for c in d.chosen),
+            bool(d.shown),
+            d.holdout,
+            d.universal_holdout,
+        )
+        for i, d in made.items()
+    }
+    assert any(r[5] for r in rows) and any(r[6] for r in rows)  # both holdouts occur
     log = open_log(backend, place)
     try:
         units = log.exposure_units()

@@ -15,7 +15,7 @@ CREATE TABLE decisions (
     universal_holdout BOOLEAN NOT NULL,
     holdout BOOLEAN NOT NULL,         -- logged as 'would have triggered'
     shown BOOLEAN NOT NULL,
-    record BYTEA NOT NULL,            -- msgpack of netcx.domain.decisions.engine.Decision
+    record JSONB NOT NULL,            -- the whole netcx.domain.decisions.engine.Decision
     writer TEXT NOT NULL              -- the writing process's random id (catch-up skips its own)
 );
 CREATE INDEX decisions_account ON decisions (account_id, at_ms);
