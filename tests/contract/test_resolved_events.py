@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from netcx.adapters.storage.static_bindings import StaticBinding
 from netcx.domain.pseudonyms import IdKind, Pseudonymizer
 from netcx.domain.resolution import Level, Resolution
+from netcx.errors import Unavailable
 from netcx.ports import ResolvedEvents
 from tests.contract.privacy_backends import redis_url  # noqa: F401
 
@@ -112,4 +115,42 @@ def test_hot_set_answers_a_batch_like_one_query_at_a_time(redis_url: str) -> Non
     assert batch[1].household_id == batch[8].household_id == P.pseudonym(IdKind.HOUSEHOLD, "H1")
     assert [b.reason for b in batch[5:8]] == ["no_binding"] * 3
     assert hot.resolve_many([]) == []
+    r.close()
+
+
+@pytest.mark.redis
+def test_a_retry_after_a_partly_applied_write_counts_each_event_once(
+    redis_url: str,  # noqa: F811
+) -> None:
+    from netcx.adapters.storage._redis import client
+    from netcx.adapters.storage.redis_online import RedisResolvedEvents
+
+    r = client(redis_url)
+    r.flushdb()
+    answers = RedisResolvedEvents(r, prefix="t")
+    line = Resolution(level=Level.LINE, reason="hot_set", line_id="ln1_" + "a" * 24)
+    batch = [(("segment", f"e{i}"), line) for i in range(10)]
+    assert answers.record(batch[:2]) == 2  # an earlier batch, recorded and acknowledged
+
+    # The connection drops in the middle of the next batch's pipeline: half of it is applied.
+    real_execute = r.pipeline(transaction=False).__class__.execute
+    calls = 0
+
+    def drop_after_half(pipe: Any, raise_on_error: bool = True) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            pipe.command_stack = pipe.command_stack[:4]
+            real_execute(pipe, raise_on_error)
+            raise RedisConnectionError("Connection reset by peer")
+        return real_execute(pipe, raise_on_error)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(r.pipeline(transaction=False).__class__, "execute", drop_after_half)
+        with pytest.raises(Unavailable):
+            answers.record(batch[2:])
+        assert answers.record(batch[2:]) == 8  # the retry: 2 written before the drop + 6 new
+    assert answers.count() == 10
+    assert answers.record(batch) == 0  # a redelivery afterwards counts nothing
+    assert answers.get(("segment", "e5")) == line
     r.close()
