@@ -64,6 +64,8 @@ def percentile(sorted_values: list[float], q: float) -> float:
 
 # ---------------------------------------------------------------- in-process
 
+INPROCESS_DECISIONS = 40_000
+
 
 def service(sink: Any, log: Any = None) -> Any:
     """A decide service over static sources (no identity/intent work), with `sink` and `log`
@@ -140,7 +142,41 @@ def bench_inprocess() -> dict[str, float]:
     return numbers
 
 
-def _bench_inprocess(log: Any, prefix: str) -> dict[str, float]:
+def bench_inprocess_pg_log() -> dict[str, float]:
+    """The decide call with the PostgreSQL decision log (write-behind: appends queued for its
+    sync thread), with the server up and while it is stopped; every decision must land."""
+    from tests.servers import POSTGRES_BIN, postgres_server
+
+    from netcx.adapters.decisions.postgres_log import PostgresDecisionLog
+    from netcx.adapters.storage._postgres import Postgres
+
+    if not (POSTGRES_BIN / "postgres").exists():
+        print(f"no PostgreSQL in {POSTGRES_BIN}: the PostgreSQL log variant is skipped")
+        return {}
+    with postgres_server() as server:
+        db = Postgres(server.url, pool_size=2)
+        db.migrate()
+        log = PostgresDecisionLog(db)
+        try:
+            numbers = _bench_inprocess(log, "decide.inprocess_pg_log")
+            server.stop()
+            numbers |= _bench_inprocess(log, "decide.inprocess_pg_log_down", flush=False)
+            server.start()
+        finally:
+            log.close()
+        check = Postgres(server.url, pool_size=1)
+        try:
+            row = check.run(
+                "count", lambda c: c.execute("SELECT count(*) FROM decisions").fetchone()
+            )
+        finally:
+            check.close()
+    stored = int(row[0]) if row else 0
+    assert stored == 2 * INPROCESS_DECISIONS, f"{stored} of {2 * INPROCESS_DECISIONS} stored"
+    return numbers
+
+
+def _bench_inprocess(log: Any, prefix: str, *, flush: bool = True) -> dict[str, float]:
     from netcx.adapters.triggers.memory import MemoryTriggerSink
 
     vs = visitors()
@@ -154,10 +190,11 @@ def _bench_inprocess(log: Any, prefix: str) -> dict[str, float]:
         return table[top.name]
 
     names = list(vs)
-    n = 40_000
+    n = INPROCESS_DECISIONS
     ours: list[float] = []
     base: list[float] = []
     perf = time.perf_counter_ns
+    cpu0 = time.process_time()  # includes the log's writer thread
     for k in range(n):
         v = names[k % len(names)]
         t0 = perf()
@@ -167,9 +204,13 @@ def _bench_inprocess(log: Any, prefix: str) -> dict[str, float]:
         t2 = perf()
         ours.append((t1 - t0) / 1000)
         base.append((t2 - t1) / 1000)
+    if flush and hasattr(log, "flush"):
+        log.flush()  # the write-behind's cost belongs to these decisions
+    cpu_us = (time.process_time() - cpu0) * 1e6 / n
     ours.sort()
     base.sort()
     return {
+        f"{prefix}_cpu_us_per_decision": cpu_us,
         f"{prefix}_p50_us": percentile(ours, 0.5),
         f"{prefix}_p99_us": percentile(ours, 0.99),
         f"{prefix}_lookup_p99_us": percentile(base, 0.99),
@@ -361,6 +402,16 @@ def main() -> None:
         f"with the SQLite log p50 {numbers['decide.inprocess_sqlite_log_p50_us']:.1f} µs, "
         f"p99 {numbers['decide.inprocess_sqlite_log_p99_us']:.1f} µs"
     )
+    pg = bench_inprocess_pg_log()
+    if pg:
+        print(
+            f"in-process decide with the PostgreSQL log: p50 "
+            f"{pg['decide.inprocess_pg_log_p50_us']:.1f} µs, p99 "
+            f"{pg['decide.inprocess_pg_log_p99_us']:.1f} µs; while PostgreSQL is down p50 "
+            f"{pg['decide.inprocess_pg_log_down_p50_us']:.1f} µs, p99 "
+            f"{pg['decide.inprocess_pg_log_down_p99_us']:.1f} µs"
+        )
+    numbers |= pg
     numbers |= bench_webhook_hanging()
     print(
         "in-process decide while the webhook hangs: p50 "

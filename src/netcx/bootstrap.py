@@ -453,13 +453,22 @@ def build_intent_service(
 
 
 def build_decision_log(settings: Settings) -> DecisionLogData:
-    """`decisions.log`: memory | sqlite (data_dir/decisions.sqlite, shared by processes)."""
+    """`decisions.log`: memory | sqlite (data_dir/decisions.sqlite, shared by processes) |
+    postgres (`scale.postgres.url`, shared by every instance)."""
     from netcx.adapters.decisions.memory_log import MemoryDecisionLog
     from netcx.adapters.decisions.sqlite_log import SqliteDecisionLog
+
+    def postgres() -> DecisionLogData:
+        from netcx.adapters.decisions.postgres_log import PostgresDecisionLog
+
+        db = build_postgres(settings)
+        db.migrate()
+        return PostgresDecisionLog(db)
 
     builders: dict[str, Callable[[], DecisionLogData]] = {
         "memory": MemoryDecisionLog,
         "sqlite": lambda: SqliteDecisionLog(settings.storage.data_dir / "decisions.sqlite"),
+        "postgres": postgres,
     }
     return _choose("decisions.log", settings.decisions.log, builders)()
 

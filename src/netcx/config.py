@@ -157,7 +157,8 @@ class TriggerSettings(BaseModel):
 
 class DecisionSettings(BaseModel):
     """The decision policy (None: the shipped default), the decision log backend
-    (memory | sqlite, stored under storage.data_dir) and trigger hand-off."""
+    (memory | sqlite, stored under storage.data_dir | postgres, at scale.postgres.url) and
+    trigger hand-off."""
 
     policy_file: Path | None = None
     log: str = "sqlite"
@@ -187,7 +188,8 @@ class MeasurementSettings(BaseModel):
 
 
 class PostgresSettings(BaseModel):
-    """The PostgreSQL database of the durable stores (identity graph, consent, audit).
+    """The PostgreSQL database of the durable stores (identity graph, consent, audit,
+    decision log).
 
     Writes are retried with bounded backoff for up to `retry_budget_s` when the connection
     is lost (restart, failover); migrations run at start-up or with `netcx db migrate`.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
@@ -436,4 +436,14 @@ class DecisionLogData(DecisionLog, Protocol):
 
     def erase_decisions(self, decision_ids: Sequence[str]) -> int:
         """Delete decisions, with the contacts and exposure units they made; how many."""
+        ...
+
+
+@runtime_checkable
+class BulkResolver(Protocol):
+    """A Resolver over shared online state that answers a batch of (ip, port, at_ms) queries
+    in one round trip (the bus workers resolve a polled batch at once)."""
+
+    def resolve_many(self, queries: Sequence[tuple[str, int | None, int]]) -> list[Resolution]:
+        """One answer per query, in order; the same answers as `resolve` one by one."""
         ...

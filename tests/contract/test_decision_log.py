@@ -1,6 +1,6 @@
-"""One contract for every DecisionLog: get by id, contacts per account in time order,
-SRM exposure units per distinct account; the SQLite log survives a reopen and a crash, and
-processes sharing its file see each other's decisions."""
+"""One contract for every DecisionLog (memory, SQLite, PostgreSQL): get by id, contacts per
+account in time order, SRM exposure units per distinct account; the durable logs survive a
+reopen and a crash, and processes sharing them see each other's decisions."""
 
 from __future__ import annotations
 
@@ -16,13 +16,17 @@ from typing import Any
 import pytest
 
 from netcx.adapters.decisions.memory_log import MemoryDecisionLog
+from netcx.adapters.decisions.postgres_log import PostgresDecisionLog
 from netcx.adapters.decisions.sqlite_log import SqliteDecisionLog
+from netcx.adapters.storage._postgres import Postgres
 from netcx.domain.decisions.engine import Decision, DecisionEngine
 from netcx.ports import DecisionLog
+from tests.contract.privacy_backends import postgres_url  # noqa: F401
 from tests.unit.decisions.helpers import NOW, ctx, default_policy, line_visitor
 
 ENGINE = DecisionEngine(default_policy())
 ROOT = Path(__file__).parents[2]
+DURABLE = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 def decision(i: int, account: str, at_ms: int, session: str) -> Decision:
@@ -32,16 +36,62 @@ def decision(i: int, account: str, at_ms: int, session: str) -> Decision:
     return ENGINE.decide(c, [], f"dc_{at_ms:013x}{i:012x}")
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def make_log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], DecisionLog]]:
+def open_log(backend: str, where: str, interval_s: float = 0.05) -> DecisionLog:
+    """A durable log on `where`: a SQLite file path or a PostgreSQL URL."""
+    if backend == "sqlite":
+        return SqliteDecisionLog(Path(where), flush_interval_s=interval_s)
+    db = Postgres(where, pool_size=2)
+    db.migrate()
+    return PostgresDecisionLog(db, sync_interval_s=interval_s)
+
+
+def stored_rows(backend: str, where: str) -> list[tuple[Any, ...]]:
+    """(decision_id, session_id, account_id, experiences, shown, holdout, universal_holdout)
+    of every stored row, in commit order."""
+    sql = (
+        "SELECT decision_id, session_id, account_id, experiences, shown, holdout, "
+        "universal_holdout FROM decisions ORDER BY seq"
+    )
+    if backend == "sqlite":
+        log = SqliteDecisionLog(Path(where))
+        try:
+            return [(*r[:4], *map(bool, r[4:])) for r in log.query(sql)]
+        finally:
+            log.close()
+    db = Postgres(where, pool_size=1)
+    try:
+        return [tuple(r) for r in db.run("rows", lambda c: c.execute(sql).fetchall())]
+    finally:
+        db.close()
+
+
+@pytest.fixture
+def where(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], str]:
+    """Where a durable backend keeps an empty log for this test."""
+
+    def place(backend: str) -> str:
+        if backend == "sqlite":
+            return str(tmp_path / "decisions.sqlite")
+        url: str = request.getfixturevalue("postgres_url")
+        db = Postgres(url, pool_size=1)
+        db.migrate()
+        db.run("truncate", lambda c: c.execute("TRUNCATE decisions"))
+        db.close()
+        return url
+
+    return place
+
+
+@pytest.fixture(params=["memory", *DURABLE])
+def make_log(
+    request: pytest.FixtureRequest, where: Callable[[str], str]
+) -> Iterator[Callable[[], DecisionLog]]:
     opened: list[DecisionLog] = []
+    backend: str = request.param
+    place = None if backend == "memory" else where(backend)
 
     def make() -> DecisionLog:
-        log: DecisionLog = (
-            MemoryDecisionLog()
-            if request.param == "memory"
-            else SqliteDecisionLog(tmp_path / "decisions.sqlite", flush_interval_s=0.05)
-        )
+        log = MemoryDecisionLog() if place is None else open_log(backend, place)
         opened.append(log)
         return log
 
@@ -80,20 +130,23 @@ def test_exposure_units_count_distinct_accounts(make_log: Callable[[], DecisionL
     assert units[("experience:retention_save_offer", "held_out")] == len(held)
 
 
-def test_sqlite_log_survives_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "decisions.sqlite"
-    log = SqliteDecisionLog(path)
+@pytest.mark.parametrize("backend", DURABLE)
+def test_durable_log_survives_reopen(backend: str, where: Callable[[str], str]) -> None:
+    place = where(backend)
+    log = open_log(backend, place)
     d = decision(1, "ac1_a", NOW, "s1")
     log.append(d)
     log.close()
-    again = SqliteDecisionLog(path)
+    again = open_log(backend, place)
     try:
         assert again.get(d.decision_id) == d
         assert len(again.contacts("ac1_a", 0)) == 1
-        rows = again.query("SELECT account_id, experiences, shown FROM decisions")
-        assert rows == [("ac1_a", "retention_save_offer,retention_follow_up", int(bool(d.shown)))]
     finally:
         again.close()
+    experiences = "retention_save_offer,retention_follow_up"
+    assert stored_rows(backend, place) == [
+        (d.decision_id, "s1", "ac1_a", experiences, bool(d.shown), d.holdout, d.universal_holdout)
+    ]
 
 
 def test_one_session_is_one_contact(make_log: Callable[[], DecisionLog]) -> None:
@@ -104,16 +157,17 @@ def test_one_session_is_one_contact(make_log: Callable[[], DecisionLog]) -> None
     assert len(contacts) == 1 and contacts[0].at_ms == NOW + 49_000
 
 
-def test_sqlite_log_keeps_flushed_decisions_across_a_crash(tmp_path: Path) -> None:
-    path = tmp_path / "decisions.sqlite"
+@pytest.mark.parametrize("backend", DURABLE)
+def test_durable_log_keeps_flushed_decisions_across_a_crash(
+    backend: str, where: Callable[[str], str]
+) -> None:
+    place = where(backend)
     script = textwrap.dedent(
         f"""
         import os
-        from pathlib import Path
-        from netcx.adapters.decisions.sqlite_log import SqliteDecisionLog
-        from tests.contract.test_decision_log import decision
         import time
-        log = SqliteDecisionLog(Path({str(path)!r}), flush_interval_s=0.05)
+        from tests.contract.test_decision_log import decision, open_log
+        log = open_log({backend!r}, {place!r})
         for i in range(5):
             log.append(decision(i, "ac1_a", {NOW} + i, f"s{{i}}"))
         time.sleep(1.0)  # longer than the flush interval
@@ -121,12 +175,12 @@ def test_sqlite_log_keeps_flushed_decisions_across_a_crash(tmp_path: Path) -> No
         """
     )
     subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=False, timeout=60)
-    log = SqliteDecisionLog(path)
+    log = open_log(backend, place)
     try:
         assert len(log.contacts("ac1_a", 0)) == 5
-        assert log.query("SELECT count(*) FROM decisions") == [(5,)]
     finally:
         log.close()
+    assert len(stored_rows(backend, place)) == 5
 
 
 PER_PROCESS = 300
@@ -139,14 +193,14 @@ def _worker_decisions(worker: int) -> list[Decision]:
     ]
 
 
-def _append_and_wait_for_the_other(path: str, worker: int, ready: Any) -> None:
+def _append_and_wait_for_the_other(backend: str, place: str, worker: int, ready: Any) -> None:
     """One `netcx serve` worker: appends its decisions for shared accounts while the other
     worker does the same, then waits until its caps and SRM units count both workers'."""
     both = MemoryDecisionLog()
     for d in _worker_decisions(0) + _worker_decisions(1):
         both.append(d)
     accounts = [f"ac1_{a}" for a in range(7)]
-    log = SqliteDecisionLog(Path(path), flush_interval_s=0.01)
+    log = open_log(backend, place, interval_s=0.01)
     ready.wait()
     for d in _worker_decisions(worker):
         log.append(d)
@@ -161,12 +215,15 @@ def _append_and_wait_for_the_other(path: str, worker: int, ready: Any) -> None:
     log.close()
 
 
-def test_two_processes_share_the_log_and_each_write_lands_once(tmp_path: Path) -> None:
-    path = tmp_path / "decisions.sqlite"
+@pytest.mark.parametrize("backend", DURABLE)
+def test_two_processes_share_the_log_and_each_write_lands_once(
+    backend: str, where: Callable[[str], str]
+) -> None:
+    place = where(backend)
     spawn = multiprocessing.get_context("spawn")
     ready = spawn.Barrier(2)
     procs = [
-        spawn.Process(target=_append_and_wait_for_the_other, args=(str(path), w, ready))
+        spawn.Process(target=_append_and_wait_for_the_other, args=(backend, place, w, ready))
         for w in range(2)
     ]
     for p in procs:
@@ -174,11 +231,22 @@ def test_two_processes_share_the_log_and_each_write_lands_once(tmp_path: Path) -
     for p in procs:
         p.join(timeout=60)
     assert [p.exitcode for p in procs] == [0, 0]
-    log = SqliteDecisionLog(path)
+    rows = stored_rows(backend, place)
+    assert len(rows) == 2 * PER_PROCESS
+    assert len({r[0] for r in rows}) == len({r[1] for r in rows}) == 2 * PER_PROCESS
+    made = {d.decision_id: d for d in _worker_decisions(0) + _worker_decisions(1)}
+    assert {r[0]: r[3:] for r in rows} == {
+        i: (
+            ",".join(c.experience_id for c in d.chosen),
+            bool(d.shown),
+            d.holdout,
+            d.universal_holdout,
+        )
+        for i, d in made.items()
+    }
+    assert any(r[5] for r in rows) and any(r[6] for r in rows)  # both holdouts occur
+    log = open_log(backend, place)
     try:
-        rows = log.query("SELECT decision_id, session_id FROM decisions")
-        assert len(rows) == 2 * PER_PROCESS
-        assert len({r[0] for r in rows}) == len({r[1] for r in rows}) == 2 * PER_PROCESS
         units = log.exposure_units()
         assert units[("universal", "control")] + units[("universal", "eligible")] == 7
     finally:

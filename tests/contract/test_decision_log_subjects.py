@@ -1,5 +1,5 @@
 """Export and erasure of a subject's decisions (by visitor or account) in every DecisionLog;
-with SQLite, another process's index forgets the erased decisions too."""
+with SQLite and PostgreSQL, another process's index forgets the erased decisions too."""
 
 from __future__ import annotations
 
@@ -11,11 +11,14 @@ import msgspec
 import pytest
 
 from netcx.adapters.decisions.memory_log import MemoryDecisionLog
+from netcx.adapters.decisions.postgres_log import PostgresDecisionLog
 from netcx.adapters.decisions.sqlite_log import SqliteDecisionLog
+from netcx.adapters.storage._postgres import Postgres
 from netcx.domain.decisions.engine import Decision, DecisionEngine
 from netcx.domain.pseudonyms import IdKind, Pseudonymizer
 from netcx.ports import DecisionLogData
 from netcx.services.privacy import DecisionLogSubjects
+from tests.contract.privacy_backends import postgres_url  # noqa: F401
 from tests.unit.decisions.helpers import NOW, ctx, default_policy, line_visitor
 
 ENGINE = DecisionEngine(default_policy())
@@ -41,21 +44,38 @@ def eventually(check: Callable[[], bool], timeout_s: float = 5) -> None:
         time.sleep(0.02)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+def _empty_postgres(url: str) -> str:
+    db = Postgres(url, pool_size=1)
+    db.migrate()
+    db.run("truncate", lambda c: c.execute("TRUNCATE decisions, decision_erasures"))
+    db.close()
+    return url
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def make_log(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[Callable[[], DecisionLogData]]:
     opened: list[DecisionLogData] = []
     memory = MemoryDecisionLog()
+    url = (
+        _empty_postgres(request.getfixturevalue("postgres_url"))
+        if request.param == "postgres"
+        else ""
+    )
 
     def make() -> DecisionLogData:
-        log: DecisionLogData = (
-            memory
-            if request.param == "memory"
-            else SqliteDecisionLog(
+        log: DecisionLogData
+        if request.param == "memory":
+            log = memory
+        elif request.param == "sqlite":
+            log = SqliteDecisionLog(
                 tmp_path / "decisions.sqlite", flush_interval_s=0.05, catch_up_interval_s=0
             )
-        )
+        else:
+            db = Postgres(url, pool_size=2)
+            db.migrate()
+            log = PostgresDecisionLog(db, sync_interval_s=0.05)
         opened.append(log)
         return log
 

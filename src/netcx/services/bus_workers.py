@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from netcx.domain.events import StoredEvent
 from netcx.domain.resolution import Resolution
 from netcx.errors import Unavailable
-from netcx.ports import BusConsumer, ResolvedEvents, Resolver
+from netcx.ports import BulkResolver, BusConsumer, ResolvedEvents, Resolver
 
 log = logging.getLogger("netcx.bus.worker")
 
@@ -66,14 +67,36 @@ class DegradingResolver:
         self._status.set_online("ok")
         return answer
 
+    def resolve_many(self, queries: Sequence[tuple[str, int | None, int]]) -> list[Resolution]:
+        """A batch in one round trip when the inner resolver can (`BulkResolver`)."""
+        if not isinstance(self._inner, BulkResolver):
+            return [self.resolve(*q) for q in queries]
+        try:
+            answers = self._inner.resolve_many(queries)
+        except Unavailable as err:
+            self._status.set_online("degraded", str(err))
+            self._status.degraded_answers += len(queries)
+            return [Resolution.unknown(DEGRADED_REASON)] * len(queries)
+        self._status.set_online("ok")
+        return answers
 
-def resolve_event(item: StoredEvent, resolver: Resolver) -> Resolution:
-    """The network answer for one event: who held its client address when the collector
+
+def resolve_events(
+    items: Sequence[StoredEvent], resolver: DegradingResolver
+) -> list[tuple[tuple[str, str], Resolution]]:
+    """The network answer for each event: who held its client address when the collector
     received it (server time: the client's clocks say nothing about the network)."""
-    e = item.event
-    if e.client is None:
-        return Resolution.unknown("no_client_address")
-    return resolver.resolve(e.client.ip, e.client.port, e.received_ms)
+    queries = [
+        (e.client.ip, e.client.port, e.received_ms)
+        for e in (item.event for item in items)
+        if e.client is not None
+    ]
+    answers = iter(resolver.resolve_many(queries))
+    no_address = Resolution.unknown("no_client_address")
+    return [
+        (item.event.key, no_address if item.event.client is None else next(answers))
+        for item in items
+    ]
 
 
 async def run_resolve_worker(
@@ -101,7 +124,7 @@ async def run_resolve_worker(
                 continue
         if not pending:
             continue
-        results = [(item.event.key, resolve_event(item, guarded)) for item in pending]
+        results = resolve_events(pending, guarded)
         if any(r.reason == DEGRADED_REASON for _, r in results):
             # Do not store degraded answers as final: retry this batch when state is back.
             await asyncio.sleep(retry_s)

@@ -56,6 +56,7 @@ def test_documented_settings_are_real_and_valid(
         monkeypatch.setenv(key, substituted(str(value)))
     settings = load_settings()  # extra="forbid": a misspelt setting fails here
     assert settings.identity.store == "postgres"
+    assert settings.decisions.log == "postgres"
     assert settings.scale.bus.backend == "kafka"
     assert settings.scale.online.store == "redis"
     assert settings.scale.bus.kafka_bootstrap == "broker:9092"
