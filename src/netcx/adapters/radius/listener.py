@@ -24,7 +24,7 @@ from pathlib import Path
 
 from pyrad.dictionary import Dictionary
 
-from netcx.adapters.radius.attributes import record_from_attributes
+from netcx.adapters.radius.attributes import RECORD_ATTRIBUTES, record_from_attributes
 from netcx.adapters.radius.codec import AttributeDecoder
 from netcx.domain.network.records import AccountingRecord
 from netcx.errors import InvalidInput
@@ -40,6 +40,7 @@ COUNTERS = (
     "received",
     "accepted",
     "stored",
+    "commits",
     "retransmissions",
     "duplicates",
     "dropped_unknown_nas",
@@ -79,6 +80,11 @@ class ListenerStats:
         with self.lock:
             self.counts[name] += n
 
+    def add_all(self, counts: dict[str, int]) -> None:
+        with self.lock:
+            for name, n in counts.items():
+                self.counts[name] += n
+
     def snapshot(self) -> dict[str, int]:
         with self.lock:
             return dict(self.counts)
@@ -107,7 +113,9 @@ class AccountingListener:
         self.batch = batch
         self.stats = ListenerStats()
         self.dictionary = Dictionary(str(DICTIONARY))
-        self.decoder = AttributeDecoder(self.dictionary)
+        self.decoder = AttributeDecoder(self.dictionary, RECORD_ATTRIBUTES)
+        # per source address: (secret, log label); filled on first valid use
+        self._peers: dict[str, tuple[bytes, str]] = {}
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
@@ -182,12 +190,14 @@ class AccountingListener:
     ) -> tuple[list[AccountingRecord], list[tuple[bytes, tuple[str, int]]]]:
         replies: list[tuple[bytes, tuple[str, int]]] = []
         new_records: list[AccountingRecord] = []
+        counts = dict.fromkeys(COUNTERS, 0)
+        counts["received"] = len(datagrams)
         now_ms = int(time.time() * 1000)
         for raw, addr in datagrams:
-            self.stats.add("received")
-            reply = self._one(raw, addr, now_ms, new_records)
+            reply = self._one(raw, addr, now_ms, new_records, counts)
             if reply is not None:
                 replies.append((reply, addr))
+        self.stats.add_all(counts)
         return new_records, replies
 
     def _commit(
@@ -195,7 +205,7 @@ class AccountingListener:
     ) -> None:
         if new_records:
             self.journal.append_accounting(new_records)  # durable before any answer
-            self.stats.add("stored", len(new_records))
+            self.stats.add_all({"stored": len(new_records), "commits": 1})
         for reply, addr in replies:
             try:
                 self.sock.sendto(reply, addr)
@@ -203,48 +213,60 @@ class AccountingListener:
                 log.warning("radius.reply_failed error=%s", err.__class__.__name__)
         self._stats_dirty = True
 
+    def _peer(self, src: str) -> tuple[bytes, str] | None:
+        """(shared secret, log label) of a source address; None for an unknown NAS."""
+        peer = self._peers.get(src)
+        if peer is None:
+            secret = self.nas_secrets.get(src)
+            if secret is None and self.default_secret is not None and _is_loopback(src):
+                secret = self.default_secret
+            if secret is None:
+                return None  # not cached: spoofed sources must not grow the table
+            peer = self._peers[src] = (secret, _nas_label(src, self.nas_names))
+        return peer
+
     def _one(
-        self, raw: bytes, addr: tuple[str, int], now_ms: int, new: list[AccountingRecord]
+        self,
+        raw: bytes,
+        addr: tuple[str, int],
+        now_ms: int,
+        new: list[AccountingRecord],
+        counts: dict[str, int],
     ) -> bytes | None:
         src = addr[0]
-        if (
-            len(raw) < 20
-            or raw[0] != ACCOUNTING_REQUEST
-            or int.from_bytes(raw[2:4], "big") > len(raw)
-        ):
-            return self._drop("dropped_malformed", src, "not an Accounting-Request")
-        raw = raw[: int.from_bytes(raw[2:4], "big")]
-        secret = self.nas_secrets.get(src)
-        if secret is None and self.default_secret is not None and _is_loopback(src):
-            secret = self.default_secret
-        if secret is None:
-            return self._drop("dropped_unknown_nas", src, "no secret for this source")
+        length = int.from_bytes(raw[2:4], "big")
+        if len(raw) < 20 or raw[0] != ACCOUNTING_REQUEST or length > len(raw):
+            return self._drop(counts, "dropped_malformed", src, "not an Accounting-Request")
+        raw = raw[:length]
+        peer = self._peer(src)
+        if peer is None:
+            return self._drop(counts, "dropped_unknown_nas", src, "no secret for this source")
+        secret, label = peer
         if not request_authenticator_ok(raw, secret):
-            return self._drop("dropped_bad_authenticator", src, "request authenticator mismatch")
+            return self._drop(
+                counts, "dropped_bad_authenticator", src, "request authenticator mismatch"
+            )
         key = (src, raw[1], raw[4:20])
         cached = self._responses.get(key)
         if cached is not None:  # same NAS, identifier and authenticator: a retransmission
-            self.stats.add("retransmissions")
+            counts["retransmissions"] += 1
             return cached
         try:
-            attrs = self.decoder.decode(raw)
             record = record_from_attributes(
-                attrs,
-                arrival_ms=now_ms,
-                raw_ref=f"radius:{_nas_label(src, self.nas_names)}:{raw[1]}",
+                self.decoder.decode(raw), arrival_ms=now_ms, raw_ref=f"radius:{label}:{raw[1]}"
             )
         except (InvalidInput, KeyError, ValueError, IndexError, struct.error) as err:
             detail = str(err) if isinstance(err, InvalidInput) else err.__class__.__name__
-            return self._drop("dropped_malformed", src, detail)
+            return self._drop(counts, "dropped_malformed", src, detail)
         reply = accounting_response(raw, secret)
         self._remember(self._responses, key, reply)
         dedupe = record.dedupe_key()
         if dedupe in self._seen:  # rebuilt retransmission (e.g. larger Acct-Delay-Time)
-            self.stats.add("duplicates")
+            counts["duplicates"] += 1
         else:
             self._remember(self._seen, dedupe, None)
             new.append(record)
-        self.stats.add("accepted")
+        counts["accepted"] += 1
         return reply
 
     @staticmethod
@@ -253,9 +275,9 @@ class AccountingListener:
         if len(cache) > limit:
             cache.popitem(last=False)
 
-    def _drop(self, counter: str, src: str, why: str) -> bytes | None:
+    def _drop(self, counts: dict[str, int], counter: str, src: str, why: str) -> bytes | None:
         """Count and log a dropped request; no answer goes back (the NAS will retry)."""
-        self.stats.add(counter)
+        counts[counter] += 1
         log.warning(
             "radius.drop reason=%s nas=%s detail=%s",
             counter.removeprefix("dropped_"),
