@@ -19,6 +19,7 @@ import struct
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,7 @@ log = logging.getLogger("netcx.radius")
 DICTIONARY = Path(__file__).with_name("dictionary") / "dictionary"
 ACCOUNTING_REQUEST = 4
 ACCOUNTING_RESPONSE = 5
+REMEMBERED = 65536  # answers and event keys kept for retransmission detection
 
 COUNTERS = (
     "received",
@@ -104,7 +106,10 @@ class AccountingListener:
         nas_names: dict[str, str] | None = None,
         stats_file: Path | None = None,
         batch: int = 256,
+        stored: Iterable[AccountingRecord] = (),
     ) -> None:
+        """`stored`: records already in the journal (e.g. its tail); their retransmissions
+        after a restart are acknowledged, not stored again."""
         self.journal = journal
         self.nas_secrets = dict(nas_secrets or {})
         self.default_secret = default_secret
@@ -123,6 +128,8 @@ class AccountingListener:
         self.address: tuple[str, int] = self.sock.getsockname()[:2]
         self._responses: OrderedDict[tuple[str, int, bytes], bytes] = OrderedDict()
         self._seen: OrderedDict[tuple[str, str, str, int, int], None] = OrderedDict()
+        for record in stored:
+            self._remember(self._seen, record.dedupe_key(), None)
         self._stats_dirty = False
         self._stats_written = 0.0
 
@@ -270,7 +277,7 @@ class AccountingListener:
         return reply
 
     @staticmethod
-    def _remember(cache: OrderedDict, key: object, value: object, limit: int = 65536) -> None:  # type: ignore[type-arg]
+    def _remember(cache: OrderedDict, key: object, value: object, limit: int = REMEMBERED) -> None:  # type: ignore[type-arg]
         cache[key] = value
         if len(cache) > limit:
             cache.popitem(last=False)

@@ -101,6 +101,32 @@ class FileJournal:
             self._offsets[path] = offset + end
         return out
 
+    def recent_accounting(
+        self, limit: int, *, bytes_per_record: int = 1024
+    ) -> list[AccountingRecord]:
+        """Up to `limit` of the last accounting records written, newest files (by mtime)
+        first; reads only file tails, so a long journal costs no more than a short one."""
+        out: list[AccountingRecord] = []
+        dec = self._dec[ACCOUNTING]
+        paths = sorted(
+            (self.root / ACCOUNTING).glob("*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True
+        )
+        for path in paths:
+            want = limit - len(out)
+            if want <= 0:
+                break
+            with path.open("rb") as fh:
+                size = fh.seek(0, os.SEEK_END)
+                start = max(0, size - want * bytes_per_record)
+                fh.seek(start)
+                chunk = fh.read(size - start)
+            if start > 0:  # the first line may be cut
+                chunk = chunk[chunk.find(b"\n") + 1 :]
+            chunk = chunk[: chunk.rfind(b"\n") + 1]  # a writer may be mid-append
+            lines = [line for line in chunk.splitlines() if line][-want:]
+            out.extend(dec.decode(line) for line in lines)  # type: ignore[misc]
+        return out
+
     # ------------------------------------------------------------ retention
 
     def purge_before(self, cutoff_ms: int) -> int:
