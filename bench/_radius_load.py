@@ -100,10 +100,11 @@ def bench_radius(packets: int, tmp: Path, *, file_packets: int, procs: int) -> d
     rate, per_cpu = packets / elapsed, packets / cpu_s
     rc_us = rc_cpu_s / packets * 1e6
     commits = max(stats.get("commits", 0), 1)
+    resent = stats["retransmissions"] + stats["duplicates"]  # answers radclient missed
     print(f"radius: {packets:,} Accounting-Requests ({len(files)} radclient runs × {per_file:,}, "
           f"-p {per_file}, {procs} at a time) in {elapsed:.2f}s = {rate:,.0f} packets/s wall "
           f"(goal 20 000/s → {rate / 20_000:.2f}x); stored {stored:,}; radclient exit codes "
-          f"{sorted(set(codes))}\n"
+          f"{sorted(set(codes))}; re-sent after a timeout {resent:,}\n"
           f"  listener CPU {cpu_s:.2f}s = {per_cpu:,.0f} packets per CPU-second "
           f"({1e6 / per_cpu:.1f} µs/packet); radclient {rc_us:.1f} µs CPU/packet "
           f"(= {1e6 / rc_us:,.0f} packets per radclient CPU-second); "

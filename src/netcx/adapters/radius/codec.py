@@ -23,13 +23,21 @@ from netcx.adapters.radius.attributes import Value
 VENDOR_SPECIFIC = 26
 
 _Decode = Callable[[bytes], Value]
-_Entry = tuple[str, _Decode, dict[bytes, str]]
+_Entry = tuple[str, _Decode, dict[bytes, str] | None]
 
 
 def _ipaddr(value: bytes) -> str:
     if len(value) != 4:
         raise ValueError(f"Invalid ipaddr value: expected 4 bytes, got {len(value)}")
     return socket.inet_ntoa(value)
+
+
+def _string(value: bytes) -> str | bytes:
+    """pyrad's DecodeString for bytes: text if UTF-8, else the octets (nothing lost)."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value
 
 
 def _uint32(value: bytes) -> int:
@@ -42,7 +50,7 @@ _FAST: dict[str, _Decode] = {
     "ipaddr": _ipaddr,
     "integer": _uint32,
     "date": _uint32,
-    "string": tools.DecodeString,
+    "string": _string,
 }
 
 
@@ -59,7 +67,7 @@ class AttributeDecoder:
             if keep is not None and name not in keep:
                 continue
             decode = _FAST.get(attr.type) or partial(tools.DecodeAttr, attr.type)
-            entry = (name, decode, dict(attr.values.backward))
+            entry = (name, decode, dict(attr.values.backward) or None)
             if attr.vendor:
                 vid = dictionary.vendors.GetForward(attr.vendor)
                 self._vsa[(vid, attr.code)] = entry
@@ -87,20 +95,22 @@ class AttributeDecoder:
                     if vlen < 2 or vpos + vlen > len(value):
                         raise ValueError(f"bad vendor attribute length {vlen}")
                     entry = vsa.get((vid, vcode))
-                    if entry is not None:
-                        self._put(out, entry, value[vpos + 2 : vpos + vlen])
+                    if entry is not None and entry[0] not in out:
+                        out[entry[0]] = _value(entry, value[vpos + 2 : vpos + vlen])
                     vpos += vlen
             else:
                 entry = std.get(code)
-                if entry is not None:
-                    self._put(out, entry, raw[pos + 2 : pos + length])
+                if entry is not None and entry[0] not in out:
+                    out[entry[0]] = _value(entry, raw[pos + 2 : pos + length])
             pos += length
         return out
 
-    @staticmethod
-    def _put(out: dict[str, Value], entry: _Entry, value: bytes) -> None:
-        name, decode, names = entry
-        if name in out:
-            return
+
+def _value(entry: _Entry, value: bytes) -> Value:
+    """The VALUE name if the dictionary has one for these octets, else the decoded value."""
+    _, decode, names = entry
+    if names is not None:
         named = names.get(value)
-        out[name] = named if named is not None else decode(value)
+        if named is not None:
+            return named
+    return decode(value)
