@@ -50,9 +50,9 @@ def _one(attrs: Mapping[str, Value], name: str) -> Value | None:
 
 
 def _text(attrs: Mapping[str, Value], name: str) -> str:
-    v = attrs.get(name)
-    if v is None:
-        return ""
+    v = attrs.get(name, "")
+    if v.__class__ is str:  # the common case first: this runs ~13 times per request
+        return v
     if isinstance(v, bytes):
         return v.decode("utf-8", "replace")
     return str(v)

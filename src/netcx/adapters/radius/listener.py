@@ -51,14 +51,18 @@ COUNTERS = (
 )
 
 
+_ZEROS = bytes(16)
+_RESPONSE_HEADERS = [bytes([ACCOUNTING_RESPONSE, i, 0, 20]) for i in range(256)]
+
+
 def request_authenticator_ok(raw: bytes, secret: bytes) -> bool:
     """RFC 2866 §3: MD5(Code+Id+Length+16 zero octets+attributes+secret)."""
-    return hashlib.md5(raw[:4] + b"\x00" * 16 + raw[20:] + secret).digest() == raw[4:20]  # noqa: S324
+    return hashlib.md5(b"".join((raw[:4], _ZEROS, raw[20:], secret))).digest() == raw[4:20]  # noqa: S324
 
 
 def accounting_response(request: bytes, secret: bytes) -> bytes:
-    header = bytes([ACCOUNTING_RESPONSE, request[1]]) + (20).to_bytes(2, "big")
-    return header + hashlib.md5(header + request[4:20] + secret).digest()  # noqa: S324
+    header = _RESPONSE_HEADERS[request[1]]
+    return header + hashlib.md5(b"".join((header, request[4:20], secret))).digest()  # noqa: S324
 
 
 def _is_loopback(ip: str) -> bool:
@@ -244,7 +248,8 @@ class AccountingListener:
         length = int.from_bytes(raw[2:4], "big")
         if len(raw) < 20 or raw[0] != ACCOUNTING_REQUEST or length > len(raw):
             return self._drop(counts, "dropped_malformed", src, "not an Accounting-Request")
-        raw = raw[:length]
+        if length < len(raw):
+            raw = raw[:length]
         peer = self._peer(src)
         if peer is None:
             return self._drop(counts, "dropped_unknown_nas", src, "no secret for this source")
