@@ -7,6 +7,7 @@ it by byte offset, so a record acknowledged to a NAS is visible to every reader.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Iterable, Sequence
@@ -27,7 +28,12 @@ _TYPES: dict[str, type[AccountingRecord] | type[BlockEvent]] = {
 
 
 def _day(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y%m%d")
+    return _day_name(ms // 86_400_000)
+
+
+@functools.lru_cache(maxsize=64)
+def _day_name(day: int) -> str:
+    return datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y%m%d")
 
 
 class FileJournal:
@@ -51,13 +57,12 @@ class FileJournal:
         self._append(BLOCKS, [(e.at_ms, e) for e in events])
 
     def _append(self, stream: str, items: Iterable[tuple[int, msgspec.Struct]]) -> None:
-        by_day: dict[str, bytearray] = {}
+        by_day: dict[str, list[msgspec.Struct]] = {}
         for ms, item in items:
-            buf = by_day.setdefault(_day(ms), bytearray())
-            buf += self._enc.encode(item)
-            buf += b"\n"
+            by_day.setdefault(_day(ms), []).append(item)
         with self._lock:
-            for day, buf in by_day.items():
+            for day, group in by_day.items():
+                buf = self._enc.encode_lines(group)
                 fh = self._handles.get((stream, day))
                 if fh is None:
                     (self.root / stream).mkdir(parents=True, exist_ok=True)
