@@ -245,7 +245,9 @@ def bench_radius(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
     """RADIUS packets/s under real radclient load (bench/_radius_load.py)."""
     from _radius_load import bench_radius as run
 
-    return run(args.packets, tmp, file_packets=args.radclient_file, procs=args.radclient_procs)
+    return run(args.packets, tmp, file_packets=args.radclient_file,
+               parallel=args.radclient_parallel, procs=args.radclient_procs,
+               nice=args.radclient_nice)  # fmt: skip
 
 
 def main() -> None:
@@ -253,8 +255,10 @@ def main() -> None:
     ap.add_argument("--hits", type=int, default=10_000_000)
     ap.add_argument("--blocks", type=int, default=5_000_000)
     ap.add_argument("--packets", type=int, default=20_000)
-    ap.add_argument("--radclient-file", type=int, default=5_000, help="requests per radclient run")
-    ap.add_argument("--radclient-procs", type=int, default=1, help="radclient runs at a time")
+    ap.add_argument("--radclient-file", type=int, default=2_000, help="requests per radclient run")
+    ap.add_argument("--radclient-parallel", type=int, default=160, help="radclient -p")
+    ap.add_argument("--radclient-procs", type=int, default=2, help="radclient runs at a time")
+    ap.add_argument("--radclient-nice", type=int, default=10, help="radclient's nice value")
     ap.add_argument("--radius-only", action="store_true", help="run only the RADIUS benchmark")
     ap.add_argument("--eps-ms", type=int, default=2000)
     args = ap.parse_args()
