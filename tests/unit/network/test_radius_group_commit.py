@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -84,3 +85,33 @@ def test_recent_accounting_reads_the_newest_tail_only(tmp_path: Path) -> None:
     recent = journal.recent_accounting(60, bytes_per_record=400)
     assert [r.session_id for r in recent[:50]] == [f"new{i}" for i in range(50)]
     assert [r.session_id for r in recent[50:]] == [f"old{i}" for i in range(40, 50)]
+
+
+def test_a_failing_journal_stops_the_listener_without_answering(tmp_path: Path) -> None:
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+
+    class FullDisk(FileJournal):
+        def append_accounting(self, records: Sequence[AccountingRecord]) -> None:
+            raise OSError(28, "No space left on device")
+
+    lst = AccountingListener("127.0.0.1", 0, FullDisk(tmp_path), default_secret=b"s")
+    raised: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            lst.serve(threading.Event())
+        except OSError as err:
+            raised.append(err)
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        peer.sendto(start(1), lst.address)
+        thread.join(10)
+        assert not thread.is_alive() and isinstance(raised[0], OSError)
+        peer.sendto(start(1), lst.address)  # the NAS retries: still no answer
+        assert drain(peer) == []
+        assert lst.stats.snapshot()["stored"] == 0
+    finally:
+        peer.close()

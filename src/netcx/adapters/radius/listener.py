@@ -142,11 +142,17 @@ class AccountingListener:
     def serve(self, stop: threading.Event) -> None:
         """Receive and verify on this thread; a committer thread makes each group of
         records durable (one write + fsync) and then sends that group's answers. While
-        one fsync runs the next group gathers, so the batch grows with the load."""
+        one fsync runs the next group gathers, so the batch grows with the load.
+
+        If the journal fails, nothing more is answered (an answer would claim a record is
+        stored, and a retransmission would get the cached answer): the listener stops and
+        the error is raised here; NASes keep their records and retry.
+        """
         self.sock.settimeout(0.2)
         pending: list[tuple[list[AccountingRecord], list[tuple[bytes, tuple[str, int]]]]] = []
         ready = threading.Condition()
         done = threading.Event()
+        failed: list[Exception] = []
 
         def committer() -> None:
             while True:
@@ -159,12 +165,17 @@ class AccountingListener:
                     pending.clear()
                 records = [r for recs, _ in groups for r in recs]
                 replies = [x for _, reps in groups for x in reps]
-                self._commit(records, replies)
+                try:
+                    self._commit(records, replies)
+                except Exception as err:
+                    log.error("radius.journal_failed error=%s", err.__class__.__name__)
+                    failed.append(err)
+                    return
 
         worker = threading.Thread(target=committer, name="radius-commit", daemon=True)
         worker.start()
         try:
-            while not stop.is_set():
+            while not stop.is_set() and not failed:
                 try:
                     first = self.sock.recvfrom(4096)
                 except TimeoutError:
@@ -191,6 +202,8 @@ class AccountingListener:
             worker.join(10)
             self._write_stats(force=True)
             self.sock.close()
+        if failed:
+            raise failed[0]
 
     def handle(self, datagrams: list[tuple[bytes, tuple[str, int]]]) -> None:
         """Verify and decode a batch, persist new records once, then answer."""
