@@ -2,7 +2,7 @@
 JOIN, bytes per binding, and RADIUS accounting packets/s under radclient load.
 
 Usage: python bench/resolve.py [--hits N] [--blocks N] [--packets N] [--radius-only]
-Defaults: 10 M hits × 5 M port-block bindings, 20 000 RADIUS packets.
+Defaults: 10 M hits × 5 M port-block bindings, 60 000 RADIUS packets.
 """
 
 from __future__ import annotations
@@ -254,7 +254,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--hits", type=int, default=10_000_000)
     ap.add_argument("--blocks", type=int, default=5_000_000)
-    ap.add_argument("--packets", type=int, default=20_000)
+    ap.add_argument("--packets", type=int, default=60_000)
     ap.add_argument("--radclient-file", type=int, default=2_000, help="requests per radclient run")
     ap.add_argument("--radclient-parallel", type=int, default=160, help="radclient -p")
     ap.add_argument("--radclient-procs", type=int, default=2, help="radclient runs at a time")
