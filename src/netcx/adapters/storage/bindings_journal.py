@@ -107,7 +107,7 @@ class FileJournal:
         return out
 
     def recent_accounting(
-        self, limit: int, *, bytes_per_record: int = 1024
+        self, limit: int, *, bytes_per_record: int = 512
     ) -> list[AccountingRecord]:
         """Up to `limit` of the last accounting records written, newest files (by mtime)
         first; reads only file tails, so a long journal costs no more than a short one."""
