@@ -82,10 +82,6 @@ class ListenerStats:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, name: str, n: int = 1) -> None:
-        with self.lock:
-            self.counts[name] += n
-
     def add_all(self, counts: dict[str, int]) -> None:
         with self.lock:
             for name, n in counts.items():
