@@ -1,8 +1,8 @@
 """Resolver benchmarks: single lookups vs sorted-list + bisect, batch vs a raw DuckDB ASOF
 JOIN, bytes per binding, and RADIUS accounting packets/s under radclient load.
 
-Usage: python bench/resolve.py [--hits N] [--blocks N] [--packets N] [--skip-radius]
-Defaults: 10 M hits × 5 M port-block bindings, 20 000 RADIUS packets. CPU-time ratios are
+Usage: python bench/resolve.py [--hits N] [--blocks N] [--packets N] [--skip-radius | --radius-only]
+Defaults: 10 M hits × 5 M port-block bindings, 60 000 RADIUS packets. CPU-time ratios are
 the recorded keys (the shared machines make wall time noisy); wall ratios and the load
 average are recorded beside them.
 """
@@ -13,9 +13,6 @@ import argparse
 import bisect
 import gc
 import os
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -289,68 +286,32 @@ def bench_batch(
     }
 
 
-def _proc_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def bench_radius(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
+    """RADIUS packets/s under real radclient load (bench/_radius_load.py)."""
+    from _radius_load import bench_radius as run
 
-
-def bench_radius(packets: int, tmp: Path) -> dict[str, float]:
-    if shutil.which("radclient") is None:
-        print("radius: radclient not installed, skipped")
-        return {}
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    data = tmp / "radius-data"
-    bulk = tmp / "bulk.txt"
-    with bulk.open("w") as f:
-        for i in range(packets):
-            f.write(f'Acct-Status-Type = Start\nAcct-Session-Id = "b{i}"\n'
-                    f'Calling-Station-Id = "4477{i:08d}"\nNAS-IP-Address = 192.0.2.20\n'
-                    f"Framed-IP-Address = 100.{64 + i // 65536}.{i // 256 % 256}.{i % 256}\n"
-                    f'Event-Timestamp = {T0 // 1000 + i}\n3GPP-IMSI = "00101{i:010d}"\n'
-                    "3GPP-RAT-Type = EUTRAN\n\n")  # fmt: skip
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "netcx", "radius", "--port", str(port), "--secret", "bench",
-         "--data", str(data)], stdout=subprocess.PIPE, text=True,
-        env={**os.environ, "NETCX_RADIUS__FSYNC": "true"},
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        proc.stdout.readline()
-        cpu0 = _proc_cpu_s(proc.pid)
-        t = time.perf_counter()
-        rc = subprocess.run(
-            ["radclient", "-q", "-s", "-r", "3", "-t", "5", "-p", "128", "-f", str(bulk),
-             f"127.0.0.1:{port}", "acct", "bench"], capture_output=True, text=True,
-        )  # fmt: skip
-        elapsed = time.perf_counter() - t
-        cpu_s = _proc_cpu_s(proc.pid) - cpu0
-    finally:
-        proc.terminate()
-        proc.wait(10)
-    stored = sum(
-        p.read_text().count("\n") for p in (data / "network" / "accounting").glob("*.jsonl")
-    )
-    rate = packets / elapsed
-    per_cpu = packets / cpu_s
-    print(f"radius: {packets:,} Accounting-Requests in {elapsed:.2f}s = {rate:,.0f} packets/s "
-          f"wall (fsync'd before each answer group; stored {stored:,}; "
-          f"radclient rc={rc.returncode}; "
-          f"goal 20 000/s → {rate / 20_000:.2f}x); listener CPU {cpu_s:.2f}s "
-          f"= {per_cpu:,.0f} packets per CPU-second; load average {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} cores")  # fmt: skip
-    return {"radius.packets_per_s": rate, "radius.packets_per_cpu_s": per_cpu}
+    return run(args.packets, tmp, file_packets=args.radclient_file,
+               parallel=args.radclient_parallel, procs=args.radclient_procs,
+               nice=args.radclient_nice)  # fmt: skip
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--hits", type=int, default=10_000_000)
     ap.add_argument("--blocks", type=int, default=5_000_000)
-    ap.add_argument("--packets", type=int, default=20_000)
+    ap.add_argument("--packets", type=int, default=60_000)
+    ap.add_argument("--radclient-file", type=int, default=2_000, help="requests per radclient run")
+    ap.add_argument("--radclient-parallel", type=int, default=160, help="radclient -p")
+    ap.add_argument("--radclient-procs", type=int, default=2, help="radclient runs at a time")
+    ap.add_argument("--radclient-nice", type=int, default=10, help="radclient's nice value")
+    ap.add_argument("--radius-only", action="store_true", help="run only the RADIUS benchmark")
     ap.add_argument("--eps-ms", type=int, default=2000)
     ap.add_argument("--skip-radius", action="store_true", help="resolver parts only")
     args = ap.parse_args()
+    if args.radius_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            record(bench_radius(args, Path(tmp)))
+        return
     rng = np.random.default_rng(7)
     blocks = make_blocks(args.blocks, rng)
     hits = make_hits(args.hits, blocks, rng)
@@ -364,7 +325,7 @@ def main() -> None:
         results["resolve.load_avg_1m"] = os.getloadavg()[0]
         print(f"load average {results['resolve.load_avg_1m']:.1f} on {os.cpu_count()} cores")
         if not args.skip_radius:
-            results |= bench_radius(args.packets, Path(tmp))
+            results |= bench_radius(args, Path(tmp))
     record(results)
 
 

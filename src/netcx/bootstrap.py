@@ -15,7 +15,7 @@ from netcx.adapters.camara.crm_directory import CrmLineDirectory
 from netcx.adapters.camara.fixture import FixtureLines
 from netcx.adapters.cgnat.files import read_cgnat_file
 from netcx.adapters.radius.detail import read_radius_file
-from netcx.adapters.radius.listener import AccountingListener
+from netcx.adapters.radius.listener import REMEMBERED, AccountingListener
 from netcx.adapters.storage.bindings_audit import FileResolveAudit
 from netcx.adapters.storage.bindings_config import lines_from_table, load_network_config
 from netcx.adapters.storage.bindings_duckdb import DuckDbBatchResolver
@@ -366,14 +366,16 @@ def build_radius_listener(
         plan = AddressPlan.from_json(plan_path.read_bytes())
         names = {n.nas_ip: n.nas_identifier for n in plan.nas if n.nas_identifier}
     radius = settings.radius
+    journal = FileJournal(root, fsync=radius.fsync)
     return AccountingListener(
         host or radius.host,
         radius.port if port is None else port,
-        FileJournal(root, fsync=radius.fsync),
+        journal,
         nas_secrets={ip: s.get_secret_value().encode() for ip, s in radius.nas_secrets.items()},
         default_secret=radius.secret.get_secret_value().encode() if radius.secret else None,
         nas_names=names,
         stats_file=root / "radius_stats.json",
+        stored=journal.recent_accounting(REMEMBERED),
     )
 
 

@@ -19,12 +19,13 @@ import struct
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyrad.dictionary import Dictionary
 
-from netcx.adapters.radius.attributes import record_from_attributes
+from netcx.adapters.radius.attributes import RECORD_ATTRIBUTES, record_from_attributes
 from netcx.adapters.radius.codec import AttributeDecoder
 from netcx.domain.network.records import AccountingRecord
 from netcx.errors import InvalidInput
@@ -35,11 +36,13 @@ log = logging.getLogger("netcx.radius")
 DICTIONARY = Path(__file__).with_name("dictionary") / "dictionary"
 ACCOUNTING_REQUEST = 4
 ACCOUNTING_RESPONSE = 5
+REMEMBERED = 65536  # answers and event keys kept for retransmission detection
 
 COUNTERS = (
     "received",
     "accepted",
     "stored",
+    "commits",
     "retransmissions",
     "duplicates",
     "dropped_unknown_nas",
@@ -48,14 +51,18 @@ COUNTERS = (
 )
 
 
+_ZEROS = bytes(16)
+_RESPONSE_HEADERS = [bytes([ACCOUNTING_RESPONSE, i, 0, 20]) for i in range(256)]
+
+
 def request_authenticator_ok(raw: bytes, secret: bytes) -> bool:
     """RFC 2866 §3: MD5(Code+Id+Length+16 zero octets+attributes+secret)."""
-    return hashlib.md5(raw[:4] + b"\x00" * 16 + raw[20:] + secret).digest() == raw[4:20]  # noqa: S324
+    return hashlib.md5(b"".join((raw[:4], _ZEROS, raw[20:], secret))).digest() == raw[4:20]  # noqa: S324
 
 
 def accounting_response(request: bytes, secret: bytes) -> bytes:
-    header = bytes([ACCOUNTING_RESPONSE, request[1]]) + (20).to_bytes(2, "big")
-    return header + hashlib.md5(header + request[4:20] + secret).digest()  # noqa: S324
+    header = _RESPONSE_HEADERS[request[1]]
+    return header + hashlib.md5(b"".join((header, request[4:20], secret))).digest()  # noqa: S324
 
 
 def _is_loopback(ip: str) -> bool:
@@ -75,9 +82,10 @@ class ListenerStats:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, name: str, n: int = 1) -> None:
+    def add_all(self, counts: dict[str, int]) -> None:
         with self.lock:
-            self.counts[name] += n
+            for name, n in counts.items():
+                self.counts[name] += n
 
     def snapshot(self) -> dict[str, int]:
         with self.lock:
@@ -98,7 +106,10 @@ class AccountingListener:
         nas_names: dict[str, str] | None = None,
         stats_file: Path | None = None,
         batch: int = 256,
+        stored: Iterable[AccountingRecord] = (),
     ) -> None:
+        """`stored`: records already in the journal (e.g. its tail); their retransmissions
+        after a restart are acknowledged, not stored again."""
         self.journal = journal
         self.nas_secrets = dict(nas_secrets or {})
         self.default_secret = default_secret
@@ -107,7 +118,9 @@ class AccountingListener:
         self.batch = batch
         self.stats = ListenerStats()
         self.dictionary = Dictionary(str(DICTIONARY))
-        self.decoder = AttributeDecoder(self.dictionary)
+        self.decoder = AttributeDecoder(self.dictionary, RECORD_ATTRIBUTES)
+        # per source address: (secret, log label); filled on first valid use
+        self._peers: dict[str, tuple[bytes, str]] = {}
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
@@ -115,6 +128,8 @@ class AccountingListener:
         self.address: tuple[str, int] = self.sock.getsockname()[:2]
         self._responses: OrderedDict[tuple[str, int, bytes], bytes] = OrderedDict()
         self._seen: OrderedDict[tuple[str, str, str, int, int], None] = OrderedDict()
+        for record in stored:
+            self._remember(self._seen, record.dedupe_key(), None)
         self._stats_dirty = False
         self._stats_written = 0.0
 
@@ -123,11 +138,17 @@ class AccountingListener:
     def serve(self, stop: threading.Event) -> None:
         """Receive and verify on this thread; a committer thread makes each group of
         records durable (one write + fsync) and then sends that group's answers. While
-        one fsync runs the next group gathers, so the batch grows with the load."""
+        one fsync runs the next group gathers, so the batch grows with the load.
+
+        If the journal fails, nothing more is answered (an answer would claim a record is
+        stored, and a retransmission would get the cached answer): the listener stops and
+        the error is raised here; NASes keep their records and retry.
+        """
         self.sock.settimeout(0.2)
         pending: list[tuple[list[AccountingRecord], list[tuple[bytes, tuple[str, int]]]]] = []
         ready = threading.Condition()
         done = threading.Event()
+        failed: list[Exception] = []
 
         def committer() -> None:
             while True:
@@ -140,12 +161,17 @@ class AccountingListener:
                     pending.clear()
                 records = [r for recs, _ in groups for r in recs]
                 replies = [x for _, reps in groups for x in reps]
-                self._commit(records, replies)
+                try:
+                    self._commit(records, replies)
+                except Exception as err:
+                    log.error("radius.journal_failed error=%s", err.__class__.__name__)
+                    failed.append(err)
+                    return
 
         worker = threading.Thread(target=committer, name="radius-commit", daemon=True)
         worker.start()
         try:
-            while not stop.is_set():
+            while not stop.is_set() and not failed:
                 try:
                     first = self.sock.recvfrom(4096)
                 except TimeoutError:
@@ -172,6 +198,8 @@ class AccountingListener:
             worker.join(10)
             self._write_stats(force=True)
             self.sock.close()
+        if failed:
+            raise failed[0]
 
     def handle(self, datagrams: list[tuple[bytes, tuple[str, int]]]) -> None:
         """Verify and decode a batch, persist new records once, then answer."""
@@ -182,12 +210,14 @@ class AccountingListener:
     ) -> tuple[list[AccountingRecord], list[tuple[bytes, tuple[str, int]]]]:
         replies: list[tuple[bytes, tuple[str, int]]] = []
         new_records: list[AccountingRecord] = []
+        counts = dict.fromkeys(COUNTERS, 0)
+        counts["received"] = len(datagrams)
         now_ms = int(time.time() * 1000)
         for raw, addr in datagrams:
-            self.stats.add("received")
-            reply = self._one(raw, addr, now_ms, new_records)
+            reply = self._one(raw, addr, now_ms, new_records, counts)
             if reply is not None:
                 replies.append((reply, addr))
+        self.stats.add_all(counts)
         return new_records, replies
 
     def _commit(
@@ -195,7 +225,7 @@ class AccountingListener:
     ) -> None:
         if new_records:
             self.journal.append_accounting(new_records)  # durable before any answer
-            self.stats.add("stored", len(new_records))
+            self.stats.add_all({"stored": len(new_records), "commits": 1})
         for reply, addr in replies:
             try:
                 self.sock.sendto(reply, addr)
@@ -203,59 +233,72 @@ class AccountingListener:
                 log.warning("radius.reply_failed error=%s", err.__class__.__name__)
         self._stats_dirty = True
 
+    def _peer(self, src: str) -> tuple[bytes, str] | None:
+        """(shared secret, log label) of a source address; None for an unknown NAS."""
+        peer = self._peers.get(src)
+        if peer is None:
+            secret = self.nas_secrets.get(src)
+            if secret is None and self.default_secret is not None and _is_loopback(src):
+                secret = self.default_secret
+            if secret is None:
+                return None  # not cached: spoofed sources must not grow the table
+            peer = self._peers[src] = (secret, _nas_label(src, self.nas_names))
+        return peer
+
     def _one(
-        self, raw: bytes, addr: tuple[str, int], now_ms: int, new: list[AccountingRecord]
+        self,
+        raw: bytes,
+        addr: tuple[str, int],
+        now_ms: int,
+        new: list[AccountingRecord],
+        counts: dict[str, int],
     ) -> bytes | None:
         src = addr[0]
-        if (
-            len(raw) < 20
-            or raw[0] != ACCOUNTING_REQUEST
-            or int.from_bytes(raw[2:4], "big") > len(raw)
-        ):
-            return self._drop("dropped_malformed", src, "not an Accounting-Request")
-        raw = raw[: int.from_bytes(raw[2:4], "big")]
-        secret = self.nas_secrets.get(src)
-        if secret is None and self.default_secret is not None and _is_loopback(src):
-            secret = self.default_secret
-        if secret is None:
-            return self._drop("dropped_unknown_nas", src, "no secret for this source")
+        length = int.from_bytes(raw[2:4], "big")
+        if len(raw) < 20 or raw[0] != ACCOUNTING_REQUEST or length > len(raw):
+            return self._drop(counts, "dropped_malformed", src, "not an Accounting-Request")
+        if length < len(raw):
+            raw = raw[:length]
+        peer = self._peer(src)
+        if peer is None:
+            return self._drop(counts, "dropped_unknown_nas", src, "no secret for this source")
+        secret, label = peer
         if not request_authenticator_ok(raw, secret):
-            return self._drop("dropped_bad_authenticator", src, "request authenticator mismatch")
+            return self._drop(
+                counts, "dropped_bad_authenticator", src, "request authenticator mismatch"
+            )
         key = (src, raw[1], raw[4:20])
         cached = self._responses.get(key)
         if cached is not None:  # same NAS, identifier and authenticator: a retransmission
-            self.stats.add("retransmissions")
+            counts["retransmissions"] += 1
             return cached
         try:
-            attrs = self.decoder.decode(raw)
             record = record_from_attributes(
-                attrs,
-                arrival_ms=now_ms,
-                raw_ref=f"radius:{_nas_label(src, self.nas_names)}:{raw[1]}",
+                self.decoder.decode(raw), arrival_ms=now_ms, raw_ref=f"radius:{label}:{raw[1]}"
             )
         except (InvalidInput, KeyError, ValueError, IndexError, struct.error) as err:
             detail = str(err) if isinstance(err, InvalidInput) else err.__class__.__name__
-            return self._drop("dropped_malformed", src, detail)
+            return self._drop(counts, "dropped_malformed", src, detail)
         reply = accounting_response(raw, secret)
         self._remember(self._responses, key, reply)
         dedupe = record.dedupe_key()
         if dedupe in self._seen:  # rebuilt retransmission (e.g. larger Acct-Delay-Time)
-            self.stats.add("duplicates")
+            counts["duplicates"] += 1
         else:
             self._remember(self._seen, dedupe, None)
             new.append(record)
-        self.stats.add("accepted")
+        counts["accepted"] += 1
         return reply
 
     @staticmethod
-    def _remember(cache: OrderedDict, key: object, value: object, limit: int = 65536) -> None:  # type: ignore[type-arg]
+    def _remember(cache: OrderedDict, key: object, value: object, limit: int = REMEMBERED) -> None:  # type: ignore[type-arg]
         cache[key] = value
         if len(cache) > limit:
             cache.popitem(last=False)
 
-    def _drop(self, counter: str, src: str, why: str) -> bytes | None:
+    def _drop(self, counts: dict[str, int], counter: str, src: str, why: str) -> bytes | None:
         """Count and log a dropped request; no answer goes back (the NAS will retry)."""
-        self.stats.add(counter)
+        counts[counter] += 1
         log.warning(
             "radius.drop reason=%s nas=%s detail=%s",
             counter.removeprefix("dropped_"),

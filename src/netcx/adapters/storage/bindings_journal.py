@@ -7,6 +7,7 @@ it by byte offset, so a record acknowledged to a NAS is visible to every reader.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Iterable, Sequence
@@ -27,7 +28,12 @@ _TYPES: dict[str, type[AccountingRecord] | type[BlockEvent]] = {
 
 
 def _day(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y%m%d")
+    return _day_name(ms // 86_400_000)
+
+
+@functools.lru_cache(maxsize=64)
+def _day_name(day: int) -> str:
+    return datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y%m%d")
 
 
 class FileJournal:
@@ -51,13 +57,12 @@ class FileJournal:
         self._append(BLOCKS, [(e.at_ms, e) for e in events])
 
     def _append(self, stream: str, items: Iterable[tuple[int, msgspec.Struct]]) -> None:
-        by_day: dict[str, bytearray] = {}
+        by_day: dict[str, list[msgspec.Struct]] = {}
         for ms, item in items:
-            buf = by_day.setdefault(_day(ms), bytearray())
-            buf += self._enc.encode(item)
-            buf += b"\n"
+            by_day.setdefault(_day(ms), []).append(item)
         with self._lock:
-            for day, buf in by_day.items():
+            for day, group in by_day.items():
+                buf = self._enc.encode_lines(group)
                 fh = self._handles.get((stream, day))
                 if fh is None:
                     (self.root / stream).mkdir(parents=True, exist_ok=True)
@@ -99,6 +104,32 @@ class FileJournal:
             end = chunk.rfind(b"\n") + 1  # only whole lines: a writer may be mid-append
             out.extend(dec.decode(line) for line in chunk[:end].splitlines() if line)
             self._offsets[path] = offset + end
+        return out
+
+    def recent_accounting(
+        self, limit: int, *, bytes_per_record: int = 512
+    ) -> list[AccountingRecord]:
+        """Up to `limit` of the last accounting records written, newest files (by mtime)
+        first; reads only file tails, so a long journal costs no more than a short one."""
+        out: list[AccountingRecord] = []
+        dec = self._dec[ACCOUNTING]
+        paths = sorted(
+            (self.root / ACCOUNTING).glob("*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True
+        )
+        for path in paths:
+            want = limit - len(out)
+            if want <= 0:
+                break
+            with path.open("rb") as fh:
+                size = fh.seek(0, os.SEEK_END)
+                start = max(0, size - want * bytes_per_record)
+                fh.seek(start)
+                chunk = fh.read(size - start)
+            if start > 0:  # the first line may be cut
+                chunk = chunk[chunk.find(b"\n") + 1 :]
+            chunk = chunk[: chunk.rfind(b"\n") + 1]  # a writer may be mid-append
+            lines = [line for line in chunk.splitlines() if line][-want:]
+            out.extend(dec.decode(line) for line in lines)  # type: ignore[misc]
         return out
 
     # ------------------------------------------------------------ retention

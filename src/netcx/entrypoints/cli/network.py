@@ -160,4 +160,7 @@ def register(app: typer.Typer) -> None:
             listener.serve(stop)
         except KeyboardInterrupt:
             stop.set()
+        except OSError as err:  # the journal failed: nothing more was acknowledged
+            typer.echo(f"error: cannot store accounting records ({err}); stopped", err=True)
+            raise typer.Exit(1) from err
         typer.echo(msgspec.json.encode(listener.stats.snapshot()).decode())
