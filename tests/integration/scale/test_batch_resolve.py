@@ -52,12 +52,12 @@ def test_duckdb_answers_follow_the_timeline_rules(tmp_path: Path) -> None:
 
 def test_missing_binding_table_is_named(tmp_path: Path) -> None:
     bindings, hits = write_world(tmp_path)
-    (bindings / "layout.parquet").unlink()
+    (bindings / "deterministic_nat.json").unlink()
     proc = run_cli(
         "--bindings", str(bindings), "--hits", str(hits), "--out", str(tmp_path / "o.parquet")
     )
     assert proc.returncode == 4
-    assert "missing layout.parquet" in " ".join(proc.stderr.split())
+    assert "missing deterministic_nat.json" in " ".join(proc.stderr.split())
 
 
 @pytest.mark.spark
