@@ -122,12 +122,12 @@ def _ipv4_text(d: Dialect, n: str) -> str:
     return "concat(" + ", '.', ".join(_text(d, o) for o in octets) + ")"
 
 
-def deterministic_sql(d: Dialect) -> str:
+def deterministic_sql(d: Dialect, hits: str) -> str:
     """Reverse RFC 7422 (sequential) per hit on a deterministic pool: the first config
     version valid at T whose outside pool holds the address gives m (outside index) and
     j = (port − first_port) div ports_per_subscriber; inside index k = m·s + j. Status
     rule | overflow (port outside the deterministic ranges); no row when no rule applies."""
-    j = d.idiv("c.port - c.first_port", "c.pps")
+    j = d.idiv("dc.port - dc.first_port", "dc.pps")
     lo = "(r.first_port + r.j * r.pps)"
     ev = d.json_object(
         [
@@ -140,18 +140,18 @@ def deterministic_sql(d: Dialect) -> str:
         ]
     )
     return f"""
-    WITH c AS (
+    WITH dc AS (
         SELECT h.hit_id, h.port, o.*, o.first_idx + h.ip_int - o.lo AS m,
             row_number() OVER (PARTITION BY h.hit_id ORDER BY o.rule_no, o.first_idx) AS rn
-        FROM hq_c h JOIN nat_out o ON h.ip_int >= o.lo AND h.ip_int < o.lo + o.span
+        FROM {hits} h JOIN nat_out o ON h.ip_int >= o.lo AND h.ip_int < o.lo + o.span
             AND o.valid_from_ms <= h.t AND (o.valid_to_ms IS NULL OR h.t < o.valid_to_ms)
         WHERE h.cls = '{DET}' AND h.port IS NOT NULL
-    ), r AS (
-        SELECT c.*, {j} AS j FROM c WHERE rn = 1
-    ), k AS (
+    ), dr AS (
+        SELECT dc.*, {j} AS j FROM dc WHERE rn = 1
+    ), dk AS (
         SELECT r.*, i.lo + r.m * r.per_addr + r.j - i.first_idx AS inside_int,
             row_number() OVER (PARTITION BY r.hit_id ORDER BY i.first_idx) AS rn2
-        FROM r LEFT JOIN nat_in i ON i.rule_no = r.rule_no
+        FROM dr r LEFT JOIN nat_in i ON i.rule_no = r.rule_no
             AND r.m * r.per_addr + r.j >= i.first_idx
             AND r.m * r.per_addr + r.j < i.first_idx + i.span
     )
@@ -161,31 +161,28 @@ def deterministic_sql(d: Dialect) -> str:
         inside_vrf AS det_vrf,
         {_ipv4_text(d, "inside_int")} AS det_inside,
         {ev} AS det_ev
-    FROM k r WHERE rn2 = 1
+    FROM dk r WHERE rn2 = 1
     """
 
 
-def hits_classified_sql() -> str:
-    return """
-    SELECT hq.hit_id, hq.t, hq.ip, hq.port, ipc.cls, ipc.v6_fallback, ipc.ip_int
-    FROM hq JOIN ipc ON ipc.ip = hq.ip
+def hits_sql(d: Dialect) -> str:
+    """Hits with their address class and, on deterministic pools, the RFC 7422 answer."""
+    return f"""
+    WITH hc AS (
+        SELECT hq.hit_id, hq.t, hq.ip, hq.port, ipc.cls, ipc.v6_fallback, ipc.ip_int
+        FROM hq JOIN ipc ON ipc.ip = hq.ip
+    ), det AS ({deterministic_sql(d, "hc")})
+    SELECT hc.*, det.det_status, det.det_vrf, det.det_inside, det.det_ev
+    FROM hc LEFT JOIN det ON det.hit_id = hc.hit_id
     """
-
-
-HITS_WITH_RULES_SQL = """
-SELECT h.*, det.det_status, det.det_vrf, det.det_inside, det.det_ev
-FROM hq_c h LEFT JOIN det ON det.hit_id = h.hit_id
-"""
 
 
 def block_probes_sql(d: Dialect) -> str:
     """The port block layout entry a hit's port falls in (cgnat, or deterministic overflow)."""
-    join = d.last_at_or_before("q", "layout", [("l.ip", "ip")], "l.port", "port_lo", "next_lo")
+    q = f"""(SELECT hit_id, t, ip, port FROM h
+        WHERE port IS NOT NULL AND (cls = '{CGNAT}' OR det_status = 'overflow'))"""
+    join = d.last_at_or_before(q, "layout", [("l.ip", "ip")], "l.port", "port_lo", "next_lo")
     return f"""
-    WITH q AS (
-        SELECT hit_id, t, ip, port FROM h
-        WHERE port IS NOT NULL AND (cls = '{CGNAT}' OR det_status = 'overflow')
-    )
     SELECT l.hit_id, l.t, l.ip,
         CASE WHEN b.port_lo IS NOT NULL AND l.port <= b.port_hi
                   AND (l.port - b.port_lo) % b.step = 0 THEN b.port_lo END AS blk_lo
@@ -233,22 +230,38 @@ def choose_sql(
     """
 
 
-LEASE_PROBES_SQL = f"""
-SELECT hit_id, t, '' AS ctx, ip AS addr, 0 AS plen FROM h WHERE cls = '{PUBLIC}'
-UNION ALL SELECT hit_id, t, det_vrf, det_inside, 0 FROM h WHERE det_status = 'rule'
-UNION ALL SELECT hit_id, t, c_inside_vrf, c_inside_ip, 0 FROM blk WHERE status = 'ok'
-UNION ALL SELECT h.hit_id, h.t, '', v6p.addr, v6p.plen
-    FROM h JOIN v6p ON v6p.ip = h.ip WHERE h.cls = '{V6}'
-"""
+def blocks_chosen_sql(d: Dialect, eps_ms: int) -> str:
+    """Per hit on a logged port block: the block's holder near T (status, quality, ev)."""
+    keys = [("l.ip", "ip"), ("l.blk_lo", "port_lo")]
+    chosen = choose_sql(d, f"({block_probes_sql(d)})", "blocks", keys, INSIDE, eps_ms)
+    return f"""SELECT hit_id, t, status, quality, ev, c_inside_vrf, c_inside_ip
+    FROM ({chosen}) cb"""
 
-# IPv6: the longest prefix with a binding near T decides (one row per hit from here on)
-LEASE_CHOICE_SQL = """
-SELECT * FROM (
-    SELECT *, row_number() OVER (
-        PARTITION BY hit_id ORDER BY (status = 'none'), plen DESC) AS pick
-    FROM ls_all
-) s WHERE pick = 1
-"""
+
+def leases_chosen_sql(d: Dialect, eps_ms: int) -> str:
+    """Per hit that reached an address: the lease holder near T. IPv4 addresses (public,
+    deterministic inside, block inside) have one probe; an IPv6 address has one per prefix
+    length, and the longest prefix with a binding near T decides."""
+    keys = [("l.ctx", "ctx"), ("l.addr", "addr")]
+    v4 = f"""(
+        SELECT hit_id, t, '' AS ctx, ip AS addr FROM h WHERE cls = '{PUBLIC}'
+        UNION ALL SELECT hit_id, t, det_vrf, det_inside FROM h WHERE det_status = 'rule'
+        UNION ALL SELECT hit_id, t, c_inside_vrf, c_inside_ip FROM blk WHERE status = 'ok'
+    )"""
+    v6 = f"""(
+        SELECT h.hit_id, h.t, '' AS ctx, v6p.addr, v6p.plen
+        FROM h JOIN v6p ON v6p.ip = h.ip WHERE h.cls = '{V6}'
+    )"""
+    cols = "hit_id, status, quality, ev, c_holder, c_detail"
+    return f"""
+    SELECT {cols} FROM ({choose_sql(d, v4, "leases", keys, [], eps_ms)}) c4
+    UNION ALL
+    SELECT {cols} FROM (
+        SELECT *, row_number() OVER (
+            PARTITION BY hit_id ORDER BY (status = 'none'), plen DESC) AS pick
+        FROM ({choose_sql(d, v6, "leases", keys, [], eps_ms)}) c6
+    ) p6 WHERE pick = 1
+    """
 
 
 def _conf(q: str) -> str:
@@ -316,23 +329,15 @@ def assemble_sql() -> str:
                  THEN prior END,
             CASE WHEN fail IS NULL OR fail = '{r.UNKNOWN_LINE}' THEN l_ev END), ']') AS evidence
     FROM y
-    ORDER BY hit_id
     """
 
 
 def hit_stages(d: Dialect, eps_ms: int) -> list[tuple[str, str]]:
     """(table, SELECT) in order after `hq`, `ipc`, `v6p`, `nat_out`, `nat_in` and `li` are
-    loaded and the binding stages have run; the last one is the answer."""
-    inside = [("l.ip", "ip"), ("l.blk_lo", "port_lo")]
-    lease = [("l.ctx", "ctx"), ("l.addr", "addr")]
+    loaded and the binding stages have run; the last one is the answer (unordered)."""
     return [
-        ("hq_c", hits_classified_sql()),
-        ("det", deterministic_sql(d)),
-        ("h", HITS_WITH_RULES_SQL),
-        ("bprobe", block_probes_sql(d)),
-        ("blk", choose_sql(d, "bprobe", "blocks", inside, INSIDE, eps_ms)),
-        ("lprobe", LEASE_PROBES_SQL),
-        ("ls_all", choose_sql(d, "lprobe", "leases", lease, [], eps_ms)),
-        ("ls", LEASE_CHOICE_SQL),
+        ("h", hits_sql(d)),
+        ("blk", blocks_chosen_sql(d, eps_ms)),
+        ("ls", leases_chosen_sql(d, eps_ms)),
         ("answer", assemble_sql()),
     ]
