@@ -15,6 +15,7 @@ from pathlib import Path
 
 import msgspec
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from netcx.adapters.batch.engines import DuckDBEngine, Engine, SparkEngine
@@ -39,6 +40,7 @@ from netcx.tables import (
     BINDING_BLOCKS,
     BINDING_LAYOUT,
     BINDING_LEASES,
+    HITS,
     RESOLVED_HITS,
     require_columns,
 )
@@ -110,9 +112,24 @@ def read_config(folder: Path) -> tuple[AddressPlan, DeterministicNat]:
     return plan, nat
 
 
+def _check_hits(hits: Path) -> None:
+    """The hits Parquet has the columns the SQL reads, with HITS types (named when not)."""
+    try:
+        schema = ds.dataset(hits, format="parquet").schema
+    except (OSError, pa.ArrowInvalid) as err:
+        raise InvalidInput(f"--hits {hits}: {err}") from err
+    for name in ("hit_id", "ts_ms", "src_ip", "src_port"):
+        if name not in schema.names:
+            raise InvalidInput(f"--hits {hits}: missing column {name}")
+        want, got = HITS.field(name).type, schema.field(name).type
+        if not (got == want or (pa.types.is_integer(got) and pa.types.is_integer(want))):
+            raise InvalidInput(f"--hits {hits}: column {name} is {got}, expected {want}")
+
+
 def resolve_batch(engine_name: str, bindings: Path, hits: Path, eps_ms: int) -> pa.Table:
     """RESOLVED_HITS for the HITS Parquet `hits` against the bindings folder `bindings`."""
     plan, nat = read_config(bindings)
+    _check_hits(hits)
     engine = ENGINES[engine_name]()
     try:
         load_bindings(engine, {n: bindings / f"{n}.parquet" for n in TABLES})

@@ -8,9 +8,9 @@ an inferred end is `inferred_tail`. DuckDB finds A with an ASOF JOIN; Spark has 
 is the one binding with start ≤ T+ε < next start (LEAD), an equi-join plus a range filter.
 
 Tables the stages read: `leases_in` (BINDING_LEASES), `blocks_in` (BINDING_BLOCKS),
-`layout_in` (BINDING_LAYOUT), `li` (LINE_IDS), `hits_src` (HITS or hit_id/ts_ms/src_ip/
-src_port), `ipc` (ADDRESS_CLASSES: one row per distinct address), `v6p` (V6_PROBES) and the
-deterministic NAT config flattened into `nat_out` / `nat_in` (NAT_OUTSIDE / NAT_INSIDE).
+`layout_in` (BINDING_LAYOUT), `li` (LINE_IDS), `hits_src` (hit_id, ts_ms, src_ip, src_port)
+and, built per run by `inputs.py`, `ipc` (ADDRESS_CLASSES: one row per distinct address),
+`v6p` (V6_PROBES) and the deterministic NAT config as `nat_out` / `nat_in` address segments.
 """
 
 from __future__ import annotations
