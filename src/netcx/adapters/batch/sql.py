@@ -177,15 +177,26 @@ def hits_sql(d: Dialect) -> str:
     """
 
 
+H_COLS = [
+    "hit_id", "t", "ip", "port", "cls", "v6_fallback", "ip_int",
+    "det_status", "det_vrf", "det_inside", "det_ev",
+]  # fmt: skip
+"""Columns of stage `h`; later stages carry them along instead of joining back on hit_id."""
+
+
+def _h_cols(alias: str = "") -> str:
+    return ", ".join(f"{alias}{c}" for c in H_COLS)
+
+
 def block_probes_sql(d: Dialect) -> str:
-    """The port block layout entry a hit's port falls in (cgnat, or deterministic overflow)."""
-    q = f"""(SELECT hit_id, t, ip, port FROM h
-        WHERE port IS NOT NULL AND (cls = '{CGNAT}' OR det_status = 'overflow'))"""
-    join = d.last_at_or_before(q, "layout", [("l.ip", "ip")], "l.port", "port_lo", "next_lo")
+    """Every hit, with the first port of the block layout entry its port falls in when it
+    takes the port-block path (cgnat, or deterministic overflow); NULL otherwise."""
+    join = d.last_at_or_before("h", "layout", [("l.ip", "ip")], "l.port", "port_lo", "next_lo")
     return f"""
-    SELECT l.hit_id, l.t, l.ip,
-        CASE WHEN b.port_lo IS NOT NULL AND l.port <= b.port_hi
-                  AND (l.port - b.port_lo) % b.step = 0 THEN b.port_lo END AS blk_lo
+    SELECT l.*,
+        CASE WHEN (l.cls = '{CGNAT}' OR l.det_status = 'overflow') AND b.port_lo IS NOT NULL
+                  AND l.port <= b.port_hi AND (l.port - b.port_lo) % b.step = 0
+             THEN b.port_lo END AS blk_lo
     FROM {join}
     """
 
@@ -231,28 +242,38 @@ def choose_sql(
 
 
 def blocks_chosen_sql(d: Dialect, eps_ms: int) -> str:
-    """Per hit on a logged port block: the block's holder near T (status, quality, ev)."""
+    """Every hit, with its port block's holder near T (b_status, bq, b_ev, inside address)."""
     keys = [("l.ip", "ip"), ("l.blk_lo", "port_lo")]
     chosen = choose_sql(d, f"({block_probes_sql(d)})", "blocks", keys, INSIDE, eps_ms)
-    return f"""SELECT hit_id, t, status, quality, ev, c_inside_vrf, c_inside_ip
+    return f"""SELECT {_h_cols()}, status AS b_status, quality AS bq, ev AS b_ev,
+        c_inside_vrf AS b_vrf, c_inside_ip AS b_inside
     FROM ({chosen}) cb"""
 
 
+B_COLS = ["b_status", "bq", "b_ev"]
+
+
 def leases_chosen_sql(d: Dialect, eps_ms: int) -> str:
-    """Per hit that reached an address: the lease holder near T. IPv4 addresses (public,
-    deterministic inside, block inside) have one probe; an IPv6 address has one per prefix
-    length, and the longest prefix with a binding near T decides."""
+    """Every hit, with the lease holder near T of the address it reached (public address,
+    deterministic or block inside address, IPv6 prefix). An IPv6 address is probed at every
+    prefix length; the longest prefix with a binding near T decides."""
     keys = [("l.ctx", "ctx"), ("l.addr", "addr")]
+    carried = ", ".join([*H_COLS, *B_COLS])
     v4 = f"""(
-        SELECT hit_id, t, '' AS ctx, ip AS addr FROM h WHERE cls = '{PUBLIC}'
-        UNION ALL SELECT hit_id, t, det_vrf, det_inside FROM h WHERE det_status = 'rule'
-        UNION ALL SELECT hit_id, t, c_inside_vrf, c_inside_ip FROM blk WHERE status = 'ok'
+        SELECT {carried},
+            CASE WHEN cls = '{PUBLIC}' THEN '' WHEN det_status = 'rule' THEN det_vrf
+                 WHEN b_status = 'ok' THEN b_vrf END AS ctx,
+            CASE WHEN cls = '{PUBLIC}' THEN ip WHEN det_status = 'rule' THEN det_inside
+                 WHEN b_status = 'ok' THEN b_inside END AS addr
+        FROM hb WHERE cls <> '{V6}'
     )"""
     v6 = f"""(
-        SELECT h.hit_id, h.t, '' AS ctx, v6p.addr, v6p.plen
-        FROM h JOIN v6p ON v6p.ip = h.ip WHERE h.cls = '{V6}'
+        SELECT {_h_cols("hb.")}, {", ".join(f"hb.{c}" for c in B_COLS)},
+            '' AS ctx, v6p.addr, v6p.plen
+        FROM hb LEFT JOIN v6p ON v6p.ip = hb.ip WHERE hb.cls = '{V6}'
     )"""
-    cols = "hit_id, status, quality, ev, c_holder, c_detail"
+    cols = f"""{carried}, status AS l_status, quality AS lq, ev AS l_ev, c_holder AS holder,
+        c_detail AS l_detail"""
     return f"""
     SELECT {cols} FROM ({choose_sql(d, v4, "leases", keys, [], eps_ms)}) c4
     UNION ALL
@@ -273,13 +294,7 @@ def assemble_sql() -> str:
     """One RESOLVED_HITS row per hit from the stage results (mirrors NetworkResolver)."""
     household = f"(fixed OR l_detail = '{DELEGATED_V6}')"
     return f"""
-    WITH x AS (
-        SELECT h.hit_id, h.cls, h.port, h.det_status, h.v6_fallback, h.det_ev,
-            blk.status AS b_status, blk.quality AS bq, blk.ev AS b_ev,
-            ls.status AS l_status, ls.quality AS lq, ls.ev AS l_ev, ls.c_holder AS holder,
-            ls.c_detail AS l_detail
-        FROM h LEFT JOIN blk ON blk.hit_id = h.hit_id LEFT JOIN ls ON ls.hit_id = h.hit_id
-    ), y AS (
+    WITH y AS (
         SELECT x.*, li.line_p, li.sub_p, li.hh_p, li.acc_p, li.fixed,
             CASE
                 WHEN cls = '{INVALID}' THEN '{r.INVALID_IP}'
@@ -303,7 +318,7 @@ def assemble_sql() -> str:
                 WHEN det_status = 'rule' THEN '{r.VIA_RULE}'
                 ELSE '{r.VIA_BLOCK}' END AS base,
             CASE WHEN det_status = 'rule' THEN det_ev WHEN b_status = 'ok' THEN b_ev END AS prior
-        FROM x LEFT JOIN li ON li.holder = x.holder
+        FROM hl x LEFT JOIN li ON li.holder = x.holder
     )
     SELECT hit_id,
         CASE WHEN fail IS NOT NULL THEN 'unknown'
@@ -323,10 +338,9 @@ def assemble_sql() -> str:
             END AS subscriber_id,
         CASE WHEN fail IS NULL THEN hh_p END AS household_id,
         CASE WHEN fail IS NULL THEN acc_p END AS account_id,
-        concat('[', concat_ws(',',
-            CASE WHEN fail IS NULL OR fail = '{r.UNKNOWN_LINE}'
-                      OR (fail IN ('{r.NO_LEASE}', '{r.R_BOUNDARY}') AND l_status IS NOT NULL)
-                 THEN prior END,
+        -- a prior (rule or block) exists only on the way to a lease, and every outcome
+        -- of the lease stage reports it
+        concat('[', concat_ws(',', prior,
             CASE WHEN fail IS NULL OR fail = '{r.UNKNOWN_LINE}' THEN l_ev END), ']') AS evidence
     FROM y
     """
@@ -334,10 +348,11 @@ def assemble_sql() -> str:
 
 def hit_stages(d: Dialect, eps_ms: int) -> list[tuple[str, str]]:
     """(table, SELECT) in order after `hq`, `ipc`, `v6p`, `nat_out`, `nat_in` and `li` are
-    loaded and the binding stages have run; the last one is the answer (unordered)."""
+    loaded and the binding stages have run; the last one is the answer (unordered). Each
+    stage adds columns to every hit, so no stage joins hits with hits."""
     return [
         ("h", hits_sql(d)),
-        ("blk", blocks_chosen_sql(d, eps_ms)),
-        ("ls", leases_chosen_sql(d, eps_ms)),
+        ("hb", blocks_chosen_sql(d, eps_ms)),
+        ("hl", leases_chosen_sql(d, eps_ms)),
         ("answer", assemble_sql()),
     ]
