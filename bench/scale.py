@@ -21,11 +21,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._batch_engines import batch_times
 from bench._results import record
-from tests.integration.scale.batch_data import write_world
 from tests.servers import free_port, kafka_broker, redis_server, stop
 
-from netcx.adapters.batch.resolve import resolve_batch
 from netcx.adapters.storage._redis import client
 from netcx.adapters.storage.eventlog_segments import SegmentEventLog
 from netcx.adapters.storage.redis_online import RedisBindingHotSet
@@ -39,7 +38,6 @@ PARTITIONS = 6
 ADDRESSES = 500
 BLOCKS_PER_ADDRESS = 31  # 64512 ports in blocks of 2016 (the deterministic NAT default)
 BLOCK = 2016
-BATCH_SIZES = (200_000, 1_000_000)
 P = Pseudonymizer({"k1": b"netcx-dev-key-change-me"}, "k1")
 
 
@@ -308,33 +306,6 @@ def resolve_costs(url: str) -> dict[str, float]:
         "scale.lookup_cpu_us_per_event_batch": batch_us,
         "scale.lookup_batch_vs_single": single_us / batch_us,
     }
-
-
-def batch_times(folder: Path) -> dict[str, float]:
-    """Both engines at two sizes: total time, and the marginal rate (fixed start-up cost,
-    JVM and stage scheduling, removed) that sizing a cluster needs."""
-    seconds: dict[tuple[str, int], float] = {}
-    warm_bindings, warm_hits = write_world(folder / "warm-up")
-    for engine in ("duckdb", "spark"):  # JVM start once, outside the timings
-        resolve_batch(engine, warm_bindings, warm_hits, 100)
-    for n in BATCH_SIZES:
-        bindings_dir, hits = write_world(folder / str(n), random_hits=n)
-        answers = {}
-        for engine in ("duckdb", "spark"):
-            t0 = time.perf_counter()
-            answers[engine] = resolve_batch(engine, bindings_dir, hits, 100)
-            seconds[(engine, n)] = time.perf_counter() - t0
-            print(f"{engine} {n} hits: {seconds[(engine, n)]:.1f} s", flush=True)
-        assert answers["spark"].equals(answers["duckdb"])
-    small, large = BATCH_SIZES
-    out: dict[str, float] = {"scale.batch_rows": large}
-    for engine in ("duckdb", "spark"):
-        out[f"scale.{engine}_batch_s"] = seconds[(engine, large)]
-        out[f"scale.{engine}_rows_per_s"] = (large - small) / (
-            seconds[(engine, large)] - seconds[(engine, small)]
-        )
-    out["scale.spark_vs_duckdb"] = seconds[("spark", large)] / seconds[("duckdb", large)]
-    return out
 
 
 def main() -> None:

@@ -37,7 +37,6 @@ from netcx.domain.pseudonyms import Pseudonymizer
 from netcx.errors import ConfigError, ParseError
 from netcx.ports import (
     AuditLog,
-    BatchResolver,
     ConsentLedger,
     CustomerFactsSource,
     DeadLetterStore,
@@ -381,7 +380,7 @@ def build_radius_listener(
 
 def build_batch_resolver(
     settings: Settings, world: World, pseudonymizer: Pseudonymizer, work_dir: Path
-) -> BatchResolver:
+) -> DuckDbBatchResolver:
     """Batch resolver for a world folder: parses its raw RADIUS detail files and CGNAT logs
     (bad lines are counted and skipped), reads plan + NAT config + CRM lines, and resolves
     hits with DuckDB ASOF joins."""

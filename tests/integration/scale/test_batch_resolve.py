@@ -52,12 +52,12 @@ def test_duckdb_answers_follow_the_timeline_rules(tmp_path: Path) -> None:
 
 def test_missing_binding_table_is_named(tmp_path: Path) -> None:
     bindings, hits = write_world(tmp_path)
-    (bindings / "layout.parquet").unlink()
+    (bindings / "deterministic_nat.json").unlink()
     proc = run_cli(
         "--bindings", str(bindings), "--hits", str(hits), "--out", str(tmp_path / "o.parquet")
     )
     assert proc.returncode == 4
-    assert "missing layout.parquet" in " ".join(proc.stderr.split())
+    assert "missing deterministic_nat.json" in " ".join(proc.stderr.split())
 
 
 @pytest.mark.spark
@@ -73,3 +73,13 @@ def test_spark_gives_the_same_answers_as_duckdb(tmp_path: Path) -> None:
     assert spark.num_rows == duck.num_rows == 3000 + len(EXPECTED)
     assert spark.to_pylist() == duck.to_pylist()
     assert len(set(duck.column("reason").to_pylist())) >= 8  # the random hits reach most paths
+
+
+def test_hits_without_a_port_column_are_refused_by_name(tmp_path: Path) -> None:
+    bindings, hits = write_world(tmp_path)
+    pq.write_table(pq.read_table(hits).drop_columns(["src_port"]), hits)
+    proc = run_cli(
+        "--bindings", str(bindings), "--hits", str(hits), "--out", str(tmp_path / "o.parquet")
+    )
+    assert proc.returncode == 2
+    assert "missing column src_port" in " ".join(proc.stderr.split())

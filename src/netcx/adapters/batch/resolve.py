@@ -1,30 +1,40 @@
-"""`netcx batch resolve`: the same SQL stages (`sql.py`) on DuckDB or Spark.
+"""Batch resolution: the SQL stages of `sql.py` on any engine, from tables or a folder.
 
-Inputs: a bindings folder of normalised tables — `leases.parquet` (LEASES), `blocks.parquet`
-(BLOCKS), `layout.parquet` (LAYOUT), `lines.parquet` (holder, line_p, sub_p, hh_p, acc_p,
-fixed) and `pools.json` ([{"cidr", "kind"}] from the address plan) — and a HITS table.
-Addresses are classified per distinct address in Python (one small table), the rest runs in
-the engine; the evidence JSON is built from the answer's columns, identically for both.
+The pipeline's DuckDB batch resolver (`adapters.storage.bindings_duckdb`) and `netcx batch
+resolve --engine duckdb|spark` both go through `load_bindings` + `resolve_loaded`, so there
+is one batch semantics. A bindings folder holds the normalised tables `leases.parquet`
+(BINDING_LEASES), `blocks.parquet` (BINDING_BLOCKS), `layout.parquet` (BINDING_LAYOUT),
+`lines.parquet` (LINE_IDS), plus the world's `address_plan.json` and
+`deterministic_nat.json`; `netcx batch bindings` writes one from a world folder.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import json
-import os
-import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
 
-import duckdb
 import msgspec
 import pyarrow as pa
-import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from netcx.adapters.batch.sql import UNKNOWN_LINE, stages
-from netcx.domain.network.timeline import OPEN_END_MS
+from netcx.adapters.batch.engines import DuckDBEngine, Engine, SparkEngine
+from netcx.adapters.batch.inputs import (
+    LINE_IDS,
+    address_classes,
+    nat_tables,
+    v6_probes,
+)
+from netcx.adapters.batch.sql import (
+    DISTINCT_ADDRESSES_SQL,
+    HITS_SQL,
+    PREFIX_LENGTHS_SQL,
+    V6,
+    binding_stages,
+    hit_stages,
+)
+from netcx.domain.network.deterministic import DeterministicNat
+from netcx.domain.network.plan import AddressPlan
 from netcx.errors import InvalidInput, NotFound
 from netcx.tables import (
     BINDING_BLOCKS,
@@ -35,202 +45,95 @@ from netcx.tables import (
     require_columns,
 )
 
-# The normalised binding tables, the same the DuckDB batch resolver of the network area writes.
-LEASES, BLOCKS, LAYOUT = BINDING_LEASES, BINDING_BLOCKS, BINDING_LAYOUT
-LINES = pa.schema(
-    [
-        ("holder", pa.string()),
-        ("line_p", pa.string()),
-        ("sub_p", pa.string()),
-        ("hh_p", pa.string()),
-        ("acc_p", pa.string()),
-        ("fixed", pa.bool_()),
-    ]
-)
-
-_CLASS_OF_KIND = {
-    "public_fixed": "public",
-    "public_mobile": "public",
-    "cgnat_outside": "cgnat",
-    "infrastructure": "infra",
-    "cgnat_deterministic": "unsupported",
-    "ipv6_mobile": "unsupported",
-    "ipv6_fixed_pd": "unsupported",
-}
-_EV = ("kind", "ref", "source", "start_ms", "end_ms", "detail")
-
-
-class Engine(Protocol):
-    def load_parquet(self, name: str, path: Path) -> None: ...
-
-    def load_arrow(self, name: str, table: pa.Table) -> None: ...
-
-    def create(self, name: str, select: str) -> None: ...
-
-    def export(self, name: str, folder: Path) -> pa.Table:
-        """Write table `name` as Parquet under `folder` (by the engine, not through the
-        driver) and read it back."""
-        ...
-
-    def close(self) -> None: ...
-
-
-class DuckDBEngine:
-    def __init__(self) -> None:
-        self._con = duckdb.connect()
-
-    def load_parquet(self, name: str, path: Path) -> None:
-        self._con.read_parquet(str(path)).create_view(name)
-
-    def load_arrow(self, name: str, table: pa.Table) -> None:
-        self._con.register(name, table)
-
-    def create(self, name: str, select: str) -> None:
-        self._con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {select}")
-
-    def export(self, name: str, folder: Path) -> pa.Table:
-        folder.mkdir(parents=True, exist_ok=True)
-        self._con.table(name).write_parquet(str(folder / "part-0.parquet"))
-        return pq.read_table(folder)
-
-    def close(self) -> None:
-        self._con.close()
-
-
-class SparkEngine:
-    """Spark SQL (pyspark ≥ 4); `master` local[2] by default, UI off, 2 shuffle partitions."""
-
-    def __init__(self, master: str = "local[2]", shuffle_partitions: int = 2) -> None:
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-        from pyspark.sql import SparkSession
-
-        self._spark = (
-            SparkSession.builder.master(master)
-            .appName("netcx-batch-resolve")
-            .config("spark.ui.enabled", "false")
-            .config("spark.ui.showConsoleProgress", "false")
-            .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.driver.host", "127.0.0.1")
-            .getOrCreate()
-        )
-        self._spark.sparkContext.setLogLevel("ERROR")
-
-    def load_parquet(self, name: str, path: Path) -> None:
-        self._spark.read.parquet(str(path)).createOrReplaceTempView(name)
-
-    def load_arrow(self, name: str, table: pa.Table) -> None:
-        self._spark.createDataFrame(table.to_pandas()).createOrReplaceTempView(name)
-
-    def create(self, name: str, select: str) -> None:
-        # cached: later stages read each stage more than once
-        self._spark.sql(select).cache().createOrReplaceTempView(name)
-
-    def export(self, name: str, folder: Path) -> pa.Table:
-        self._spark.table(name).write.mode("overwrite").parquet(str(folder))
-        return pq.read_table(folder)
-
-    def close(self) -> None:
-        self._spark.stop()
-
-
 ENGINES: dict[str, Callable[[], Engine]] = {"duckdb": DuckDBEngine, "spark": SparkEngine}
+TABLES = {
+    "leases": BINDING_LEASES,
+    "blocks": BINDING_BLOCKS,
+    "layout": BINDING_LAYOUT,
+    "lines": LINE_IDS,
+}
+PLAN_FILE, NAT_FILE = "address_plan.json", "deterministic_nat.json"
 
 
-def classify(ips: list[str], pools: list[dict[str, str]]) -> pa.Table:
-    """Path class per distinct address: public | cgnat | infra | not_ours | unsupported."""
-    nets = [(ipaddress.ip_network(p["cidr"]), p["kind"]) for p in pools]
-    cls = []
-    for ip in ips:
-        try:
-            addr = ipaddress.ip_address(ip)
-        except ValueError:
-            cls.append("not_ours")
-            continue
-        kind = next((k for n, k in nets if addr.version == n.version and addr in n), None)
-        cls.append("not_ours" if kind is None else _CLASS_OF_KIND.get(kind, "unsupported"))
-    return pa.table({"ip": pa.array(ips, pa.string()), "cls": pa.array(cls, pa.string())})
+def load_bindings(engine: Engine, tables: Mapping[str, pa.Table | Path]) -> None:
+    """Load the four binding tables (Arrow, or Parquet read by the engine) and prepare them."""
+    for name, source in tables.items():
+        view = "li" if name == "lines" else f"{name}_in"
+        if isinstance(source, Path):
+            engine.load_parquet(view, source)
+        else:
+            engine.load_arrow(view, require_columns(source, TABLES[name], name))
+    for name, select in binding_stages():
+        engine.create(name, select)
 
 
-def _evidence(row: dict[str, Any]) -> str:
-    def ev(prefix: str) -> dict[str, Any]:
-        out = {k: row[f"{prefix}_{k}"] for k in _EV}
-        if out["end_ms"] is not None and out["end_ms"] >= OPEN_END_MS:
-            out["end_ms"] = None
-        return out
+def resolve_loaded(
+    engine: Engine, plan: AddressPlan, nat: DeterministicNat, eps_ms: int
+) -> pa.Table:
+    """RESOLVED_HITS (ordered by hit_id) for the hits in view `hits_src`, against the
+    bindings `load_bindings` prepared on the same engine."""
+    engine.create("hq", HITS_SQL)
+    ips = engine.fetch(DISTINCT_ADDRESSES_SQL).column("ip").to_pylist()
+    classes = address_classes(ips, plan)
+    engine.load_arrow("ipc", classes)
+    plens = [p for p in engine.fetch(PREFIX_LENGTHS_SQL).column("plen").to_pylist() if p]
+    v6 = [ip for ip, c in zip(ips, classes.column("cls").to_pylist(), strict=True) if c == V6]
+    engine.load_arrow("v6p", v6_probes(v6, plens))
+    nat_out, nat_in = nat_tables(nat)
+    engine.load_arrow("nat_out", nat_out)
+    engine.load_arrow("nat_in", nat_in)
+    *stages, (_, answer) = hit_stages(engine.dialect, eps_ms)
+    for name, select in stages:
+        engine.create(name, select)
+    out = engine.fetch(answer).sort_by("hit_id")
+    return require_columns(out, RESOLVED_HITS, "resolved_hits")
 
-    prior = [ev("b")] if row["b_status"] == "ok" else []
-    fail = row["fail"]
-    if fail is None or fail == UNKNOWN_LINE:
-        items = [*prior, ev("l")]
-    elif fail in ("no_lease", "boundary") and row["l_status"] is not None:
-        items = prior
-    else:
-        items = []
-    return msgspec.json.encode(items).decode()
+
+def write_bindings(
+    folder: Path, tables: dict[str, pa.Table], plan: AddressPlan, nat: DeterministicNat
+) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, schema in TABLES.items():
+        pq.write_table(require_columns(tables[name], schema, name), folder / f"{name}.parquet")
+    (folder / PLAN_FILE).write_bytes(plan.to_json())
+    (folder / NAT_FILE).write_bytes(msgspec.json.encode(nat.rules))
 
 
-def _read_bindings(folder: Path) -> list[dict[str, str]]:
-    for name in (
-        "leases.parquet",
-        "blocks.parquet",
-        "layout.parquet",
-        "lines.parquet",
-        "pools.json",
-    ):
+def read_config(folder: Path) -> tuple[AddressPlan, DeterministicNat]:
+    """The address plan and RFC 7422 config of a bindings folder (missing files named)."""
+    for name in [*(f"{n}.parquet" for n in TABLES), PLAN_FILE, NAT_FILE]:
         if not (folder / name).exists():
             raise NotFound(f"--bindings {folder}: missing {name}")
     try:
-        pools: list[dict[str, str]] = json.loads((folder / "pools.json").read_text())
-    except json.JSONDecodeError as err:
-        raise InvalidInput(f"{folder / 'pools.json'}:{err.lineno}: {err.msg}") from err
-    return pools
+        plan = AddressPlan.from_json((folder / PLAN_FILE).read_bytes())
+        nat = DeterministicNat.from_json((folder / NAT_FILE).read_bytes())
+    except (InvalidInput, msgspec.DecodeError) as err:
+        raise InvalidInput(f"--bindings {folder}: {err}") from err
+    return plan, nat
 
 
-def resolve_batch(
-    engine_name: str, bindings: Path, hits_path: Path, eps_ms: int = 2000
-) -> pa.Table:
-    """RESOLVED_HITS for the hits in `hits_path` against the tables in `bindings`."""
-    pools = _read_bindings(bindings)
-    hits = require_columns(
-        pq.read_table(hits_path, columns=["hit_id", "ts_ms", "src_ip", "src_port"]),
-        pa.schema([HITS.field(n) for n in ("hit_id", "ts_ms", "src_ip", "src_port")]),
-        str(hits_path),
-    )
-    ips = pc.unique(hits.column("src_ip")).to_pylist()
+def _check_hits(hits: Path) -> None:
+    """The hits Parquet has the columns the SQL reads, with HITS types (named when not)."""
+    try:
+        schema = ds.dataset(hits, format="parquet").schema
+    except (OSError, pa.ArrowInvalid) as err:
+        raise InvalidInput(f"--hits {hits}: {err}") from err
+    for name in ("hit_id", "ts_ms", "src_ip", "src_port"):
+        if name not in schema.names:
+            raise InvalidInput(f"--hits {hits}: missing column {name}")
+        want, got = HITS.field(name).type, schema.field(name).type
+        if not (got == want or (pa.types.is_integer(got) and pa.types.is_integer(want))):
+            raise InvalidInput(f"--hits {hits}: column {name} is {got}, expected {want}")
+
+
+def resolve_batch(engine_name: str, bindings: Path, hits: Path, eps_ms: int) -> pa.Table:
+    """RESOLVED_HITS for the HITS Parquet `hits` against the bindings folder `bindings`."""
+    plan, nat = read_config(bindings)
+    _check_hits(hits)
     engine = ENGINES[engine_name]()
     try:
-        for name in ("leases", "blocks", "layout", "lines"):
-            engine.load_parquet(f"{name}_in", bindings / f"{name}.parquet")
-        engine.create("layout", "SELECT * FROM layout_in")
-        engine.create("li", "SELECT * FROM lines_in")
-        engine.load_parquet("hits_in", hits_path)
-        engine.load_arrow("ipc", classify([i for i in ips if i is not None], pools))
-        engine.create(
-            "h",
-            "SELECT hits_in.hit_id, CAST(hits_in.ts_ms AS BIGINT) AS t, hits_in.src_ip AS ip, "
-            "hits_in.src_port AS port, coalesce(ipc.cls, 'not_ours') AS cls "
-            "FROM hits_in LEFT JOIN ipc ON ipc.ip = hits_in.src_ip",
-        )
-        for name, select in stages(eps_ms):
-            engine.create(name, select)
-        with tempfile.TemporaryDirectory(prefix="netcx-batch-") as tmp:
-            answer = engine.export("answer", Path(tmp) / "answer").sort_by("hit_id")
+        load_bindings(engine, {n: bindings / f"{n}.parquet" for n in TABLES})
+        engine.load_parquet("hits_src", hits)
+        return resolve_loaded(engine, plan, nat, eps_ms)
     finally:
         engine.close()
-    needed = ["b_status", "l_status", "fail"] + [f"{p}_{k}" for p in "bl" for k in _EV]
-    rows = answer.select(needed).to_pylist()
-    out = pa.table(
-        {
-            "hit_id": answer.column("hit_id"),
-            "level": answer.column("level"),
-            "reason": answer.column("reason"),
-            "confidence": answer.column("confidence").cast(pa.float32()),
-            "line_id": answer.column("line_id"),
-            "subscriber_id": answer.column("subscriber_id"),
-            "household_id": answer.column("household_id"),
-            "account_id": answer.column("account_id"),
-            "evidence": pa.array([_evidence(r) for r in rows], pa.string()),
-        }
-    )
-    return require_columns(out, RESOLVED_HITS, "resolved_hits")

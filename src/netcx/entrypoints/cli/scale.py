@@ -1,4 +1,5 @@
-"""CLI of the scale-out area: `netcx db migrate`, `netcx bus forward|resolve|load-bindings`."""
+"""CLI of the scale-out area: `netcx db migrate`, `netcx bus forward|resolve|load-bindings`,
+`netcx batch bindings|resolve`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -22,6 +24,7 @@ from prometheus_client.registry import Collector
 
 from netcx.adapters.storage.static_bindings import StaticBinding
 from netcx.bootstrap import (
+    build_batch_resolver,
     build_binding_hot_set,
     build_event_bus,
     build_forwarder,
@@ -175,6 +178,25 @@ def register(app: typer.Typer) -> None:
 
     batch = typer.Typer(help="Batch jobs on DuckDB or Spark.", no_args_is_help=True)
     app.add_typer(batch, name="batch")
+
+    @batch.command("bindings")
+    def batch_bindings(
+        world: Annotated[Path, typer.Option(help="World folder (its network logs and CRM).")],
+        out: Annotated[Path, typer.Option(help="Bindings folder to write.")],
+    ) -> None:
+        """Normalise a world's RADIUS and CGNAT logs into a bindings folder for `resolve`."""
+        from netcx.adapters.batch.resolve import write_bindings
+        from netcx.simulate.world import WorldFolder
+
+        if not world.is_dir():
+            raise NotFound(f"--world {world}: no such folder")
+        settings = load_settings()
+        pseudonymizer = build_pseudonymizer(settings)
+        with tempfile.TemporaryDirectory(prefix="netcx-bindings-") as tmp:
+            batch = build_batch_resolver(settings, WorldFolder(world), pseudonymizer, Path(tmp))
+            tables = batch.binding_tables()
+            write_bindings(out, tables, batch.resolver.plan, batch.resolver.nat)
+        typer.echo(json.dumps({name: t.num_rows for name, t in tables.items()}))
 
     @batch.command("resolve")
     def batch_resolve(
