@@ -12,6 +12,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from netcx.adapters.batch.packed import PackedBlocks
 from netcx.adapters.batch.sql import DUCKDB, SPARK, Dialect
 
 
@@ -37,6 +38,7 @@ class DuckDBEngine:
     def __init__(self, con: duckdb.DuckDBPyConnection | None = None) -> None:
         self.dialect = DUCKDB
         self._con = con if con is not None else duckdb.connect()
+        self.blocks: PackedBlocks | None = None  # port-block index (resolve.load_bindings)
 
     def load_parquet(self, name: str, path: Path) -> None:
         glob = str(path / "*.parquet") if path.is_dir() else str(path)
