@@ -226,9 +226,12 @@ def choose_sql(
     if rows is None:
         join = d.last_at_or_before(probes, bindings, keys, f"l.t + {eps}", "start_ms", "next_start")
     else:
+        # (the key check only matters if block ranges overlapped: then a probe's own key
+        # may have no binding while the index finds a neighbour's; it is none, as live)
+        same_key = "".join(f" AND {lk} = b.{rk}" for lk, rk in keys)
         join = (
             f"{probes} l LEFT JOIN {rows} r ON r.hit_id = l.hit_id "
-            f"LEFT JOIN {bindings} b ON b.brow = r.a_row"
+            f"LEFT JOIN {bindings} b ON b.brow = r.a_row{same_key}"
         )
     open_end = f"CASE WHEN c_end_ms >= {OPEN_END_MS} THEN NULL ELSE c_end_ms END"
     ev = d.json_object([(f, open_end if f == "end_ms" else f"c_{f}") for f in EVIDENCE_FIELDS])
