@@ -35,8 +35,13 @@ class Engine(Protocol):
 
 
 class DuckDBEngine:
-    def __init__(self, con: duckdb.DuckDBPyConnection | None = None) -> None:
-        self.dialect = DUCKDB
+    """DuckDB; `packed_blocks=False` finds port-block bindings with the ASOF JOIN instead of
+    the packed index (the same answers: kept for comparison, `bench/resolve.py`)."""
+
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection | None = None, packed_blocks: bool = True
+    ) -> None:
+        self.dialect = DUCKDB if packed_blocks else Dialect("duckdb")
         self._con = con if con is not None else duckdb.connect()
         self.blocks: PackedBlocks | None = None  # port-block index (resolve.load_bindings)
 
