@@ -12,6 +12,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from netcx.adapters.batch.packed import PackedBlocks
 from netcx.adapters.batch.sql import DUCKDB, SPARK, Dialect
 
 
@@ -34,9 +35,15 @@ class Engine(Protocol):
 
 
 class DuckDBEngine:
-    def __init__(self, con: duckdb.DuckDBPyConnection | None = None) -> None:
-        self.dialect = DUCKDB
+    """DuckDB; `packed_blocks=False` finds port-block bindings with the ASOF JOIN instead of
+    the packed index (the same answers: kept for comparison, `bench/resolve.py`)."""
+
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection | None = None, packed_blocks: bool = True
+    ) -> None:
+        self.dialect = DUCKDB if packed_blocks else Dialect("duckdb")
         self._con = con if con is not None else duckdb.connect()
+        self.blocks: PackedBlocks | None = None  # port-block index (resolve.load_bindings)
 
     def load_parquet(self, name: str, path: Path) -> None:
         glob = str(path / "*.parquet") if path.is_dir() else str(path)

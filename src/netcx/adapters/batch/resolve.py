@@ -6,6 +6,8 @@ is one batch semantics. A bindings folder holds the normalised tables `leases.pa
 (BINDING_LEASES), `blocks.parquet` (BINDING_BLOCKS), `layout.parquet` (BINDING_LAYOUT),
 `lines.parquet` (LINE_IDS), plus the world's `address_plan.json` and
 `deterministic_nat.json`; `netcx batch bindings` writes one from a world folder.
+On DuckDB, the port-block bindings are also packed into an index once per load
+(`packed.PackedBlocks`), which finds each hit's block binding A (`choose_block_rows`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ from netcx.adapters.batch.inputs import (
     address_classes,
     nat_tables,
     v6_probes,
+)
+from netcx.adapters.batch.packed import (
+    BLOCK_ROWS_SQL,
+    PROBES_SQL,
+    PackedBlocks,
+    choose_block_rows,
 )
 from netcx.adapters.batch.sql import (
     DISTINCT_ADDRESSES_SQL,
@@ -63,8 +71,10 @@ def load_bindings(engine: Engine, tables: Mapping[str, pa.Table | Path]) -> None
             engine.load_parquet(view, source)
         else:
             engine.load_arrow(view, require_columns(source, TABLES[name], name))
-    for name, select in binding_stages():
+    for name, select in binding_stages(engine.dialect):
         engine.create(name, select)
+    if isinstance(engine, DuckDBEngine) and engine.dialect.packed_blocks:
+        engine.blocks = PackedBlocks.build(engine.fetch(BLOCK_ROWS_SQL))
 
 
 def resolve_loaded(
@@ -85,6 +95,9 @@ def resolve_loaded(
     *stages, (_, answer) = hit_stages(engine.dialect, eps_ms)
     for name, select in stages:
         engine.create(name, select)
+        if name == "hp" and isinstance(engine, DuckDBEngine) and engine.blocks is not None:
+            probes = engine.fetch(PROBES_SQL)
+            engine.load_arrow("block_a", choose_block_rows(engine.blocks, probes, eps_ms))
     out = engine.fetch(answer).sort_by("hit_id")
     return require_columns(out, RESOLVED_HITS, "resolved_hits")
 

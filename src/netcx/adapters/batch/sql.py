@@ -6,6 +6,8 @@ binding key, A = the last binding starting at or before T+ε and P = the binding
 that does not contain T but is within ε is `skew`; T after the last proof of life but before
 an inferred end is `inferred_tail`. DuckDB finds A with an ASOF JOIN; Spark has none, so A
 is the one binding with start ≤ T+ε < next start (LEAD), an equi-join plus a range filter.
+For port blocks (the largest binding table) DuckDB finds A with the packed index instead
+(`packed.choose_block_rows`, between stages `hp` and `hb`) and joins it by row number.
 
 Tables the stages read: `leases_in` (BINDING_LEASES), `blocks_in` (BINDING_BLOCKS),
 `layout_in` (BINDING_LAYOUT), `li` (LINE_IDS), `hits_src` (hit_id, ts_ms, src_ip, src_port)
@@ -38,6 +40,7 @@ class Dialect:
     """What differs between the engines: integer division, JSON objects, the A-join."""
 
     name: str  # duckdb | spark
+    packed_blocks: bool = False  # port-block A from `packed.choose_block_rows` (DuckDB)
 
     def idiv(self, a: str, b: str) -> str:
         op = "//" if self.name == "duckdb" else "div"
@@ -64,20 +67,22 @@ class Dialect:
         )
 
 
-DUCKDB, SPARK = Dialect("duckdb"), Dialect("spark")
+DUCKDB, SPARK = Dialect("duckdb", packed_blocks=True), Dialect("spark")
 DIALECTS = {d.name: d for d in (DUCKDB, SPARK)}
 
 
 # ---------------------------------------------------------------- binding stages
 
 
-def with_previous_sql(table: str, keys: list[str], extra: list[str]) -> str:
+def with_previous_sql(table: str, keys: list[str], extra: list[str], rows: bool = False) -> str:
     """Bindings plus the previous binding of the same key (P of the timeline rule) and the
-    next binding's start (bounds A in the range join)."""
+    next binding's start (bounds A in the range join); with `rows`, `brow` numbers them in
+    (keys, start_ms) order (the row numbers of the packed index)."""
     part = ", ".join(keys)
     w = f"OVER (PARTITION BY {part} ORDER BY start_ms)"
     lags = ", ".join(f"lag({c}) {w} AS p_{c}" for c in CARRIED + extra)
-    return f"SELECT *, {lags}, lead(start_ms) {w} AS next_start FROM {table}"
+    brow = f", row_number() OVER (ORDER BY {part}, start_ms) - 1 AS brow" if rows else ""
+    return f"SELECT *, {lags}, lead(start_ms) {w} AS next_start{brow} FROM {table}"
 
 
 LAYOUT_SQL = (
@@ -85,11 +90,11 @@ LAYOUT_SQL = (
 )
 
 
-def binding_stages() -> list[tuple[str, str]]:
+def binding_stages(d: Dialect) -> list[tuple[str, str]]:
     """(table, SELECT) that prepare the binding tables once for any number of hit batches."""
     return [
         ("leases", with_previous_sql("leases_in", ["ctx", "addr"], [])),
-        ("blocks", with_previous_sql("blocks_in", ["ip", "port_lo"], INSIDE)),
+        ("blocks", with_previous_sql("blocks_in", ["ip", "port_lo"], INSIDE, d.packed_blocks)),
         ("layout", LAYOUT_SQL),
     ]
 
@@ -208,15 +213,26 @@ def choose_sql(
     keys: list[tuple[str, str]],
     extra: list[str],
     eps_ms: int,
+    rows: str | None = None,
 ) -> str:
     """Join probes (hit_id, t, …) to the binding A of their key and apply the ε rule of
     Timeline.choose: status none | boundary | ok, the chosen binding's columns c_*, its
-    quality and its evidence JSON (`ev`)."""
+    quality and its evidence JSON (`ev`). With `rows`, A is not searched for here: the
+    table `rows` (hit_id, a_row) names it by `brow` (NULL: no A), found beforehand."""
     eps = int(eps_ms)  # a setting, never input; an int literal keeps both dialects happy
     cols = CARRIED + extra
     carried = ", ".join(f"b.{c}, b.p_{c}" for c in cols)
     chosen = ", ".join(f"CASE WHEN use_prev THEN p_{c} ELSE {c} END AS c_{c}" for c in cols)
-    join = d.last_at_or_before(probes, bindings, keys, f"l.t + {eps}", "start_ms", "next_start")
+    if rows is None:
+        join = d.last_at_or_before(probes, bindings, keys, f"l.t + {eps}", "start_ms", "next_start")
+    else:
+        # (the key check only matters if block ranges overlapped: then a probe's own key
+        # may have no binding while the index finds a neighbour's; it is none, as live)
+        same_key = "".join(f" AND {lk} = b.{rk}" for lk, rk in keys)
+        join = (
+            f"{probes} l LEFT JOIN {rows} r ON r.hit_id = l.hit_id "
+            f"LEFT JOIN {bindings} b ON b.brow = r.a_row{same_key}"
+        )
     open_end = f"CASE WHEN c_end_ms >= {OPEN_END_MS} THEN NULL ELSE c_end_ms END"
     ev = d.json_object([(f, open_end if f == "end_ms" else f"c_{f}") for f in EVIDENCE_FIELDS])
     return f"""
@@ -242,9 +258,13 @@ def choose_sql(
 
 
 def blocks_chosen_sql(d: Dialect, eps_ms: int) -> str:
-    """Every hit, with its port block's holder near T (b_status, bq, b_ev, inside address)."""
+    """Every hit, with its port block's holder near T (b_status, bq, b_ev, inside address).
+    With packed blocks, the probes are stage `hp` and A's rows the table `block_a`."""
     keys = [("l.ip", "ip"), ("l.blk_lo", "port_lo")]
-    chosen = choose_sql(d, f"({block_probes_sql(d)})", "blocks", keys, INSIDE, eps_ms)
+    if d.packed_blocks:
+        chosen = choose_sql(d, "hp", "blocks", keys, INSIDE, eps_ms, rows="block_a")
+    else:
+        chosen = choose_sql(d, f"({block_probes_sql(d)})", "blocks", keys, INSIDE, eps_ms)
     return f"""SELECT {_h_cols()}, status AS b_status, quality AS bq, ev AS b_ev,
         c_inside_vrf AS b_vrf, c_inside_ip AS b_inside
     FROM ({chosen}) cb"""
@@ -350,8 +370,10 @@ def hit_stages(d: Dialect, eps_ms: int) -> list[tuple[str, str]]:
     """(table, SELECT) in order after `hq`, `ipc`, `v6p`, `nat_out`, `nat_in` and `li` are
     loaded and the binding stages have run; the last one is the answer (unordered). Each
     stage adds columns to every hit, so no stage joins hits with hits."""
+    probes = [("hp", block_probes_sql(d))] if d.packed_blocks else []
     return [
         ("h", hits_sql(d)),
+        *probes,
         ("hb", blocks_chosen_sql(d, eps_ms)),
         ("hl", leases_chosen_sql(d, eps_ms)),
         ("answer", assemble_sql()),

@@ -222,6 +222,17 @@ class PackedBlockIndex:
 
     def lookup_many(self, ip: Ints, port: Ints, at_ms: I64) -> I64:
         """Vectorised `lookup`: row per query, or NONE / BOUNDARY (in query order)."""
+        return self._many(self._lookup_chunk, ip, port, at_ms)
+
+    def last_rows_many(self, ip: Ints, port: Ints, at_ms: I64) -> I64:
+        """Per query, the row of A = the last block of its key starting at or before
+        `at_ms` (ε not added: callers pass T+ε), or NONE; P is the row before A when it has
+        the same key. The batch resolver applies the ε rule to A and P itself (in SQL)."""
+        return self._many(self._last_chunk, ip, port, at_ms)
+
+    def _many(
+        self, chunk: Callable[[I64, I64, I64, int], I64], ip: Ints, port: Ints, at_ms: I64
+    ) -> I64:
         n = len(at_ms)
         out = np.full(n, NONE, np.int64)
         if len(self.end) == 0 or n == 0:
@@ -234,7 +245,7 @@ class PackedBlockIndex:
 
         def part(c: int) -> None:
             sl = slice(c, min(c + _CHUNK, n))
-            out[sl] = self._lookup_chunk(ip64[sl], port64[sl], at64[sl], steps)
+            out[sl] = chunk(ip64[sl], port64[sl], at64[sl], steps)
 
         # numpy releases the GIL in its loops: chunks alternate between the cores
         threads = max(1, min(os.cpu_count() or 1, n // (8 * _CHUNK)))
@@ -280,17 +291,19 @@ class PackedBlockIndex:
         k[~ok] = 0
         return k, ok
 
-    def _lookup_chunk(self, ip: I64, port: I64, at_ms: I64, steps: int) -> I64:
-        eps = self.eps_ms
-        start, end, holder = self.start, self.end, self.holder
+    def _search(
+        self, ip: I64, port: I64, target: I64, steps: int
+    ) -> tuple[I64, I64, npt.NDArray[np.bool_]]:
+        """(i, lo, ok): i = row of the last start <= target in the query's key segment
+        (valid where ok), lo = the segment's first row."""
+        start = self.start
         k, ok = self._key_of(ip, port)
         lo = self.useg[k]
         hi = self.useg[k + 1]
         hi[~ok] = 0  # (no block: an empty segment)
-        # pos - lo = how many of the segment's starts are <= T+ε: probe pos + step - 1 for
-        # halving powers of two (every start before pos is <= T+ε, the segment is sorted)
+        # pos - lo = how many of the segment's starts are <= target: probe pos + step - 1
+        # for halving powers of two (every start before pos is <= target, segment sorted)
         pos = lo.copy()
-        target = at_ms + eps
         last = len(start) - 1
         for s in range(steps - 1, -1, -1):
             step = 1 << s
@@ -302,6 +315,16 @@ class PackedBlockIndex:
         i = pos - 1
         ok &= i >= lo
         np.maximum(i, 0, out=i)
+        return i, lo, ok
+
+    def _last_chunk(self, ip: I64, port: I64, at_ms: I64, steps: int) -> I64:
+        i, _, ok = self._search(ip, port, at_ms, steps)
+        return np.where(ok, i, NONE)
+
+    def _lookup_chunk(self, ip: I64, port: I64, at_ms: I64, steps: int) -> I64:
+        eps = self.eps_ms
+        start, end, holder = self.start, self.end, self.holder
+        i, lo, ok = self._search(ip, port, at_ms + eps, steps)
         limit = at_ms - eps
         ok &= end[i] > limit
         res = np.where(ok, i, NONE)
