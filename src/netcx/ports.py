@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -246,6 +246,13 @@ class IntentStateStore(Protocol):
         `change` may run more than once when another worker wrote concurrently; the last
         run's result is stored, so it must not have side effects beyond its return value.
         """
+        ...
+
+    def update_many(
+        self, changes: Mapping[str, Callable[[SubjectState | None], SubjectState]]
+    ) -> dict[str, SubjectState]:
+        """`update` of several subjects at once (one transaction / round trip): all are
+        changed or, on an error, none. Same rule for `change` as `update`."""
         ...
 
     def delete(self, subject_id: str) -> bool:

@@ -125,6 +125,59 @@ def test_concurrent_updates_are_not_lost(backend: tuple[Opener, bool]) -> None:
     assert final.score == pytest.approx(len(workers) * per_worker * 0.7, rel=1e-6), hl
 
 
+def test_update_many_changes_every_subject_in_one_go(backend: tuple[Opener, bool]) -> None:
+    store = backend[0]()
+    store.update("ln_1", lambda s: _signal(s, "roaming", 1000, "h1"))
+    new = store.update_many(
+        {
+            "ln_1": lambda s: _signal(s, "roaming", 2000, "h2"),
+            "hh_1": lambda s: _signal(s, "outage", 2000, "h2"),
+        }
+    )
+    assert store.update_many({}) == {}
+    got = store.get_many(["ln_1", "hh_1"])
+    assert got == new
+    assert [e.ref for e in got["ln_1"].intents["roaming"].evidence] == ["h1", "h2"]
+    assert got["hh_1"].intents["outage"].score == pytest.approx(0.7)
+
+
+def test_a_failing_change_leaves_every_subject_of_update_many_unchanged(
+    backend: tuple[Opener, bool],
+) -> None:
+    store = backend[0]()
+    before = store.update("ln_1", lambda s: _signal(s, "roaming", 1000, "h1"))
+
+    def fail(_: SubjectState | None) -> SubjectState:
+        raise RuntimeError("scoring bug")
+
+    with pytest.raises(RuntimeError):
+        store.update_many({"ln_1": lambda s: _signal(s, "roaming", 2000, "h2"), "hh_1": fail})
+    assert store.get_many(["ln_1", "hh_1"]) == {"ln_1": before}
+
+
+def test_concurrent_update_many_loses_no_write(backend: tuple[Opener, bool]) -> None:
+    open_store = backend[0]
+    workers = [open_store() for _ in range(3)]
+
+    def run(store: IntentStateStore, w: int) -> None:
+        for i in range(15):
+            store.update_many(
+                {
+                    "hh_busy": lambda s, i=i: _signal(s, "outage", i, f"{w}"),
+                    f"ln_{w}": lambda s, i=i: _signal(s, "roaming", i, f"{w}"),
+                }
+            )
+
+    threads = [threading.Thread(target=run, args=(s, w)) for w, s in enumerate(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    got = workers[0].get_many(["hh_busy", "ln_0", "ln_1", "ln_2"])
+    assert got["hh_busy"].intents["outage"].score == pytest.approx(3 * 15 * 0.7, rel=1e-6)
+    assert all(got[f"ln_{w}"].intents["roaming"].score == pytest.approx(15 * 0.7) for w in range(3))
+
+
 PER_PROCESS = 40
 
 

@@ -238,13 +238,22 @@ class IdentityService:
         return self.recognise_many([request], caller)[0]
 
     def recognise_many(
-        self, requests: Sequence[RecogniseRequest], caller: str = "collector"
+        self,
+        requests: Sequence[RecogniseRequest],
+        caller: str = "collector",
+        *,
+        histories: Mapping[str, list[ConsentDecision]] | None = None,
+        audits: list[AuditRecord] | None = None,
     ) -> list[Recognition]:
         """`recognise` for a batch of events, in order: graph nodes and consent histories
         are read in a few round trips per batch (visitors, then the resolved lines), and
-        edges and audit records are written in one go each."""
+        edges and audit records are written in one go each.
+
+        `histories`: consent histories the caller has just read (by subject pseudonym), not
+        read again. `audits`: the audit records are added to this list, for the caller to
+        write (`append_audit`) before anyone uses the answers, instead of written here."""
         reads = _Reads(self.store)
-        histories: dict[str, list[ConsentDecision]] = {}
+        histories = dict(histories or {})
 
         def history(subject: str) -> list[ConsentDecision]:
             held = histories.get(subject)
@@ -254,22 +263,27 @@ class IdentityService:
 
         visitors = [self._visitor(r.visitor_id) for r in requests]
         reads.prefetch(list(dict.fromkeys(visitors)))
-        histories.update(self.consent.histories(list(dict.fromkeys(visitors))))
+        unread = [v for v in dict.fromkeys(visitors) if v not in histories]
+        if unread:
+            histories.update(self.consent.histories(unread))
         resolved = self._resolve_ahead(requests, visitors, reads, history)
         holders = {h for r in resolved.values() for h in (r.line_id, r.subscriber_id) if h}
         histories.update(self.consent.histories(sorted(holders - set(histories))))
 
         out: list[Recognition] = []
-        audits: list[AuditRecord] = []
+        records: list[AuditRecord] = []
         for i, request in enumerate(requests):
             recognition, record = self._recognise_one(
                 reads, history, request, caller, resolved.get(i)
             )
             out.append(recognition)
-            audits.append(record)
+            records.append(record)
         reads.flush()
-        self.audit.append(audits)
-        for record in audits:
+        if audits is None:
+            self.audit.append(records)
+        else:
+            audits.extend(records)
+        for record in records:
             log.debug(
                 "event=resolve caller=%s subject=%s purpose=%s outcome=%s reason=%s",
                 record.caller,
@@ -657,6 +671,39 @@ class IdentityService:
                 self.set_consent(visitor, purpose, granted, source, text_version, source, at_ms)
             )
         return recorded
+
+    def record_reported_consents(
+        self, reports: Sequence[tuple[str, Mapping[str, bool | None], str, str, int]]
+    ) -> dict[str, list[ConsentDecision]]:
+        """`record_reported_consent` for several visitors' (visitor_id, reported, source,
+        text_version, at_ms), with one ledger read for all of them. Returns each visitor's
+        history (by pseudonym) including what was recorded, for `recognise_many`: a visit's
+        consent is read once."""
+        visitors = [self._visitor(r[0]) for r in reports]
+        histories = self.consent.histories(list(dict.fromkeys(visitors)))
+        for visitor, (_, reported, source, text_version, at_ms) in zip(
+            visitors, reports, strict=True
+        ):
+            history = histories[visitor] = list(histories.get(visitor, ()))  # ours to extend
+            in_force = latest_decisions(history)
+            for name, granted in reported.items():
+                if granted is None:
+                    continue
+                purpose = parse_purpose(name)
+                held = in_force.get(purpose)
+                if held is not None and (held.granted == granted or held.at_ms > at_ms):
+                    continue
+                decision = self.set_consent(
+                    visitor, purpose, granted, source, text_version, source, at_ms
+                )
+                history.append(decision)
+                in_force[purpose] = decision
+        return histories
+
+    def append_audit(self, records: Sequence[AuditRecord]) -> None:
+        """Write audit records a `recognise_many(audits=...)` caller collected."""
+        if records:
+            self.audit.append(records)
 
     def consent_view(self, subject_ref: str) -> dict[str, Any]:
         """The decision in force per purpose and the full history of a subject."""

@@ -26,6 +26,7 @@ from netcx.domain.identity import IntentNote
 from netcx.domain.identity import Recognition as IdRecognition
 from netcx.domain.intents.matching import Match, Matcher, Signal
 from netcx.domain.intents.scoring import ActiveIntent, IntentScorer, SubjectState
+from netcx.domain.privacy import AuditRecord
 from netcx.domain.pseudonyms import IdKind
 from netcx.domain.resolution import Level, Resolution
 from netcx.services.identity import ConsentGate, IdentityService, RecogniseRequest
@@ -139,7 +140,6 @@ def _plan_visits(
 
 
 _NO_VISITOR = events.Recognition.anonymous("no_visitor_or_address")
-_NOTHING_STATED = events.ConsentState()
 _MATCH_CACHE = 4096
 
 
@@ -221,28 +221,31 @@ class EventRecognizer:
                 self._drain = None
 
     def recognise_now(self, batch: Sequence[events.Event]) -> list[events.Recognition]:
-        """Recognise and score `batch` in order, blocking (the worker thread's part)."""
-        pseudonym = self._identity.pseudonymizer.pseudonym
+        """Recognise and score `batch` in order, blocking (the worker thread's part).
+
+        Per wave of visits: one consent-ledger read (the reported consent is recorded and
+        the same histories feed recognition), one graph read and write. Per group: one
+        audit write (before any answer is returned, so before any is used) and one
+        intent-state transaction for every subject."""
+        identity = self._identity
+        pseudonym = identity.pseudonymizer.pseudonym
         waves, out = _plan_visits(batch, partial(pseudonym, IdKind.SUBSCRIBER))
         observations: dict[str, list[_Observation]] = {}
+        audits: list[AuditRecord] = []
         for wave in waves:
-            for visit in wave:
-                if visit.consent == _NOTHING_STATED:
-                    continue  # nothing to record: spare the ledger read
-                self._identity.record_reported_consent(
-                    visit.visitor_id,
-                    _reported(visit.consent),
-                    visit.source,
-                    "reported",
-                    visit.received_ms,
-                )
+            reports = [
+                (v.visitor_id, _reported(v.consent), v.source, "reported", v.received_ms)
+                for v in wave
+            ]
+            histories = identity.record_reported_consents(reports)
             requests = [
                 RecogniseRequest(
                     v.visitor_id, v.ip, v.port, v.received_ms, _EVENT_PURPOSE, v.user_id
                 )
                 for v in wave
             ]
-            for visit, rec in zip(wave, self._identity.recognise_many(requests), strict=True):
+            recognised = identity.recognise_many(requests, histories=histories, audits=audits)
+            for visit, rec in zip(wave, recognised, strict=True):
                 answer = _recognition(rec)
                 subjects = subjects_of(rec)
                 for i in visit.members:
@@ -255,8 +258,14 @@ class EventRecognizer:
                             observations.setdefault(subject, []).append(
                                 (matches, at_ms, rec.visitor_id, event.event_id)
                             )
-        for subject, seen in observations.items():
-            self._intents.store.update(subject, partial(self._observe_all, subject, seen))
+        identity.append_audit(audits)
+        if observations:
+            self._intents.store.update_many(
+                {
+                    subject: partial(self._observe_all, subject, seen)
+                    for subject, seen in observations.items()
+                }
+            )
         return [out[i] for i in range(len(batch))]
 
     def _observe_all(

@@ -97,3 +97,70 @@ def test_concurrent_requests_share_one_group_and_get_their_own_answers() -> None
         a.ids["visitor"] == pid(IdKind.VISITOR, f"v{r}") for r, b in enumerate(answers) for a in b
     )
     assert sum(groups) == 15 and len(groups) < 5
+
+
+class CountingLedger:
+    """Wraps a consent ledger; counts reads of histories (a read of n subjects counts n)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.reads: list[str] = []
+
+    def history(self, subject: str) -> Any:
+        self.reads.append(subject)
+        return self.inner.history(subject)
+
+    def histories(self, subjects: Any) -> Any:
+        self.reads.extend(subjects)
+        return self.inner.histories(subjects)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class CountingAudit:
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.appends = 0
+
+    def append(self, records: Any) -> None:
+        self.appends += 1
+        self.inner.append(records)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class CountingIntents:
+    def __init__(self, inner: MemoryIntentStateStore) -> None:
+        self.inner = inner
+        self.single = self.many = 0
+
+    def update(self, subject: str, change: Any) -> Any:
+        self.single += 1
+        return self.inner.update(subject, change)
+
+    def update_many(self, changes: Any) -> Any:
+        self.many += 1
+        return self.inner.update_many(changes)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_group_reads_each_visits_consent_once_and_writes_audit_and_intents_once() -> None:
+    service = make_service(FakeResolver())
+    ledger = service.consent = CountingLedger(service.consent)  # type: ignore[assignment]
+    audit = service.audit = CountingAudit(service.audit)  # type: ignore[assignment]
+    store = CountingIntents(MemoryIntentStateStore())
+    rec = EventRecognizer(service, IntentService(load_taxonomy(), store))  # type: ignore[arg-type]
+    rec.recognise_now([ev(100 + i, f"v{i}") for i in range(4)])  # consent now on record
+    ledger.reads.clear()
+    audit.appends = store.single = store.many = 0
+    batch = [ev(i, f"v{i % 4}") for i in range(12)]  # four returning visitors, a visit each
+    answers = rec.recognise_now(batch)
+    assert {a.level.value for a in answers} == {"network_line"}
+    visitors = {pid(IdKind.VISITOR, f"v{i}") for i in range(4)}
+    assert sorted(r for r in ledger.reads if r in visitors) == sorted(visitors)  # once each
+    assert audit.appends == 1  # every visit's resolution record, in one append
+    assert (store.single, store.many) == (0, 1)  # every subject's state, in one transaction

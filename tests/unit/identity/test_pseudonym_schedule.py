@@ -63,3 +63,21 @@ def test_subject_refs() -> None:
     for bad in ("", "nobody", "msisdn:447700900123", "visitor:"):
         with pytest.raises(InvalidInput, match="subject"):
             parse_subject_ref(bad)
+
+
+def test_remembered_pseudonyms_follow_the_key_in_force_and_the_destination() -> None:
+    """Pseudonyms are remembered (an HMAC per event was a tenth of recognition): the memo is
+    keyed by kind, id, destination and key version, so rotation and destinations hold."""
+    import hashlib
+    import hmac
+
+    p = Pseudonymizer(KEYS, "k2", SCHEDULE)
+    first = [p.pseudonym(IdKind.VISITOR, "v1", at_ms=t) for t in (500, 2_000, 6_000)]
+    again = [p.pseudonym(IdKind.VISITOR, "v1", at_ms=t) for t in (500, 2_000, 6_000)]
+    assert first == again
+    assert [x[:3] for x in first] == ["vi1", "vi2", "vi3"]
+    assert p.pseudonym(IdKind.VISITOR, "v1", "partner-a") != p.pseudonym(IdKind.VISITOR, "v1")
+    assert p.pseudonym(IdKind.LINE, "v1") != p.pseudonym(IdKind.VISITOR, "v1")
+    key = hmac.new(b"two", b"destination:internal", "sha256").digest()
+    expected = hmac.new(key, b"vi:v1", hashlib.sha256).hexdigest()[:24]
+    assert p.pseudonym(IdKind.VISITOR, "v1") == f"vi2_{expected}"  # the memo is the HMAC

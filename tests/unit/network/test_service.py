@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from netcx.adapters.cgnat.files import read_cgnat_file
@@ -32,7 +33,7 @@ Mon Jun 10 06:14:00 2024
 """
 
 
-def service(tmp: Path, packed: bool = False) -> NetworkService:
+def service(tmp: Path, packed: bool = False, catch_up_every_s: float = 0.005) -> NetworkService:
     """With `packed`, port blocks are kept as `netcx serve` keeps them (packed base +
     delta), compacted at every catch-up that brought a block event."""
     config = NetworkConfig(
@@ -45,6 +46,7 @@ def service(tmp: Path, packed: bool = False) -> NetworkService:
         ResolverSettings(retention_days=30),
         new_block_base=PackedBlockBase.empty if packed else None,
         compact_min_keys=1,
+        catch_up_every_s=catch_up_every_s,
     )
 
 
@@ -123,3 +125,18 @@ def test_live_block_events_after_a_compaction_are_visible(tmp_path: Path) -> Non
     assert base is not None and len(base) == 2
     for t in (before, after, after + 3_000_000):
         assert live.resolve("203.0.113.10", 27300, t) == plain.resolve("203.0.113.10", 27300, t)
+
+
+def test_resolutions_in_a_row_read_the_journal_at_most_once_per_interval(
+    tmp_path: Path,
+) -> None:
+    """Each catch-up lists both journal folders: resolutions within `catch_up_every_s` of
+    one share it; after the interval (or `ingest`, which forces one) new records count."""
+    (tmp_path / "detail.log").write_text(DETAIL)
+    at = 1718000000_000 + 60_000
+    reader = service(tmp_path, catch_up_every_s=0.5)
+    assert reader.resolve("198.18.0.7", None, at).reason == "no_lease"  # caught up: empty
+    service(tmp_path).ingest([tmp_path / "detail.log"], read_radius_file)  # another process
+    assert reader.resolve("198.18.0.7", None, at).reason == "no_lease"  # within the interval
+    time.sleep(0.5)
+    assert reader.resolve("198.18.0.7", None, at).household_id is not None

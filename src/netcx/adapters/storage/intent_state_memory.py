@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from netcx.domain.intents.scoring import SubjectState
@@ -27,6 +27,15 @@ class MemoryIntentStateStore:
         with self._lock:
             new = change(self._states.get(subject_id))
             self._states[subject_id] = new
+            return new
+
+    def update_many(
+        self, changes: Mapping[str, Callable[[SubjectState | None], SubjectState]]
+    ) -> dict[str, SubjectState]:
+        with self._lock:
+            states = self._states
+            new = {s: change(states.get(s)) for s, change in changes.items()}
+            states.update(new)
             return new
 
     def delete(self, subject_id: str) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
 import redis
@@ -58,6 +58,36 @@ class RedisIntentStateStore:
         except redis.RedisError as err:
             raise Unavailable(f"intent state store (redis): {err}") from err
         raise Unavailable(f"intent state of {subject_id}: too much contention, gave up")
+
+    def update_many(
+        self, changes: Mapping[str, Callable[[SubjectState | None], SubjectState]]
+    ) -> dict[str, SubjectState]:
+        """One optimistic transaction over every key (WATCH all, MGET, MULTI/SET/EXEC): a
+        concurrent write to any of them reruns the whole group."""
+        if not changes:
+            return {}
+        subjects = list(changes)
+        keys = [self._key(s) for s in subjects]
+        try:
+            with self._redis.pipeline() as pipe:
+                for _ in range(_MAX_RETRIES):
+                    try:
+                        pipe.watch(*keys)  # type: ignore[no-untyped-call]
+                        blobs = cast(list[bytes | None], pipe.mget(keys))
+                        new = {
+                            s: changes[s](decode_state(b) if b else None)
+                            for s, b in zip(subjects, blobs, strict=True)
+                        }
+                        pipe.multi()
+                        for s, key in zip(subjects, keys, strict=True):
+                            pipe.set(key, encode_state(new[s]), ex=self._ttl_s)
+                        pipe.execute()
+                        return new
+                    except redis.WatchError:
+                        continue
+        except redis.RedisError as err:
+            raise Unavailable(f"intent state store (redis): {err}") from err
+        raise Unavailable(f"intent states of {len(subjects)} subjects: too much contention")
 
     def delete(self, subject_id: str) -> bool:
         try:

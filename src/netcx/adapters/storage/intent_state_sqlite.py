@@ -1,13 +1,14 @@
 """Embedded IntentStateStore: encoded states in an SQLite WAL file every process shares.
 
-`update` reads, changes and writes one subject inside `BEGIN IMMEDIATE`, so two workers
+`update` (and `update_many`, for several subjects) reads, changes and writes inside one
+`BEGIN IMMEDIATE`, so two workers
 (or a worker and the CLI) updating the same subject never lose each other's change.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,29 @@ class SqliteIntentStateStore:
             con.execute(
                 "INSERT OR REPLACE INTO intent_state VALUES (?, ?)",
                 (subject_id, encode_state(new)),
+            )
+            return new
+
+    def update_many(
+        self, changes: Mapping[str, Callable[[SubjectState | None], SubjectState]]
+    ) -> dict[str, SubjectState]:
+        if not changes:
+            return {}
+        with self._db.transaction() as con:
+            rows = dict(
+                con.execute(
+                    "SELECT subject_id, state FROM intent_state WHERE subject_id IN "
+                    "(SELECT value FROM json_each(?))",
+                    (json.dumps(list(changes)),),
+                ).fetchall()
+            )
+            new = {}
+            for subject, change in changes.items():
+                blob = rows.get(subject)
+                new[subject] = change(decode_state(blob) if blob is not None else None)
+            con.executemany(
+                "INSERT OR REPLACE INTO intent_state VALUES (?, ?)",
+                [(s, encode_state(state)) for s, state in new.items()],
             )
             return new
 

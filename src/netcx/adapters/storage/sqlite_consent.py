@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -61,7 +62,20 @@ class SqliteConsentLedger:
         return [ConsentDecision(r[0], Purpose(r[1]), bool(r[2]), r[3], r[4], r[5]) for r in rows]
 
     def histories(self, subjects: Sequence[str]) -> dict[str, list[ConsentDecision]]:
-        return {s: self.history(s) for s in subjects}  # local reads: no round trip to save
+        """One query for all (a query per subject was a tenth of a visit's recognition)."""
+        out: dict[str, list[ConsentDecision]] = {s: [] for s in subjects}
+        if not out:
+            return out
+        with self._db.reading() as con:
+            rows = con.execute(
+                "SELECT subject, purpose, granted, at_ms, source, text_version "
+                "FROM consent_decisions WHERE subject IN (SELECT value FROM json_each(?)) "
+                "ORDER BY subject, seq",
+                (json.dumps(list(out)),),
+            ).fetchall()
+        for r in rows:
+            out[r[0]].append(ConsentDecision(r[0], Purpose(r[1]), bool(r[2]), r[3], r[4], r[5]))
+        return out
 
     def erase_subject(self, subject: str) -> int:
         with self._db.erasing() as con:

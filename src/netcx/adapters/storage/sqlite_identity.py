@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -52,7 +53,25 @@ class SqliteIdentityStore:
         return sorted(edges, key=lambda e: e.key)
 
     def edges_of_many(self, nodes: Sequence[str]) -> dict[str, list[Edge]]:
-        return {n: self.edges_of(n) for n in nodes}  # local reads: no round trip to save
+        """One query for all nodes (a query per node was a tenth of a visit's recognition);
+        an edge between two of them is in both lists, as `edges_of` would give it."""
+        out: dict[str, list[Edge]] = {n: [] for n in nodes}
+        if not out:
+            return out
+        wanted = json.dumps(list(out))
+        with self._db.reading() as con:
+            rows = con.execute(
+                "SELECT src, edge FROM identity_edges "
+                "WHERE src IN (SELECT value FROM json_each(?1)) "
+                "UNION ALL SELECT dst, edge FROM identity_edges "
+                "WHERE dst IN (SELECT value FROM json_each(?1)) AND src <> dst",
+                (wanted,),
+            ).fetchall()
+        for node, blob in rows:
+            out[node].append(self._decode(blob))
+        for edges in out.values():
+            edges.sort(key=lambda e: e.key)
+        return out
 
     def erase_node(self, node: str) -> int:
         with self._db.erasing() as con:
