@@ -21,6 +21,7 @@ from netcx.bootstrap import build_container, build_decision_service
 from netcx.config import load_settings
 from netcx.domain.decisions.context import ActiveIntent, CustomerFacts, Recognition
 from netcx.entrypoints.http.app import create_app
+from netcx.entrypoints.http.asgi import tune_gc
 from tests.servers import free_port, http_process
 
 ROOT = Path(__file__).parents[3]
@@ -62,7 +63,9 @@ def create() -> Starlette:
             }
         ),
     )
-    return create_app(container)
+    app = create_app(container)
+    tune_gc()  # the product's worker GC policy, as netcx.entrypoints.http.asgi:create
+    return app
 
 
 @contextmanager
