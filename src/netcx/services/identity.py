@@ -658,7 +658,21 @@ class IdentityService:
         every event does not grow the ledger. `reported` maps purpose → granted (None:
         not stated). Returns the decisions recorded."""
         visitor = self._visitor(visitor_id)
-        in_force = latest_decisions(self.consent.history(visitor))
+        history = list(self.consent.history(visitor))  # ours to extend
+        return self._record_reported(visitor, history, reported, source, text_version, at_ms)
+
+    def _record_reported(
+        self,
+        visitor: str,
+        history: list[ConsentDecision],
+        reported: Mapping[str, bool | None],
+        source: str,
+        text_version: str,
+        at_ms: int,
+    ) -> list[ConsentDecision]:
+        """Record what `reported` changes against `history` (extended in place); the
+        decisions recorded."""
+        in_force = latest_decisions(history)
         recorded = []
         for name, granted in reported.items():
             if granted is None:
@@ -667,9 +681,12 @@ class IdentityService:
             held = in_force.get(purpose)
             if held is not None and (held.granted == granted or held.at_ms > at_ms):
                 continue
-            recorded.append(
-                self.set_consent(visitor, purpose, granted, source, text_version, source, at_ms)
+            decision = self.set_consent(
+                visitor, purpose, granted, source, text_version, source, at_ms
             )
+            history.append(decision)
+            in_force[purpose] = decision
+            recorded.append(decision)
         return recorded
 
     def record_reported_consents(
@@ -685,19 +702,7 @@ class IdentityService:
             visitors, reports, strict=True
         ):
             history = histories[visitor] = list(histories.get(visitor, ()))  # ours to extend
-            in_force = latest_decisions(history)
-            for name, granted in reported.items():
-                if granted is None:
-                    continue
-                purpose = parse_purpose(name)
-                held = in_force.get(purpose)
-                if held is not None and (held.granted == granted or held.at_ms > at_ms):
-                    continue
-                decision = self.set_consent(
-                    visitor, purpose, granted, source, text_version, source, at_ms
-                )
-                history.append(decision)
-                in_force[purpose] = decision
+            self._record_reported(visitor, history, reported, source, text_version, at_ms)
         return histories
 
     def append_audit(self, records: Sequence[AuditRecord]) -> None:

@@ -41,23 +41,7 @@ class RedisIntentStateStore:
     def update(
         self, subject_id: str, change: Callable[[SubjectState | None], SubjectState]
     ) -> SubjectState:
-        key = self._key(subject_id)
-        try:
-            with self._redis.pipeline() as pipe:
-                for _ in range(_MAX_RETRIES):
-                    try:
-                        pipe.watch(key)  # type: ignore[no-untyped-call]
-                        blob = cast(bytes | None, pipe.get(key))
-                        new = change(decode_state(blob) if blob else None)
-                        pipe.multi()
-                        pipe.set(key, encode_state(new), ex=self._ttl_s)
-                        pipe.execute()
-                        return new
-                    except redis.WatchError:
-                        continue
-        except redis.RedisError as err:
-            raise Unavailable(f"intent state store (redis): {err}") from err
-        raise Unavailable(f"intent state of {subject_id}: too much contention, gave up")
+        return self.update_many({subject_id: change})[subject_id]
 
     def update_many(
         self, changes: Mapping[str, Callable[[SubjectState | None], SubjectState]]
