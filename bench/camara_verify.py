@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import yaml
-from bench._results import record
+from bench._results import help_or_run, record
 from tests.camara.authz import AUDIENCE, ISSUER, TestAuthorizationServer
 from tests.servers import netcx_server
 
@@ -80,4 +80,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    help_or_run(__doc__)
     main()

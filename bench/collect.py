@@ -29,7 +29,7 @@ from pathlib import Path
 
 import httpx
 
-from _results import record
+from _results import help_or_run, record
 
 HERE = Path(__file__).parent
 WRITE_KEY = "bench-key"
@@ -266,4 +266,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    help_or_run(__doc__)
     main()

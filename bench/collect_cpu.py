@@ -71,6 +71,9 @@ def cpu_per_event(recognise: object, work: list[list[Event]], profile: bool) -> 
 
 
 def main() -> None:
+    if sys.argv[1:] in (["--help"], ["-h"]):
+        print(__doc__.strip())
+        return
     profile = "--profile" in sys.argv
     with tempfile.TemporaryDirectory(prefix="netcx-bench-cpu-") as tmp:
         settings = Settings(storage=StorageSettings(data_dir=Path(tmp)))

@@ -432,7 +432,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "load":
+    if sys.argv[1:] in (["--help"], ["-h"]):
+        print(__doc__.strip())
+    elif len(sys.argv) > 1 and sys.argv[1] == "load":
         port, path = int(sys.argv[2]), sys.argv[3]
         loaded = [b.encode() for b in json.loads(Path(path).read_text())]
         print(json.dumps(asyncio.run(_load("127.0.0.1", port, loaded, RATE, DURATION_S, WARMUP_S))))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from _results import record
+from _results import help_or_run, record
 from netcx.bootstrap import build_identity_service
 from netcx.config import load_settings
 from netcx.domain.pseudonyms import IdKind, Pseudonymizer
@@ -213,4 +213,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    help_or_run(__doc__)
     main()

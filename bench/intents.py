@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _results import record
+from _results import help_or_run, record
 from netcx.adapters.storage.intent_state_memory import MemoryIntentStateStore
 from netcx.adapters.storage.intent_state_sqlite import SqliteIntentStateStore
 from netcx.domain.intents.matching import Matcher, Signal
@@ -147,4 +147,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    help_or_run(__doc__)
     main()

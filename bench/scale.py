@@ -22,7 +22,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._batch_engines import batch_times
-from bench._results import record
+from bench._results import help_or_run, record
 from tests.servers import free_port, kafka_broker, redis_server, stop
 
 from netcx.adapters.storage._redis import client
@@ -364,4 +364,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    help_or_run(__doc__)
     main()
