@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
-from netcx.domain.events import StoredEvent
+import msgspec
+
+from netcx.domain.events import Event, StoredEvent
+from netcx.domain.intents.matching import Match, Matcher
+from netcx.domain.intents.scoring import IntentScorer, SubjectState
+from netcx.domain.pseudonyms import IdKind
 from netcx.domain.resolution import Resolution
 from netcx.errors import Unavailable
 from netcx.ports import BulkResolver, BusConsumer, ResolvedEvents, Resolver
+from netcx.services.intents import IntentService
+from netcx.services.realtime import signal_of
 
 log = logging.getLogger("netcx.bus.worker")
 
@@ -31,6 +39,8 @@ class WorkerStatus:
     online_state: str = "ok"  # ok | degraded
     bus: str = "ok"  # ok | unavailable
     events_resolved: int = 0
+    events_scored: int = 0  # intent worker: events consumed and scored (not redelivered)
+    intent_applied: int = 0  # intent worker: of those, events that changed an intent state
     redeliveries: int = 0
     last_error: str = ""
     degraded_answers: int = 0
@@ -99,6 +109,43 @@ def resolve_events(
     ]
 
 
+async def _consume(
+    consumer: BusConsumer,
+    status: WorkerStatus,
+    stop: asyncio.Event,
+    apply: Callable[[list[StoredEvent]], Awaitable[bool]],
+    *,
+    batch_size: int,
+    poll_ms: int,
+    retry_s: float,
+) -> None:
+    """The at-least-once loop every bus worker shares: poll a batch, `apply` it, commit.
+
+    `apply` returns False when its state is unreachable (it sets the status): the batch is
+    neither committed nor dropped but applied again after `retry_s`. An `apply` must be
+    idempotent: a batch applied before a crash (or a failed commit) comes back."""
+    pending: list[StoredEvent] = []
+    while not stop.is_set():
+        if not pending:
+            try:
+                pending = await consumer.poll(batch_size, poll_ms)
+                status.set_bus("ok")
+            except Unavailable as err:
+                status.set_bus("unavailable", str(err))
+                await asyncio.sleep(retry_s)
+                continue
+        if not pending:
+            continue
+        if not await apply(pending):
+            await asyncio.sleep(retry_s)
+            continue
+        try:
+            await consumer.commit()
+        except Unavailable as err:  # the batch is applied once: a redelivery is harmless
+            status.set_bus("unavailable", str(err))
+        pending = []
+
+
 async def run_resolve_worker(
     consumer: BusConsumer,
     resolver: Resolver,
@@ -112,33 +159,140 @@ async def run_resolve_worker(
 ) -> None:
     """Consume, resolve, store, commit — until `stop` is set."""
     guarded = DegradingResolver(resolver, status)
-    pending: list[StoredEvent] = []
-    while not stop.is_set():
-        if not pending:
-            try:
-                pending = await consumer.poll(batch_size, poll_ms)
-                status.set_bus("ok")
-            except Unavailable as err:
-                status.set_bus("unavailable", str(err))
-                await asyncio.sleep(retry_s)
-                continue
-        if not pending:
-            continue
+
+    async def apply(pending: list[StoredEvent]) -> bool:
         results = resolve_events(pending, guarded)
         if any(r.reason == DEGRADED_REASON for _, r in results):
             # Do not store degraded answers as final: retry this batch when state is back.
-            await asyncio.sleep(retry_s)
-            continue
+            return False
         try:
             new = await asyncio.to_thread(answers.record, results)
         except Unavailable as err:
             status.set_online("degraded", str(err))
-            await asyncio.sleep(retry_s)
-            continue
-        try:
-            await consumer.commit()
-        except Unavailable as err:  # answers are stored once: a redelivery is harmless
-            status.set_bus("unavailable", str(err))
+            return False
         status.events_resolved += new
         status.redeliveries += len(results) - new
-        pending = []
+        return True
+
+    await _consume(
+        consumer, status, stop, apply, batch_size=batch_size, poll_ms=poll_ms, retry_s=retry_s
+    )
+
+
+# ---------------------------------------------------------------- intent scoring
+
+APPLIED_KEEP = 1000
+"""Event keys remembered per subject: a redelivery (the uncommitted batches of a worker that
+stopped) is recognised as long as the subject saw fewer newer events than this since."""
+
+
+def event_ref(event: Event) -> str:
+    """The ledger key of an event (its dedupe key)."""
+    return f"{event.source.value}:{event.event_id}"
+
+
+def intent_subjects(item: StoredEvent, pseudonym: Callable[[IdKind, str], str]) -> list[str]:
+    """Who an event's intents belong to without asking the network: its visitor (or, for a
+    login-only call, the subscriber), and the line and household its stored recognition
+    names, as the real-time path scores them."""
+    event, ids = item.event, (item.recognition.ids if item.recognition is not None else {})
+    first: str | None = None
+    if event.visitor_id:
+        first = pseudonym(IdKind.VISITOR, event.visitor_id)
+    elif event.user_id:
+        first = pseudonym(IdKind.SUBSCRIBER, event.user_id)
+    out = [first] if first else []
+    out += [ids[k] for k in ("line", "household") if ids.get(k) and ids[k] not in out]
+    return out
+
+
+class BusIntentScorer:
+    """Scores a batch of stored events into the shared intent state, idempotently: each
+    subject's state carries the keys of the events already in it (`SubjectState.applied`),
+    checked and extended in the same atomic update as the scores."""
+
+    def __init__(
+        self,
+        intents: IntentService,
+        pseudonym: Callable[[IdKind, str], str],
+        keep: int = APPLIED_KEEP,
+    ) -> None:
+        self._store = intents.store
+        self._matcher = Matcher(intents.taxonomy)
+        self._scorer = IntentScorer(intents.taxonomy)
+        self._pseudonym = pseudonym
+        self._keep = keep
+
+    def score(self, items: Sequence[StoredEvent]) -> tuple[int, int]:
+        """Apply the events; returns (events newly applied, events already applied)."""
+        seen: dict[str, list[_Seen]] = {}
+        for item in items:
+            e = item.event
+            signal = signal_of(e)
+            matches = tuple(self._matcher.match(signal))
+            if not matches:
+                continue
+            subjects = intent_subjects(item, self._pseudonym)
+            for subject in subjects:
+                seen.setdefault(subject, []).append((matches, signal.ts_ms, subjects[0], e))
+        if not seen:
+            return 0, 0
+        tally: dict[str, tuple[set[str], set[str]]] = {}
+
+        def change(subject: str, state: SubjectState | None) -> SubjectState:
+            done = set(state.applied) if state is not None else set()
+            new_refs: set[str] = set()
+            old_refs: set[str] = set()
+            applied = list(state.applied) if state is not None else []
+            for matches, at_ms, source, event in seen[subject]:
+                ref = event_ref(event)
+                if ref in done:
+                    old_refs.add(ref)
+                    continue
+                state, _ = self._scorer.observe(
+                    subject, state, matches, at_ms, source=source, ref=event.event_id
+                )
+                done.add(ref)
+                new_refs.add(ref)
+                applied.append(ref)
+            tally[subject] = (new_refs, old_refs)  # the stored (last) run's count
+            assert state is not None
+            return msgspec.structs.replace(state, applied=tuple(applied[-self._keep :]))
+
+        self._store.update_many({s: partial(change, s) for s in seen})
+        new = set[str]().union(*(n for n, _ in tally.values()))
+        old = set[str]().union(*(o for _, o in tally.values())) - new
+        return len(new), len(old)
+
+
+_Seen = tuple[tuple[Match, ...], int, str, Event]  # matches, at_ms, source, event
+
+
+async def run_intent_worker(
+    consumer: BusConsumer,
+    scorer: BusIntentScorer,
+    status: WorkerStatus,
+    stop: asyncio.Event,
+    *,
+    batch_size: int = 500,
+    poll_ms: int = 100,
+    retry_s: float = 0.2,
+) -> None:
+    """Consume, score into the intent state, commit — until `stop` is set. While the intent
+    state is unreachable the worker reports `degraded` and retries the batch uncommitted."""
+
+    async def apply(pending: list[StoredEvent]) -> bool:
+        try:
+            new, old = await asyncio.to_thread(scorer.score, pending)
+        except Unavailable as err:
+            status.set_online("degraded", str(err))
+            return False
+        status.set_online("ok")
+        status.events_scored += len(pending) - old
+        status.intent_applied += new
+        status.redeliveries += old
+        return True
+
+    await _consume(
+        consumer, status, stop, apply, batch_size=batch_size, poll_ms=poll_ms, retry_s=retry_s
+    )

@@ -50,7 +50,8 @@ def _reported(c: events.ConsentState) -> dict[str, bool | None]:
     }
 
 
-def _signal(event: events.Event) -> Signal:
+def signal_of(event: events.Event) -> Signal:
+    """What the taxonomy sees of a collected event."""
     channel = "app" if event.type == "screen" else "web"
     url = event.screen if event.type == "screen" else event.url
     title = event.name if event.type in ("click", "track") else event.title
@@ -251,7 +252,7 @@ class EventRecognizer:
                 for i in visit.members:
                     out[i] = answer
                     event = batch[i]
-                    matches = self._match(_signal(event))
+                    matches = self._match(signal_of(event))
                     if matches:
                         at_ms = event.occurred_ms or event.received_ms
                         for subject in subjects:

@@ -48,10 +48,15 @@ class IntentScore(msgspec.Struct, frozen=True, omit_defaults=True):
     evidence: tuple[Evidence, ...] = ()
 
 
-class SubjectState(msgspec.Struct, frozen=True):
-    """Everything the scorer keeps about one subject."""
+class SubjectState(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Everything the scorer keeps about one subject.
+
+    `applied` is the bus intent worker's ledger: the keys of the latest events it scored
+    into this state, stored with it in one write, so a redelivered event is not counted twice.
+    """
 
     intents: dict[str, IntentScore] = msgspec.field(default_factory=dict)
+    applied: tuple[str, ...] = ()
 
 
 class IntentEvent(msgspec.Struct, frozen=True):
@@ -183,7 +188,7 @@ class IntentScorer:
                     )
                 )
             intents[intent] = new
-        return SubjectState(intents=intents), events
+        return SubjectState(intents=intents, applied=state.applied if state else ()), events
 
     def score_at(self, state: SubjectState, intent: str, at_ms: int) -> float:
         """The decayed score of `intent` at `at_ms` (0 when never signalled)."""

@@ -1,4 +1,4 @@
-"""CLI of the scale-out area: `netcx db migrate`, `netcx bus forward|resolve|load-bindings`,
+"""CLI of the scale-out area: `netcx db migrate`, `netcx bus forward|resolve|intents|load-bindings`,
 `netcx batch bindings|resolve`."""
 
 from __future__ import annotations
@@ -28,13 +28,19 @@ from netcx.bootstrap import (
     build_binding_hot_set,
     build_event_bus,
     build_forwarder,
+    build_intent_service,
     build_online_state,
     build_postgres,
     build_pseudonymizer,
 )
 from netcx.config import load_settings
 from netcx.errors import InvalidInput, NotFound, Unavailable
-from netcx.services.bus_workers import WorkerStatus, run_resolve_worker
+from netcx.services.bus_workers import (
+    BusIntentScorer,
+    WorkerStatus,
+    run_intent_worker,
+    run_resolve_worker,
+)
 
 DataOption = Annotated[Path, typer.Option(help="Data directory of `netcx serve` (its events/).")]
 
@@ -73,6 +79,11 @@ class _WorkerMetrics(Collector):
             "netcx_resolve_degraded_answers",
             "Resolutions answered unknown because the online state was unreachable",
             value=s.degraded_answers,
+        )
+        yield CounterMetricFamily(
+            "netcx_bus_events_scored",
+            "Distinct events scored into the intent state (bus intents)",
+            value=s.events_scored,
         )
 
 
@@ -173,6 +184,51 @@ def register(app: typer.Typer) -> None:
                 await consumer.close()
                 await event_bus.close()
             typer.echo(f"resolved={status.events_resolved} redeliveries={status.redeliveries}")
+
+        asyncio.run(run())
+
+    @bus.command("intents")
+    def intents(
+        group: Annotated[str, typer.Option(help="Consumer group.")] = "intents",
+        member: Annotated[
+            str | None, typer.Option(help="This worker's name in the group (default host-pid).")
+        ] = None,
+        metrics_port: Annotated[
+            int | None, typer.Option(help="Serve Prometheus metrics on this port.")
+        ] = None,
+        metrics_host: Annotated[str, typer.Option(help="Address for the metrics.")] = "127.0.0.1",
+    ) -> None:
+        """Consume events in their own consumer group and score them into the intent state
+        (`intents.state_backend`; `redis` to share it between workers) until SIGTERM."""
+        settings = load_settings()
+        pseudonymizer = build_pseudonymizer(settings)
+        scorer = BusIntentScorer(build_intent_service(settings), pseudonymizer.pseudonym)
+        status = WorkerStatus()
+        if metrics_port is not None:
+            registry = CollectorRegistry()
+            registry.register(_WorkerMetrics(status))
+            start_http_server(metrics_port, addr=metrics_host, registry=registry)
+        cfg = settings.scale.bus
+
+        async def run() -> None:
+            event_bus = build_event_bus(settings)
+            consumer = event_bus.consumer(group, member or f"{socket.gethostname()}-{os.getpid()}")
+            try:
+                await run_intent_worker(
+                    consumer,
+                    scorer,
+                    status,
+                    _stop_on_signals(),
+                    batch_size=cfg.batch_size,
+                    poll_ms=cfg.poll_interval_ms,
+                )
+            finally:
+                await consumer.close()
+                await event_bus.close()
+            typer.echo(
+                f"scored={status.events_scored} applied={status.intent_applied} "
+                f"redeliveries={status.redeliveries}"
+            )
 
         asyncio.run(run())
 
