@@ -291,7 +291,7 @@ def build_container(settings: Settings) -> Container:
         settings, pseudonymizer, event_log, intent_state, decision_log
     )
     identity.event_log = event_log
-    recognizer = EventRecognizer(identity, intents)
+    recognizer = EventRecognizer(identity, intents, score=settings.intents.score_inline)
     sources = DecisionSources(identity, intents)
     world = open_world(settings.world) if settings.world is not None else None
     return Container(

@@ -134,6 +134,9 @@ class IntentSettings(BaseModel):
     state_backend: str = "embedded"  # memory | embedded (SQLite in data_dir) | redis
     redis_url: str = "redis://127.0.0.1:6379/0"
     state_ttl_s: int = 90 * 86400  # redis: a subject untouched this long is forgotten
+    # serve scores each collected event inline; false when `netcx bus intents` workers score
+    # the stored events instead (they then share the state without counting an event twice)
+    score_inline: bool = True
 
 
 class TriggerSettings(BaseModel):

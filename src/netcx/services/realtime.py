@@ -174,9 +174,12 @@ class EventRecognizer:
     intent subject's state is updated once for all its events.
     """
 
-    def __init__(self, identity: IdentityService, intents: IntentService) -> None:
+    def __init__(
+        self, identity: IdentityService, intents: IntentService, score: bool = True
+    ) -> None:
         self._identity = identity
         self._intents = intents
+        self._score = score  # false: `netcx bus intents` workers score the stored events
         self._matcher = Matcher(intents.taxonomy)
         self._scorer = IntentScorer(intents.taxonomy)
         self._matches: dict[tuple[str, ...], tuple[Match, ...]] = {}
@@ -251,6 +254,8 @@ class EventRecognizer:
                 subjects = subjects_of(rec)
                 for i in visit.members:
                     out[i] = answer
+                    if not self._score:
+                        continue
                     event = batch[i]
                     matches = self._match(signal_of(event))
                     if matches:

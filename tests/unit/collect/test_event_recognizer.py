@@ -164,3 +164,15 @@ def test_a_group_reads_each_visits_consent_once_and_writes_audit_and_intents_onc
     assert sorted(r for r in ledger.reads if r in visitors) == sorted(visitors)  # once each
     assert audit.appends == 1  # every visit's resolution record, in one append
     assert (store.single, store.many) == (0, 1)  # every subject's state, in one transaction
+
+
+def test_with_inline_scoring_off_events_are_recognised_but_not_scored() -> None:
+    """`intents.score_inline = false`: `netcx bus intents` workers score the stored events,
+    so serve must not also count them into the shared state."""
+    resolver = FakeResolver()
+    store = MemoryIntentStateStore()
+    rec = EventRecognizer(make_service(resolver), IntentService(load_taxonomy(), store), False)
+    scoring, _, _ = recognizer()
+    assert rec.recognise_now(BATCH) == scoring.recognise_now(BATCH)
+    subjects = [pid(IdKind.VISITOR, "va"), pid(IdKind.LINE, "L1"), pid(IdKind.HOUSEHOLD, "H1")]
+    assert store.get_many(subjects) == {}
