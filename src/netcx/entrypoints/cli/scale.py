@@ -11,7 +11,7 @@ import socket
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Annotated
 
@@ -33,8 +33,9 @@ from netcx.bootstrap import (
     build_postgres,
     build_pseudonymizer,
 )
-from netcx.config import load_settings
+from netcx.config import Settings, load_settings
 from netcx.errors import InvalidInput, NotFound, Unavailable
+from netcx.ports import BusConsumer
 from netcx.services.bus_workers import (
     BusIntentScorer,
     WorkerStatus,
@@ -51,6 +52,35 @@ def _stop_on_signals() -> asyncio.Event:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     return stop
+
+
+def _run_bus_worker(
+    settings: Settings,
+    group: str,
+    member: str | None,
+    metrics: tuple[str, int | None],
+    status: WorkerStatus,
+    work: Callable[[BusConsumer, asyncio.Event], Awaitable[None]],
+) -> None:
+    """Join `group` as `member` (default host-pid), serve the status as Prometheus metrics
+    when a port is given, and run `work` until SIGTERM/SIGINT; the consumer and bus are
+    closed however it ends."""
+    host, port = metrics
+    if port is not None:
+        registry = CollectorRegistry()
+        registry.register(_WorkerMetrics(status))
+        start_http_server(port, addr=host, registry=registry)
+
+    async def run() -> None:
+        event_bus = build_event_bus(settings)
+        consumer = event_bus.consumer(group, member or f"{socket.gethostname()}-{os.getpid()}")
+        try:
+            await work(consumer, _stop_on_signals())
+        finally:
+            await consumer.close()
+            await event_bus.close()
+
+    asyncio.run(run())
 
 
 class _WorkerMetrics(Collector):
@@ -158,34 +188,18 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Consume events in a consumer group and resolve them (until SIGTERM)."""
         settings = load_settings()
-        pseudonymizer = build_pseudonymizer(settings)
-        resolver, answers = build_online_state(settings, pseudonymizer)
+        resolver, answers = build_online_state(settings, build_pseudonymizer(settings))
         status = WorkerStatus()
-        if metrics_port is not None:
-            registry = CollectorRegistry()
-            registry.register(_WorkerMetrics(status))
-            start_http_server(metrics_port, addr=metrics_host, registry=registry)
-        cfg = settings.scale.bus
 
-        async def run() -> None:
-            event_bus = build_event_bus(settings)
-            consumer = event_bus.consumer(group, member or f"{socket.gethostname()}-{os.getpid()}")
-            try:
-                await run_resolve_worker(
-                    consumer,
-                    resolver,
-                    answers,
-                    status,
-                    _stop_on_signals(),
-                    batch_size=cfg.batch_size,
-                    poll_ms=cfg.poll_interval_ms,
-                )
-            finally:
-                await consumer.close()
-                await event_bus.close()
-            typer.echo(f"resolved={status.events_resolved} redeliveries={status.redeliveries}")
+        def work(consumer: BusConsumer, stop: asyncio.Event) -> Awaitable[None]:
+            cfg = settings.scale.bus
+            return run_resolve_worker(
+                consumer, resolver, answers, status, stop,
+                batch_size=cfg.batch_size, poll_ms=cfg.poll_interval_ms,
+            )  # fmt: skip
 
-        asyncio.run(run())
+        _run_bus_worker(settings, group, member, (metrics_host, metrics_port), status, work)
+        typer.echo(f"resolved={status.events_resolved} redeliveries={status.redeliveries}")
 
     @bus.command("intents")
     def intents(
@@ -204,33 +218,19 @@ def register(app: typer.Typer) -> None:
         pseudonymizer = build_pseudonymizer(settings)
         scorer = BusIntentScorer(build_intent_service(settings), pseudonymizer.pseudonym)
         status = WorkerStatus()
-        if metrics_port is not None:
-            registry = CollectorRegistry()
-            registry.register(_WorkerMetrics(status))
-            start_http_server(metrics_port, addr=metrics_host, registry=registry)
-        cfg = settings.scale.bus
 
-        async def run() -> None:
-            event_bus = build_event_bus(settings)
-            consumer = event_bus.consumer(group, member or f"{socket.gethostname()}-{os.getpid()}")
-            try:
-                await run_intent_worker(
-                    consumer,
-                    scorer,
-                    status,
-                    _stop_on_signals(),
-                    batch_size=cfg.batch_size,
-                    poll_ms=cfg.poll_interval_ms,
-                )
-            finally:
-                await consumer.close()
-                await event_bus.close()
-            typer.echo(
-                f"scored={status.events_scored} applied={status.intent_applied} "
-                f"redeliveries={status.redeliveries}"
-            )
+        def work(consumer: BusConsumer, stop: asyncio.Event) -> Awaitable[None]:
+            cfg = settings.scale.bus
+            return run_intent_worker(
+                consumer, scorer, status, stop,
+                batch_size=cfg.batch_size, poll_ms=cfg.poll_interval_ms,
+            )  # fmt: skip
 
-        asyncio.run(run())
+        _run_bus_worker(settings, group, member, (metrics_host, metrics_port), status, work)
+        typer.echo(
+            f"scored={status.events_scored} applied={status.intent_applied} "
+            f"redeliveries={status.redeliveries}"
+        )
 
     batch = typer.Typer(help="Batch jobs on DuckDB or Spark.", no_args_is_help=True)
     app.add_typer(batch, name="batch")
