@@ -42,6 +42,7 @@ from netcx.ports import (
     DeadLetterStore,
     DecisionLog,
     DecisionLogData,
+    DeliveredTriggers,
     EventLog,
     IdentityStore,
     IntentStateData,
@@ -58,10 +59,12 @@ from netcx.ports import (
     Resolver,
     SessionIntentSource,
     SubjectData,
+    TriggerBus,
     TriggerSink,
     TriggerTransport,
     World,
 )
+from netcx.services.bus_workers import OnceTransport, TriggerDelivery
 from netcx.services.collect import Collector
 from netcx.services.decisions import CustomerFactsIndex, DecisionService, load_policy_file
 from netcx.services.identity import ConsentGate, IdentityService
@@ -480,8 +483,8 @@ def build_dead_letters(settings: Settings) -> DeadLetterStore:
     return FolderDeadLetterStore(settings.storage.data_dir / "triggers" / "dead_letters")
 
 
-def build_trigger_transport(settings: Settings) -> TriggerTransport:
-    """The transport of `decisions.triggers.sink` (webhook | redis | kafka)."""
+def build_trigger_transport(settings: Settings, kind: str | None = None) -> TriggerTransport:
+    """The transport of `kind` (webhook | redis | kafka), by default `decisions.triggers.sink`."""
     t = settings.decisions.triggers
 
     def webhook() -> TriggerTransport:
@@ -501,17 +504,33 @@ def build_trigger_transport(settings: Settings) -> TriggerTransport:
     def kafka() -> TriggerTransport:
         from netcx.adapters.triggers.kafka import KafkaTransport
 
-        return KafkaTransport(t.kafka_bootstrap, t.kafka_topic, t.timeout_s)
+        return KafkaTransport(
+            t.kafka_bootstrap,
+            t.kafka_topic,
+            t.timeout_s,
+            (t.kafka_partitions, t.kafka_retention_ms),
+        )
 
     builders = {"webhook": webhook, "redis": redis, "kafka": kafka}
-    return _choose("decisions.triggers.sink", t.sink, builders)()
+    return _choose("decisions.triggers.sink", kind or t.sink, builders)()
 
 
 TRIGGER_SINKS = ("none", "memory", "webhook", "redis", "kafka")
 
 
+def _require_bus_delivery(settings: Settings) -> None:
+    t = settings.decisions.triggers
+    if t.sink != "webhook":
+        raise ConfigError(
+            "decisions.triggers.deliver_inline=false: `netcx bus triggers` workers deliver "
+            f"to webhooks; set decisions.triggers.sink to 'webhook' (it is {t.sink!r})"
+        )
+
+
 def build_trigger_sink(settings: Settings) -> TriggerSink | None:
-    """`decisions.triggers.sink`: none | memory | webhook | redis | kafka (queued delivery)."""
+    """`decisions.triggers.sink`: none | memory | webhook | redis | kafka (queued delivery).
+    With `deliver_inline=false` the sink publishes to `decisions.triggers.bus` instead, for
+    the `netcx bus triggers` workers to deliver."""
     from netcx.adapters.triggers.memory import MemoryTriggerSink
     from netcx.adapters.triggers.queue import QueuedTriggerSink
 
@@ -521,10 +540,13 @@ def build_trigger_sink(settings: Settings) -> TriggerSink | None:
         return None
     if t.sink == "memory":
         return MemoryTriggerSink()
+    if not t.deliver_inline:
+        _require_bus_delivery(settings)
+    via = t.sink if t.deliver_inline else t.bus
     return QueuedTriggerSink(
-        build_trigger_transport(settings),
+        build_trigger_transport(settings, via),
         build_dead_letters(settings),
-        name=t.sink,
+        name=via,
         max_attempts=t.max_attempts,
         backoff_initial_s=t.backoff_initial_s,
         backoff_max_s=t.backoff_max_s,
@@ -714,3 +736,64 @@ def _bus_copies(settings: Settings, pseudonymizer: Pseudonymizer) -> tuple[Subje
         "redis": redis,
     }
     return builders[bus.backend]()
+
+
+# ---------------------------------------------------------------- scale-out: trigger delivery
+
+
+def build_trigger_bus(settings: Settings) -> TriggerBus:
+    """The trigger topic or stream the `netcx bus triggers` workers consume, by
+    `decisions.triggers.bus`."""
+    t = settings.decisions.triggers
+
+    def kafka() -> TriggerBus:
+        from netcx.adapters.triggers.kafka import KafkaTriggerBus
+
+        return KafkaTriggerBus(
+            t.kafka_bootstrap, t.kafka_topic, (t.kafka_partitions, t.kafka_retention_ms)
+        )
+
+    def redis() -> TriggerBus:
+        from netcx.adapters.triggers.redis_stream import RedisTriggerBus
+
+        return RedisTriggerBus(t.redis_url, t.redis_stream)
+
+    builders: dict[str, Callable[[], TriggerBus]] = {"kafka": kafka, "redis": redis}
+    return builders[t.bus]()
+
+
+def build_delivered_triggers(settings: Settings) -> DeliveredTriggers:
+    """The delivery workers' shared ledger: in the `scale.online` Redis when that is the
+    online store (workers on several hosts), else SQLite in data_dir (one host)."""
+    from netcx.adapters.triggers.delivered import RedisDeliveredTriggers, SqliteDeliveredTriggers
+
+    online, ttl_s = settings.scale.online, settings.decisions.triggers.delivered_ttl_s
+    if online.store == "redis":
+        return RedisDeliveredTriggers(online.redis_url, online.redis_prefix, ttl_s)
+    path = settings.storage.data_dir / "triggers" / "delivered.sqlite"
+    return SqliteDeliveredTriggers(path, ttl_s)
+
+
+def build_trigger_delivery(settings: Settings) -> TriggerDelivery:
+    """What a `netcx bus triggers` worker delivers with: the webhook of
+    `decisions.triggers` behind the queue (retries with backoff, dead letters), skipping
+    triggers the shared ledger has as delivered."""
+    from netcx.adapters.triggers.queue import QueuedTriggerSink
+
+    _require_bus_delivery(settings)
+    t = settings.decisions.triggers
+    once = OnceTransport(
+        build_trigger_transport(settings, "webhook"), build_delivered_triggers(settings)
+    )
+    dead_letters = build_dead_letters(settings)
+    sink = QueuedTriggerSink(
+        once,
+        dead_letters,
+        name="webhook",
+        max_attempts=t.max_attempts,
+        backoff_initial_s=t.backoff_initial_s,
+        backoff_max_s=t.backoff_max_s,
+        queue_size=t.queue_size,
+        dead_letter_on_close=False,  # uncommitted: the group gets them again
+    )
+    return TriggerDelivery(sink, once, dead_letters)

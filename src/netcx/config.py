@@ -156,6 +156,17 @@ class TriggerSettings(BaseModel):
     redis_stream: str = "netcx.triggers"
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_topic: str = "netcx.triggers"
+    kafka_partitions: int = Field(default=6, gt=0)  # when netcx creates the topic
+    kafka_retention_ms: int = Field(default=7 * 86_400_000, gt=0)
+    # serve delivers to `sink` itself; false when `netcx bus triggers` workers deliver:
+    # serve then only publishes each trigger to `bus` (the Kafka topic `kafka_topic` or the
+    # Redis stream `redis_stream`) and the workers deliver it to `sink` (webhook), so a
+    # trigger is never delivered by both
+    deliver_inline: bool = True
+    bus: Literal["kafka", "redis"] = "kafka"
+    # How long a worker remembers a trigger the receiver acknowledged (a redelivery within
+    # it is not sent again); the ledger is in `scale.online` Redis, else SQLite in data_dir.
+    delivered_ttl_s: int = Field(default=7 * 86400, gt=0)
 
 
 class DecisionSettings(BaseModel):

@@ -14,7 +14,7 @@ from netcx.domain.consent import ConsentDecision
 from netcx.domain.decisions import context as dctx
 from netcx.domain.decisions.context import Contact, CustomerFacts, VisitQuery
 from netcx.domain.decisions.engine import Decision
-from netcx.domain.decisions.triggers import Trigger
+from netcx.domain.decisions.triggers import Trigger, TriggerRecord
 from netcx.domain.events import Event, Recognition, StoredEvent
 from netcx.domain.identity import Edge, EdgeSource, IntentNote
 from netcx.domain.intents.scoring import ActiveIntent, SubjectState
@@ -454,3 +454,41 @@ class BulkResolver(Protocol):
     def resolve_many(self, queries: Sequence[tuple[str, int | None, int]]) -> list[Resolution]:
         """One answer per query, in order; the same answers as `resolve` one by one."""
         ...
+
+
+# ---------------------------------------------------------------- scale-out: trigger delivery
+
+
+class TriggerConsumer(Protocol):
+    """A member of a consumer group on the trigger topic/stream (`netcx bus triggers`)."""
+
+    async def poll(self, max_records: int, timeout_ms: int) -> list[TriggerRecord]:
+        """Up to `max_records` records not yet committed by this group (may be empty)."""
+        ...
+
+    async def commit(self) -> None:
+        """Mark everything returned by `poll` so far as processed for the group."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class TriggerBus(Protocol):
+    """Where `netcx serve` publishes triggers for the delivery workers to consume."""
+
+    def consumer(self, group: str, member: str) -> TriggerConsumer: ...
+
+    async def close(self) -> None: ...
+
+
+class DeliveredTriggers(Protocol):
+    """Idempotency keys of triggers a receiver acknowledged, shared by the delivery workers:
+    a redelivered trigger whose key is here is not sent again."""
+
+    def delivered(self, key: str) -> bool: ...
+
+    def mark(self, key: str) -> None:
+        """Remember `key` (for the configured time)."""
+        ...
+
+    def close(self) -> None: ...

@@ -107,7 +107,9 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         from netcx.adapters.triggers.kafka import KafkaTransport
 
         with tansu_broker("netcx.triggers") as bootstrap:
-            sink = _queued(KafkaTransport(bootstrap, "netcx.triggers", 5.0), tmp_path)
+            sink = _queued(
+                KafkaTransport(bootstrap, "netcx.triggers", 5.0, (3, 3_600_000)), tmp_path
+            )
             records: list[Any] = []
 
             def read() -> list[Any]:

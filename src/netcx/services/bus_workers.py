@@ -1,4 +1,5 @@
-"""Scale-out workers: consume stored events from the bus in a consumer group and resolve them.
+"""Scale-out workers: consume the bus in a consumer group and resolve events, score their
+intents, or deliver triggers to the operator's CX/CVM systems.
 
 At least once in, exactly once out: a batch's offsets are committed only after its answers
 are stored, and the answer store keeps one answer per event key, so a redelivered event is
@@ -11,19 +12,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Protocol, TypeVar
 
 import msgspec
 
+from netcx.domain.decisions.triggers import Trigger, TriggerRecord
 from netcx.domain.events import Event, StoredEvent
 from netcx.domain.intents.matching import Match, Matcher
 from netcx.domain.intents.scoring import IntentScorer, SubjectState
 from netcx.domain.pseudonyms import IdKind
 from netcx.domain.resolution import Resolution
 from netcx.errors import Unavailable
-from netcx.ports import BulkResolver, BusConsumer, ResolvedEvents, Resolver
+from netcx.ports import (
+    BulkResolver,
+    BusConsumer,
+    DeadLetterStore,
+    DeliveredTriggers,
+    ResolvedEvents,
+    Resolver,
+    TriggerConsumer,
+    TriggerSink,
+    TriggerTransport,
+)
 from netcx.services.intents import IntentService
 from netcx.services.realtime import signal_of
 
@@ -44,6 +59,9 @@ class WorkerStatus:
     redeliveries: int = 0
     last_error: str = ""
     degraded_answers: int = 0
+    triggers_delivered: int = 0  # trigger worker: acknowledged by the receiver
+    triggers_dead_lettered: int = 0  # trigger worker: failed every attempt, or refused
+    triggers_malformed: int = 0  # trigger worker: records that are no trigger (dead-lettered)
     history: list[str] = field(default_factory=list)
 
     def set_online(self, state: str, error: str = "") -> None:
@@ -109,11 +127,22 @@ def resolve_events(
     ]
 
 
+_T = TypeVar("_T")
+
+
+class _GroupMember(Protocol[_T]):
+    """What `_consume` needs of a consumer (BusConsumer, TriggerConsumer)."""
+
+    async def poll(self, max_records: int, timeout_ms: int) -> list[_T]: ...
+
+    async def commit(self) -> None: ...
+
+
 async def _consume(
-    consumer: BusConsumer,
+    consumer: _GroupMember[_T],
     status: WorkerStatus,
     stop: asyncio.Event,
-    apply: Callable[[list[StoredEvent]], Awaitable[bool]],
+    apply: Callable[[list[_T]], Awaitable[bool]],
     *,
     batch_size: int,
     poll_ms: int,
@@ -124,7 +153,7 @@ async def _consume(
     `apply` returns False when its state is unreachable (it sets the status): the batch is
     neither committed nor dropped but applied again after `retry_s`. An `apply` must be
     idempotent: a batch applied before a crash (or a failed commit) comes back."""
-    pending: list[StoredEvent] = []
+    pending: list[_T] = []
     while not stop.is_set():
         if not pending:
             try:
@@ -296,3 +325,125 @@ async def run_intent_worker(
     await _consume(
         consumer, status, stop, apply, batch_size=batch_size, poll_ms=poll_ms, retry_s=retry_s
     )
+
+
+# ---------------------------------------------------------------- trigger delivery
+
+_decode_trigger = msgspec.json.Decoder(Trigger).decode
+_TRIGGER_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+_FIELD = re.compile(r" - at `([^`]*)`")
+
+
+class OnceTransport:
+    """A TriggerTransport that does not send a trigger the shared ledger has as delivered
+    (a redelivery after a crash or rebalance), and records each one the receiver
+    acknowledged. A worker killed between the receiver's answer and `mark` sends that
+    trigger again: at least once to the receiver, with its idempotency key in a header."""
+
+    def __init__(self, inner: TriggerTransport, ledger: DeliveredTriggers) -> None:
+        self._inner = inner
+        self._ledger = ledger
+        self.sent = 0
+        self.skipped = 0
+
+    def deliver(self, body: bytes, trigger: Trigger) -> None:
+        if self._ledger.delivered(trigger.idempotency_key):
+            self.skipped += 1
+            return
+        self._inner.deliver(body, trigger)
+        self._ledger.mark(trigger.idempotency_key)
+        self.sent += 1
+
+    def close(self) -> None:
+        self._inner.close()
+        self._ledger.close()
+
+
+class TriggerDelivery:
+    """Delivers a polled batch of trigger records through `sink` (the webhook queue: signed,
+    retried with backoff, dead-lettered) over `once`, and waits until each one is delivered,
+    skipped as delivered before, or dead-lettered. A record that is no trigger is
+    dead-lettered as it came (no personal data logged) and the batch goes on."""
+
+    def __init__(
+        self,
+        sink: TriggerSink,
+        once: OnceTransport,
+        dead_letters: DeadLetterStore,
+        clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+    ) -> None:
+        self.sink = sink
+        self._once = once
+        self._dead = dead_letters
+        self._clock_ms = clock_ms
+
+    def submit(self, records: Sequence[TriggerRecord]) -> tuple[int, int]:
+        """Hand the batch's triggers to the sink; returns (submitted, malformed)."""
+        submitted = malformed = 0
+        for record in records:
+            try:
+                trigger = _decode_trigger(record.body)
+                if not _TRIGGER_ID.fullmatch(trigger.trigger_id):
+                    raise msgspec.ValidationError(
+                        "trigger_id: not a trigger id - at `$.trigger_id`"
+                    )
+            except msgspec.DecodeError as err:  # ValidationError too
+                self._dead_letter_malformed(record, err)
+                malformed += 1
+                continue
+            self.sink.submit(trigger)
+            submitted += 1
+        return submitted, malformed
+
+    def _dead_letter_malformed(self, record: TriggerRecord, err: msgspec.DecodeError) -> None:
+        name = f"malformed-{_UNSAFE.sub('-', record.position)}"[:160]
+        where = _FIELD.search(str(err))
+        # Only the record's position and the failing field: values may be personal data.
+        log.warning(
+            "malformed trigger dead-lettered position=%s error=%s field=%s",
+            record.position,
+            "invalid" if isinstance(err, msgspec.ValidationError) else "not_json",
+            where.group(1) if where else "-",
+        )
+        self._dead.put(record.body, name, f"malformed trigger: {err}", self._clock_ms())
+
+    def counts(self) -> tuple[int, int]:
+        """(sent, skipped as already delivered) so far."""
+        return self._once.sent, self._once.skipped
+
+
+async def run_trigger_worker(
+    consumer: TriggerConsumer,
+    delivery: TriggerDelivery,
+    status: WorkerStatus,
+    stop: asyncio.Event,
+    *,
+    batch_size: int = 50,
+    poll_ms: int = 100,
+    retry_s: float = 0.2,
+    flush_poll_s: float = 0.2,
+) -> None:
+    """Consume triggers, deliver each (or dead-letter it), commit — until `stop` is set. A
+    batch still being delivered when `stop` comes is not committed: the group's other
+    members (or this one, restarted) get it again and the ledger skips what was delivered."""
+
+    async def apply(pending: list[TriggerRecord]) -> bool:
+        sent0, skipped0 = delivery.counts()
+        submitted, malformed = delivery.submit(pending)
+        status.triggers_malformed += malformed
+        while not await asyncio.to_thread(delivery.sink.flush, flush_poll_s):
+            if stop.is_set():
+                return False
+        sent, skipped = delivery.counts()
+        status.triggers_delivered += sent - sent0
+        status.redeliveries += skipped - skipped0
+        status.triggers_dead_lettered += submitted - (sent - sent0) - (skipped - skipped0)
+        return True
+
+    try:
+        await _consume(
+            consumer, status, stop, apply, batch_size=batch_size, poll_ms=poll_ms, retry_s=retry_s
+        )
+    finally:
+        delivery.sink.close()

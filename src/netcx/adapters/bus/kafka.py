@@ -8,8 +8,8 @@ one partition. Producer `acks=all`; consumers commit offsets only after their wo
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -21,6 +21,11 @@ from netcx.errors import Unavailable
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(StoredEvent).decode
+T = TypeVar("T")
+
+
+def _stored_event(record: Any) -> StoredEvent:
+    return _decode(record.value)
 
 
 async def ensure_topic(bootstrap: str, topic: str, partitions: int, retention_ms: int) -> None:
@@ -90,8 +95,8 @@ class KafkaEventBus:
             await producer.stop()
             raise Unavailable(f"kafka {self._bootstrap}: publish failed: {err}") from err
 
-    def consumer(self, group: str, member: str) -> KafkaBusConsumer:
-        return KafkaBusConsumer(self._bootstrap, self._topic, group, member)
+    def consumer(self, group: str, member: str) -> KafkaBusConsumer[StoredEvent]:
+        return KafkaBusConsumer(self._bootstrap, self._topic, group, member, _stored_event)
 
     async def close(self) -> None:
         if self._producer is not None:
@@ -99,16 +104,31 @@ class KafkaEventBus:
             self._producer = None
 
 
-class KafkaBusConsumer:
-    def __init__(self, bootstrap: str, topic: str, group: str, member: str) -> None:
+class KafkaBusConsumer(Generic[T]):
+    """A group member; `decode` turns a ConsumerRecord into what `poll` returns. With
+    `create_topic` (partitions, retention_ms) it creates the topic first if missing."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        group: str,
+        member: str,
+        decode: Callable[[Any], T],
+        create_topic: tuple[int, int] | None = None,
+    ) -> None:
         self._bootstrap = bootstrap
         self._topic = topic
         self._group = group
         self._member = member
+        self._decode = decode
+        self._create_topic = create_topic
         self._consumer: Any = None
 
     async def _started(self) -> Any:
         if self._consumer is None:
+            if self._create_topic is not None:
+                await ensure_topic(self._bootstrap, self._topic, *self._create_topic)
             consumer = AIOKafkaConsumer(
                 self._topic,
                 bootstrap_servers=self._bootstrap,
@@ -127,13 +147,13 @@ class KafkaBusConsumer:
             self._consumer = consumer
         return self._consumer
 
-    async def poll(self, max_records: int, timeout_ms: int) -> list[StoredEvent]:
+    async def poll(self, max_records: int, timeout_ms: int) -> list[T]:
         consumer = await self._started()
         try:
             batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
         except KafkaError as err:
             raise Unavailable(f"kafka {self._bootstrap}: poll failed: {err}") from err
-        return [_decode(r.value) for records in batches.values() for r in records]
+        return [self._decode(r) for records in batches.values() for r in records]
 
     async def commit(self) -> None:
         if self._consumer is not None:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 import msgspec
 from redis import asyncio as aioredis
@@ -26,6 +26,14 @@ from netcx.errors import Unavailable
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(StoredEvent).decode
+T = TypeVar("T")
+
+EntryDecoder = Callable[[str, bytes, dict[bytes, bytes]], T]
+"""(stream, entry id, fields) → what a consumer's `poll` returns."""
+
+
+def _stored_event(stream: str, entry_id: bytes, fields: dict[bytes, bytes]) -> StoredEvent:
+    return _decode(fields[b"v"])
 
 
 def stream_names(prefix: str, topic: str, partitions: int) -> list[str]:
@@ -58,17 +66,26 @@ class RedisStreamsEventBus:
         except RedisError as err:
             raise Unavailable(f"redis streams: publish failed: {err}") from err
 
-    def consumer(self, group: str, member: str) -> RedisStreamsConsumer:
-        return RedisStreamsConsumer(self._url, self._streams, group, member, self._claim_idle_ms)
+    def consumer(self, group: str, member: str) -> RedisStreamsConsumer[StoredEvent]:
+        return RedisStreamsConsumer(
+            self._url, self._streams, group, member, self._claim_idle_ms, _stored_event
+        )
 
     async def close(self) -> None:
         await self._r.aclose()
 
 
-class RedisStreamsConsumer:
+class RedisStreamsConsumer(Generic[T]):
     def __init__(
-        self, url: str, streams: list[str], group: str, member: str, claim_idle_ms: int
+        self,
+        url: str,
+        streams: list[str],
+        group: str,
+        member: str,
+        claim_idle_ms: int,
+        decode: EntryDecoder[T],
     ) -> None:
+        self._decode = decode
         self._claim_idle_ms = claim_idle_ms
         self._r: Any = aioredis.Redis.from_url(url, decode_responses=False)
         self._streams = streams
@@ -88,11 +105,11 @@ class RedisStreamsConsumer:
                     raise
         self._ready = True
 
-    async def poll(self, max_records: int, timeout_ms: int) -> list[StoredEvent]:
+    async def poll(self, max_records: int, timeout_ms: int) -> list[T]:
         try:
             if not self._ready:
                 await self._create_groups()
-            out: list[StoredEvent] = []
+            out: list[T] = []
             start_id = "0" if self._backlog else ">"
             # Round-robin over the partition streams, one single-slot command each.
             for i in range(len(self._streams)):
@@ -105,7 +122,7 @@ class RedisStreamsConsumer:
                         if not fields:  # acknowledged meanwhile
                             continue
                         self._unacked.setdefault(stream, []).append(entry_id)
-                        out.append(_decode(fields[b"v"]))
+                        out.append(self._decode(stream, entry_id, fields))
                 if len(out) >= max_records:
                     break
             self._next = (self._next + 1) % len(self._streams)
@@ -118,8 +135,8 @@ class RedisStreamsConsumer:
             await asyncio.sleep(timeout_ms / 1000)
         return out
 
-    async def _claim_abandoned(self, max_records: int) -> list[StoredEvent]:
-        out: list[StoredEvent] = []
+    async def _claim_abandoned(self, max_records: int) -> list[T]:
+        out: list[T] = []
         for stream in self._streams:
             reply = await self._r.xautoclaim(
                 stream,
@@ -132,7 +149,7 @@ class RedisStreamsConsumer:
             for entry_id, fields in reply[1]:
                 if fields:
                     self._unacked.setdefault(stream, []).append(entry_id)
-                    out.append(_decode(fields[b"v"]))
+                    out.append(self._decode(stream, entry_id, fields))
             if len(out) >= max_records:
                 break
         return out

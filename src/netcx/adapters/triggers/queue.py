@@ -44,8 +44,12 @@ class QueuedTriggerSink:
         backoff_max_s: float = 10.0,
         queue_size: int = 10_000,
         clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        dead_letter_on_close: bool = True,
     ) -> None:
+        """`dead_letter_on_close=False`: what is undelivered at `close` is dropped, for a
+        caller that gets it again (a bus worker that has not committed it)."""
         self.name = name
+        self._dead_letter_on_close = dead_letter_on_close
         self._transport = transport
         self._dead = dead_letters
         self._max_attempts = max_attempts
@@ -112,6 +116,13 @@ class QueuedTriggerSink:
         finally:
             left = self._drain()
             left += [(trigger, body) for *_, trigger, body in waiting]
+            if left and not self._dead_letter_on_close:
+                log.warning(
+                    "stopping with undelivered triggers sink=%s left=%d (redelivered)",
+                    self.name,
+                    len(left),
+                )
+                left = []
             for trigger, body in left:
                 self._give_up(trigger, body, "shutdown before delivery", quiet=True)
             if left:

@@ -142,3 +142,11 @@ def verify(secret: bytes, header: str, body: bytes, now_s: int, tolerance_s: int
     if abs(now_s - ts) > tolerance_s:
         return False
     return hmac.compare_digest(sign(secret, ts, body), f"t={ts},v1={parts.get('v1', '')}")
+
+
+class TriggerRecord(msgspec.Struct, frozen=True, gc=False):
+    """A trigger as read from the trigger topic or stream, not yet decoded: `position` says
+    where it was (`topic/partition/offset`, `stream/entry-id`) for logs and dead letters."""
+
+    position: str
+    body: bytes

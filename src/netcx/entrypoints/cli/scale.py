@@ -1,5 +1,5 @@
-"""CLI of the scale-out area: `netcx db migrate`, `netcx bus forward|resolve|intents|load-bindings`,
-`netcx batch bindings|resolve`."""
+"""CLI of the scale-out area: `netcx db migrate`,
+`netcx bus forward|resolve|intents|triggers|load-bindings`, `netcx batch bindings|resolve`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol, TypeVar
 
 import msgspec
 import pyarrow.parquet as pq
@@ -32,15 +32,18 @@ from netcx.bootstrap import (
     build_online_state,
     build_postgres,
     build_pseudonymizer,
+    build_trigger_bus,
+    build_trigger_delivery,
 )
 from netcx.config import Settings, load_settings
 from netcx.errors import InvalidInput, NotFound, Unavailable
-from netcx.ports import BusConsumer
+from netcx.ports import BusConsumer, TriggerConsumer
 from netcx.services.bus_workers import (
     BusIntentScorer,
     WorkerStatus,
     run_intent_worker,
     run_resolve_worker,
+    run_trigger_worker,
 )
 
 DataOption = Annotated[Path, typer.Option(help="Data directory of `netcx serve` (its events/).")]
@@ -54,17 +57,34 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
+class _Closing(Protocol):
+    async def close(self) -> None: ...
+
+
+_C = TypeVar("_C", bound=_Closing)
+_C_co = TypeVar("_C_co", bound=_Closing, covariant=True)
+
+
+class _Bus(Protocol[_C_co]):
+    """An EventBus or a TriggerBus: what a worker joins a group of."""
+
+    def consumer(self, group: str, member: str) -> _C_co: ...
+
+    async def close(self) -> None: ...
+
+
 def _run_bus_worker(
     settings: Settings,
     group: str,
     member: str | None,
     metrics: tuple[str, int | None],
     status: WorkerStatus,
-    work: Callable[[BusConsumer, asyncio.Event], Awaitable[None]],
+    work: Callable[[_C, asyncio.Event], Awaitable[None]],
+    open_bus: Callable[[Settings], _Bus[_C]],
 ) -> None:
-    """Join `group` as `member` (default host-pid), serve the status as Prometheus metrics
-    when a port is given, and run `work` until SIGTERM/SIGINT; the consumer and bus are
-    closed however it ends."""
+    """Join `group` of the bus `open_bus` builds as `member` (default host-pid), serve the
+    status as Prometheus metrics when a port is given, and run `work` until SIGTERM/SIGINT;
+    the consumer and bus are closed however it ends."""
     host, port = metrics
     if port is not None:
         registry = CollectorRegistry()
@@ -72,7 +92,7 @@ def _run_bus_worker(
         start_http_server(port, addr=host, registry=registry)
 
     async def run() -> None:
-        event_bus = build_event_bus(settings)
+        event_bus = open_bus(settings)
         consumer = event_bus.consumer(group, member or f"{socket.gethostname()}-{os.getpid()}")
         try:
             await work(consumer, _stop_on_signals())
@@ -115,6 +135,14 @@ class _WorkerMetrics(Collector):
             "Distinct events scored into the intent state (bus intents)",
             value=s.events_scored,
         )
+        for name, value, what in (
+            ("delivered", s.triggers_delivered, "acknowledged by the receiver"),
+            ("dead_lettered", s.triggers_dead_lettered, "dead-lettered after every attempt"),
+            ("malformed", s.triggers_malformed, "records that were no trigger (dead-lettered)"),
+        ):
+            yield CounterMetricFamily(
+                f"netcx_bus_triggers_{name}", f"Triggers {what} (bus triggers)", value=value
+            )
 
 
 def register(app: typer.Typer) -> None:
@@ -198,7 +226,9 @@ def register(app: typer.Typer) -> None:
                 batch_size=cfg.batch_size, poll_ms=cfg.poll_interval_ms,
             )  # fmt: skip
 
-        _run_bus_worker(settings, group, member, (metrics_host, metrics_port), status, work)
+        _run_bus_worker(
+            settings, group, member, (metrics_host, metrics_port), status, work, build_event_bus
+        )
         typer.echo(f"resolved={status.events_resolved} redeliveries={status.redeliveries}")
 
     @bus.command("intents")
@@ -226,10 +256,47 @@ def register(app: typer.Typer) -> None:
                 batch_size=cfg.batch_size, poll_ms=cfg.poll_interval_ms,
             )  # fmt: skip
 
-        _run_bus_worker(settings, group, member, (metrics_host, metrics_port), status, work)
+        _run_bus_worker(
+            settings, group, member, (metrics_host, metrics_port), status, work, build_event_bus
+        )
         typer.echo(
             f"scored={status.events_scored} applied={status.intent_applied} "
             f"redeliveries={status.redeliveries}"
+        )
+
+    @bus.command("triggers")
+    def triggers(
+        group: Annotated[str, typer.Option(help="Consumer group.")] = "triggers",
+        member: Annotated[
+            str | None, typer.Option(help="This worker's name in the group (default host-pid).")
+        ] = None,
+        batch_size: Annotated[
+            int, typer.Option(min=1, help="Triggers delivered before each commit.")
+        ] = 50,
+        metrics_port: Annotated[
+            int | None, typer.Option(help="Serve Prometheus metrics on this port.")
+        ] = None,
+        metrics_host: Annotated[str, typer.Option(help="Address for the metrics.")] = "127.0.0.1",
+    ) -> None:
+        """Consume the trigger topic (`decisions.triggers.bus`) in its own consumer group and
+        deliver each trigger to the signed webhook, with retries and dead letters, until
+        SIGTERM. Run `netcx serve` with `decisions.triggers.deliver_inline=false`."""
+        settings = load_settings()
+        delivery = build_trigger_delivery(settings)
+        status = WorkerStatus()
+
+        def work(consumer: TriggerConsumer, stop: asyncio.Event) -> Awaitable[None]:
+            return run_trigger_worker(
+                consumer, delivery, status, stop,
+                batch_size=batch_size, poll_ms=settings.scale.bus.poll_interval_ms,
+            )  # fmt: skip
+
+        _run_bus_worker(
+            settings, group, member, (metrics_host, metrics_port), status, work, build_trigger_bus
+        )
+        typer.echo(
+            f"delivered={status.triggers_delivered} redeliveries={status.redeliveries} "
+            f"dead_lettered={status.triggers_dead_lettered} malformed={status.triggers_malformed}"
         )
 
     batch = typer.Typer(help="Batch jobs on DuckDB or Spark.", no_args_is_help=True)
