@@ -34,8 +34,14 @@ def substituted(value: str) -> str:
 
 def test_topology_has_workers_and_every_engine(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert {"postgres", "redis", "broker", "collector", "forwarder", "resolver"} <= set(services)
-    assert services["resolver"]["deploy"]["replicas"] >= 2
+    workers = {"resolver", "intents", "triggers"}  # one consumer group each
+    assert {"postgres", "redis", "broker", "collector", "forwarder"} | workers <= set(services)
+    groups = set()
+    for name in workers:
+        assert services[name]["deploy"]["replicas"] >= 2, name
+        command = services[name]["command"]
+        groups.add(command[command.index("--group") + 1])
+    assert len(groups) == 3
     # the forwarder drains the collector's own durable log: same volume
     assert services["forwarder"]["volumes"] == services["collector"]["volumes"]
     for name, service in services.items():
@@ -61,6 +67,12 @@ def test_documented_settings_are_real_and_valid(
     assert settings.scale.online.store == "redis"
     assert settings.scale.bus.kafka_bootstrap == "broker:9092"
     assert set(settings.pseudonyms.keys) == {settings.pseudonyms.current}
+    # serve neither scores nor delivers: the `bus intents` / `bus triggers` workers do, so
+    # nothing is counted or delivered twice
+    assert settings.intents.score_inline is False and settings.intents.state_backend == "redis"
+    t = settings.decisions.triggers
+    assert t.deliver_inline is False and t.sink == "webhook" and t.bus == "kafka"
+    assert t.kafka_bootstrap == settings.scale.bus.kafka_bootstrap
 
 
 def test_every_netcx_command_parses(compose: dict[str, Any]) -> None:
