@@ -346,14 +346,30 @@ class OnceTransport:
         self._ledger = ledger
         self.sent = 0
         self.skipped = 0
+        self.ledger_errors = 0
 
     def deliver(self, body: bytes, trigger: Trigger) -> None:
-        if self._ledger.delivered(trigger.idempotency_key):
-            self.skipped += 1
-            return
+        key = trigger.idempotency_key
+        # An unreachable ledger costs at most a repeat the receiver drops by its idempotency
+        # key; it never holds a trigger back or sends a delivered one into retries.
+        try:
+            if self._ledger.delivered(key):
+                self.skipped += 1
+                return
+        except Unavailable as err:
+            self._ledger_down(trigger, err)
         self._inner.deliver(body, trigger)
-        self._ledger.mark(trigger.idempotency_key)
         self.sent += 1
+        try:
+            self._ledger.mark(key)
+        except Unavailable as err:
+            self._ledger_down(trigger, err)
+
+    def _ledger_down(self, trigger: Trigger, err: Unavailable) -> None:
+        self.ledger_errors += 1
+        log.warning(
+            "delivered-trigger ledger unavailable trigger_id=%s error=%s", trigger.trigger_id, err
+        )
 
     def close(self) -> None:
         self._inner.close()

@@ -110,7 +110,7 @@ def test_two_workers_deliver_every_trigger_once_through_a_kill_with_dead_letters
         doomed = set(keys[:2])
         receiver.always_fail = set(doomed)  # this CVM refuses them every time: dead letters
         receiver.flaky = True  # and refuses others once or twice: retries
-        receiver.hang_s = 0.02  # slow enough that a kill lands mid-batch
+        receiver.hang_s = 0.05  # slow enough that a kill lands mid-stream
         data = tmp_path / "workers"
         wenv = {**env, "NETCX_STORAGE__DATA_DIR": str(data)}
         ports = [free_port(), free_port(), free_port()]
@@ -125,8 +125,16 @@ def test_two_workers_deliver_every_trigger_once_through_a_kill_with_dead_letters
 
         delivered = lambda: set(receiver.received)  # noqa: E731
         with worker(0) as w0, worker(1) as w1:
-            wait_until(lambda: len(delivered()) >= N // 3, timeout_s=60, what="first deliveries")
+            # both members hold a partition and have delivered (and committed) a batch
+            wait_until(
+                lambda: all(
+                    (metric(p, "netcx_bus_triggers_delivered_total") or 0) >= 1 for p in ports[:2]
+                ),
+                timeout_s=60,
+                what="both workers delivering",
+            )
             w0.send_signal(signal.SIGKILL)  # mid-stream: its batch in flight is uncommitted
+            assert len(delivered()) < N - len(doomed)  # work was left for the others
             w0.wait(10)
             with worker(2) as w2:
                 wait_until(

@@ -17,7 +17,7 @@ from netcx.adapters.triggers.queue import QueuedTriggerSink
 from netcx.bootstrap import build_trigger_delivery, build_trigger_sink
 from netcx.config import Settings, TriggerSettings
 from netcx.domain.decisions.triggers import Trigger, TriggerRecord
-from netcx.errors import ConfigError
+from netcx.errors import ConfigError, Unavailable
 from netcx.services.bus_workers import (
     OnceTransport,
     TriggerDelivery,
@@ -152,3 +152,25 @@ def test_serve_publishes_to_the_bus_instead_of_delivering(tmp_path: Path) -> Non
     )
     assert isinstance(inline, QueuedTriggerSink) and inline.name == "webhook"
     inline.close()
+
+
+class DownLedger:
+    """A ledger whose store is unreachable."""
+
+    def delivered(self, key: str) -> bool:
+        raise Unavailable("redis: delivered-trigger ledger: connection refused")
+
+    def mark(self, key: str) -> None:
+        raise Unavailable("redis: delivered-trigger ledger: connection refused")
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def test_an_unreachable_ledger_neither_holds_back_nor_repeats_a_delivery() -> None:
+    recorder = Recorder()
+    once = OnceTransport(recorder, DownLedger())
+    t = sample_triggers(1)[0]
+    once.deliver(msgspec.json.encode(t), t)  # does not raise: no retry of a delivered trigger
+    assert recorder.sent == [t.idempotency_key]
+    assert (once.sent, once.ledger_errors) == (1, 2)

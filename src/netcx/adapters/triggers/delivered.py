@@ -49,19 +49,25 @@ class SqliteDeliveredTriggers:
         self._db.execute("DELETE FROM delivered WHERE at_ms < ?", (clock_ms() - self._ttl_ms,))
 
     def delivered(self, key: str) -> bool:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT 1 FROM delivered WHERE key = ? AND at_ms >= ?",
-                (key, self._clock_ms() - self._ttl_ms),
-            ).fetchone()
+        try:
+            with self._lock:
+                row = self._db.execute(
+                    "SELECT 1 FROM delivered WHERE key = ? AND at_ms >= ?",
+                    (key, self._clock_ms() - self._ttl_ms),
+                ).fetchone()
+        except sqlite3.Error as err:
+            raise Unavailable(f"sqlite: delivered-trigger ledger: {err}") from err
         return row is not None
 
     def mark(self, key: str) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO delivered (key, at_ms) VALUES (?, ?)",
-                (key, self._clock_ms()),
-            )
+        try:
+            with self._lock:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO delivered (key, at_ms) VALUES (?, ?)",
+                    (key, self._clock_ms()),
+                )
+        except sqlite3.Error as err:
+            raise Unavailable(f"sqlite: delivered-trigger ledger: {err}") from err
 
     def close(self) -> None:
         with self._lock:
