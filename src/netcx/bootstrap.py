@@ -782,6 +782,11 @@ def build_trigger_delivery(settings: Settings) -> TriggerDelivery:
 
     _require_bus_delivery(settings)
     t = settings.decisions.triggers
+    if t.deliver_inline:
+        raise ConfigError(
+            "decisions.triggers.deliver_inline is true: `netcx serve` delivers triggers itself "
+            "and publishes none for `netcx bus triggers`; set it to false (for serve too)"
+        )
     once = OnceTransport(
         build_trigger_transport(settings, "webhook"), build_delivered_triggers(settings)
     )

@@ -130,6 +130,16 @@ def test_workers_deliver_to_webhooks_only(tmp_path: Path, sink: str) -> None:
             build_trigger_sink(settings)
 
 
+def test_workers_refuse_to_idle_while_serve_delivers_inline(tmp_path: Path) -> None:
+    t = TriggerSettings(sink="webhook", webhook_url="http://127.0.0.1:9/x")
+    settings = Settings(
+        storage={"data_dir": tmp_path},  # type: ignore[arg-type]
+        decisions={"triggers": t},  # type: ignore[arg-type]
+    )
+    with pytest.raises(ConfigError, match="deliver_inline is true"):
+        build_trigger_delivery(settings)
+
+
 def test_serve_publishes_to_the_bus_instead_of_delivering(tmp_path: Path) -> None:
     t = TriggerSettings(
         sink="webhook", webhook_url="http://127.0.0.1:9/x", deliver_inline=False, bus="redis"
