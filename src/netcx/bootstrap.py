@@ -774,6 +774,19 @@ def build_delivered_triggers(settings: Settings) -> DeliveredTriggers:
     return SqliteDeliveredTriggers(path, ttl_s)
 
 
+def build_replay_transport(settings: Settings) -> TriggerTransport:
+    """What `netcx triggers replay` delivers dead letters with: the configured sink; with
+    `deliver_inline=false` the webhook behind the workers' ledger, so a trigger a worker
+    delivered after dead-lettering it once (a redelivery, a replay group) is not sent again."""
+    t = settings.decisions.triggers
+    if t.deliver_inline:
+        return build_trigger_transport(settings)
+    _require_bus_delivery(settings)
+    return OnceTransport(
+        build_trigger_transport(settings, "webhook"), build_delivered_triggers(settings)
+    )
+
+
 def build_trigger_delivery(settings: Settings) -> TriggerDelivery:
     """What a `netcx bus triggers` worker delivers with: the webhook of
     `decisions.triggers` behind the queue (retries with backoff, dead letters), skipping

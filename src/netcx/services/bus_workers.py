@@ -349,27 +349,33 @@ class OnceTransport:
         self.ledger_errors = 0
 
     def deliver(self, body: bytes, trigger: Trigger) -> None:
-        key = trigger.idempotency_key
-        # An unreachable ledger costs at most a repeat the receiver drops by its idempotency
-        # key; it never holds a trigger back or sends a delivered one into retries.
-        try:
-            if self._ledger.delivered(key):
-                self.skipped += 1
-                return
-        except Unavailable as err:
-            self._ledger_down(trigger, err)
+        if self.handled(trigger.idempotency_key):
+            self.skipped += 1
+            return
         self._inner.deliver(body, trigger)
         self.sent += 1
+        self.remember(trigger.idempotency_key)
+
+    # An unreachable ledger costs at most a repeat the receiver drops by its idempotency key;
+    # it never holds a trigger back or sends a delivered one into retries.
+
+    def handled(self, key: str) -> bool:
+        """Whether the ledger has `key` (False when it cannot say)."""
+        try:
+            return self._ledger.delivered(key)
+        except Unavailable as err:
+            self._ledger_down(err)
+            return False
+
+    def remember(self, key: str) -> None:
         try:
             self._ledger.mark(key)
         except Unavailable as err:
-            self._ledger_down(trigger, err)
+            self._ledger_down(err)
 
-    def _ledger_down(self, trigger: Trigger, err: Unavailable) -> None:
+    def _ledger_down(self, err: Unavailable) -> None:
         self.ledger_errors += 1
-        log.warning(
-            "delivered-trigger ledger unavailable trigger_id=%s error=%s", trigger.trigger_id, err
-        )
+        log.warning("delivered-trigger ledger unavailable error=%s", err)
 
     def close(self) -> None:
         self._inner.close()
@@ -394,9 +400,10 @@ class TriggerDelivery:
         self._dead = dead_letters
         self._clock_ms = clock_ms
 
-    def submit(self, records: Sequence[TriggerRecord]) -> tuple[int, int]:
-        """Hand the batch's triggers to the sink; returns (submitted, malformed)."""
-        submitted = malformed = 0
+    def submit(self, records: Sequence[TriggerRecord]) -> tuple[int, int, int]:
+        """Hand the batch's triggers to the sink; returns (submitted, malformed, malformed
+        records seen before: redelivered, or replayed in another group)."""
+        submitted = malformed = again = 0
         for record in records:
             try:
                 trigger = _decode_trigger(record.body)
@@ -405,12 +412,17 @@ class TriggerDelivery:
                         "trigger_id: not a trigger id - at `$.trigger_id`"
                     )
             except msgspec.DecodeError as err:  # ValidationError too
-                self._dead_letter_malformed(record, err)
-                malformed += 1
+                seen = f"malformed/{record.position}"
+                if self._once.handled(seen):
+                    again += 1
+                else:
+                    self._dead_letter_malformed(record, err)
+                    self._once.remember(seen)
+                    malformed += 1
                 continue
             self.sink.submit(trigger)
             submitted += 1
-        return submitted, malformed
+        return submitted, malformed, again
 
     def _dead_letter_malformed(self, record: TriggerRecord, err: msgspec.DecodeError) -> None:
         name = f"malformed-{_UNSAFE.sub('-', record.position)}"[:160]
@@ -446,8 +458,9 @@ async def run_trigger_worker(
 
     async def apply(pending: list[TriggerRecord]) -> bool:
         sent0, skipped0 = delivery.counts()
-        submitted, malformed = delivery.submit(pending)
+        submitted, malformed, again = delivery.submit(pending)
         status.triggers_malformed += malformed
+        status.redeliveries += again
         while not await asyncio.to_thread(delivery.sink.flush, flush_poll_s):
             if stop.is_set():
                 return False

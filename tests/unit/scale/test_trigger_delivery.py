@@ -91,7 +91,8 @@ def test_malformed_records_are_dead_lettered_and_the_batch_goes_on(
         TriggerRecord("t/0/3", b'{"schema": "netcx.trigger", "ids": {"account": 5}}'),
         *(TriggerRecord(f"t/1/{i}", msgspec.json.encode(t)) for i, t in enumerate(good[1:])),
     ]
-    d, recorder = delivery(tmp_path, MemoryDeliveredTriggers())
+    ledger = MemoryDeliveredTriggers()
+    d, recorder = delivery(tmp_path, ledger)
     with caplog.at_level(logging.WARNING, logger="netcx.bus.worker"):
         status, commits = run(d, records)
     assert sorted(recorder.sent) == sorted(t.idempotency_key for t in good)
@@ -103,6 +104,11 @@ def test_malformed_records_are_dead_lettered_and_the_batch_goes_on(
     assert "trigger_id" in dead.error("malformed-t-0-2")
     assert "+4915112345678" not in caplog.text and "etc/passwd" not in caplog.text
     assert "position=t/0/1 error=not_json" in caplog.text
+    # redelivered (another member, a replay group): the ledger knows them, no new letters
+    again, resent = delivery(tmp_path, ledger)
+    status, _ = run(again, records)
+    assert resent.sent == [] and len(dead.list()) == 3
+    assert (status.triggers_malformed, status.redeliveries) == (0, 6)
 
 
 def test_a_redelivered_trigger_is_not_sent_again(tmp_path: Path) -> None:

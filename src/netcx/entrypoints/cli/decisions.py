@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Redeliver every dead-lettered trigger through the configured sink; delivered ones
         leave the dead-letter store, failing ones stay (exit code 7)."""
-        from netcx.bootstrap import build_dead_letters, build_trigger_transport
+        from netcx.bootstrap import build_dead_letters, build_replay_transport
         from netcx.config import load_settings
         from netcx.domain.decisions.triggers import Trigger
 
@@ -49,13 +49,19 @@ def register(app: typer.Typer) -> None:
         if data is not None:
             settings.storage.data_dir = data
         letters = build_dead_letters(settings)
-        transport = build_trigger_transport(settings)
+        transport = build_replay_transport(settings)
         decoder = msgspec.json.Decoder(Trigger)
-        delivered, failed = 0, 0
+        delivered, failed, malformed = 0, 0, 0
         try:
             for trigger_id, body in letters.list():
                 try:
-                    transport.deliver(body, decoder.decode(body))
+                    trigger = decoder.decode(body)
+                except msgspec.DecodeError:  # a bus record that was no trigger: never sendable
+                    malformed += 1
+                    typer.echo(f"{trigger_id}: not a trigger, kept for inspection (delete it)")
+                    continue
+                try:
+                    transport.deliver(body, trigger)
                 except Exception as err:  # reported per trigger; the letter stays
                     failed += 1
                     typer.echo(f"{trigger_id}: still failing: {type(err).__name__}: {err}")
@@ -65,5 +71,7 @@ def register(app: typer.Typer) -> None:
         finally:
             transport.close()
         typer.echo(f"replayed {delivered} trigger(s); {failed} still dead-lettered")
+        if malformed:
+            typer.echo(f"{malformed} malformed record(s) not replayed")
         if failed:
             raise Unavailable(f"{failed} trigger(s) could not be delivered; run replay again")
