@@ -62,13 +62,17 @@ class Receiver:
 
 
 @contextmanager
-def webhook_receiver(secret: bytes) -> Iterator[Receiver]:
-    receiver = Receiver(secret)
+def webhook_receiver(secret: bytes, receiver: Receiver | None = None) -> Iterator[Receiver]:
+    """Serve `receiver` (a new Receiver by default); `handle` also gets the sender's port
+    as `x-peer-port`."""
+    receiver = receiver or Receiver(secret)
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
-            status = receiver.handle({k.lower(): v for k, v in self.headers.items()}, body)
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            headers["x-peer-port"] = str(self.client_address[1])
+            status = receiver.handle(headers, body)
             self.send_response(status)
             self.send_header("content-length", "0")
             self.end_headers()
