@@ -190,3 +190,21 @@ def test_an_unreachable_ledger_neither_holds_back_nor_repeats_a_delivery() -> No
     once.deliver(msgspec.json.encode(t), t)  # does not raise: no retry of a delivered trigger
     assert recorder.sent == [t.idempotency_key]
     assert (once.sent, once.ledger_errors) == (1, 2)
+
+
+class Refusing(Recorder):
+    def deliver(self, body: bytes, trigger: Trigger) -> None:
+        raise ConnectionError("CVM down")
+
+
+def test_a_stopping_worker_leaves_undelivered_triggers_to_the_group(tmp_path: Path) -> None:
+    """Its batch is uncommitted, so they come back: no dead letter (nor a second copy)."""
+    dead = FolderDeadLetterStore(tmp_path / "dead")
+    sink = QueuedTriggerSink(
+        Refusing(), dead, name="w", backoff_initial_s=30, dead_letter_on_close=False
+    )
+    for t in sample_triggers(3):
+        sink.submit(t)
+    assert not sink.flush(timeout_s=0.3)  # retrying, far from its last attempt
+    sink.close()
+    assert dead.list() == [] and sink.dead_lettered == 0
