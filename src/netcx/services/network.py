@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -11,11 +12,12 @@ from pathlib import Path
 import pyarrow as pa
 
 from netcx.config import ResolverSettings
-from netcx.domain.network.blocks import BlockBase, BlockBook, BlockCompaction
+from netcx.domain.network.blocks import BlockBase, BlockBook, BlockCompaction, BlockKey
 from netcx.domain.network.config import NetworkConfig
 from netcx.domain.network.leases import LeaseBook, LeasePolicy
 from netcx.domain.network.records import AccountingRecord, BlockEvent
 from netcx.domain.network.resolver import NetworkResolver
+from netcx.domain.network.timeline import Timeline
 from netcx.domain.pseudonyms import IdKind, Pseudonymizer
 from netcx.domain.resolution import Level, Resolution
 from netcx.errors import ParseError
@@ -61,6 +63,14 @@ class _Merge:
             raise self._error
         assert self._base is not None
         return self._base
+
+    def retire(self, let_go: dict[BlockKey, Timeline]) -> None:
+        """Free what the swap let go of, on the calling thread: the old delta one timeline
+        at a time (a request may take the interpreter between two; freeing them all at
+        once held it ~50 ms at 600 k bindings), then, with this object, the old base."""
+        for held in (self.compaction.delta, let_go):
+            while held:
+                held.popitem()
 
 
 def lease_policy(settings: ResolverSettings) -> LeasePolicy:
@@ -186,8 +196,10 @@ class NetworkService:
         merge = self._merge
         if merge is not None and merge.done.is_set():
             self._merge = None
-            # False when a purge compacted meanwhile: the delta then starts another rebuild
-            blocks.finish_compaction(merge.compaction, merge.result())
+            # None when a purge compacted meanwhile: the delta then starts another rebuild
+            let_go = blocks.finish_compaction(merge.compaction, merge.result())
+            if let_go is not None:
+                in_background(functools.partial(merge.retire, let_go))
 
     def resolve(self, ip: str, port: int | None, at_ms: int) -> Resolution:
         """InvalidInput for a malformed address; otherwise always an answer."""

@@ -62,11 +62,14 @@ class BlockCompaction:
     base: BlockBase
     changed: frozenset[BlockKey]
     delta: dict[BlockKey, Timeline]
-    port_hi: dict[BlockKey, int]
+    spans: dict[str, dict[int, tuple[int, int]]]  # outside ip → port_lo → (port_hi, step)
 
     def build(self) -> BlockBase:
         """The new base: O(base rows)."""
-        return self.base.merged(self.changed, self.delta, self.port_hi.__getitem__)
+        return self.base.merged(self.changed, self.delta, self._port_hi)
+
+    def _port_hi(self, key: BlockKey) -> int:
+        return self.spans[key[0]][key[1]][0]
 
 
 class BlockBook(TimelineBook[BlockKey]):
@@ -148,29 +151,34 @@ class BlockBook(TimelineBook[BlockKey]):
             return None
         self._refresh()
         self._touched = set()
+        changed = frozenset(self._changed)
+        ips = {ip for ip, _ in changed}
+        # (copies made by C loops: this runs under the service's lock)
         return BlockCompaction(
             self.base,
-            frozenset(self._changed),
-            {k: self._timelines[k] for k in self._changed if k in self._timelines},
-            {k: self._port_hi(k) for k in self._changed},
+            changed,
+            dict(self._timelines),  # (with a base it holds only changed keys)
+            {ip: dict(self._layout[ip][1]) for ip in ips},
         )
 
-    def finish_compaction(self, compaction: BlockCompaction, base: BlockBase) -> bool:
+    def finish_compaction(
+        self, compaction: BlockCompaction, base: BlockBase
+    ) -> dict[BlockKey, Timeline] | None:
         """Swap in `base` (built from `compaction`); the keys changed since its snapshot
-        keep answering from the delta, over the new base. O(delta keys). False, and nothing
-        changes, when another compaction replaced the base since the snapshot."""
+        keep answering from the delta, over the new base. O(keys changed since). Returns
+        the delta it let go of (freeing it costs about what building it did: the caller
+        may do that elsewhere); None, and nothing changes, when another compaction
+        replaced the base since the snapshot."""
         if compaction.base is not self.base or self._touched is None:
-            return False
+            return None
         self._refresh()
         changed = self._touched
-        timelines = {k: tl for k, tl in self._timelines.items() if k in changed}
+        old = self._timelines  # (only the keys changed during the build are looked at)
+        timelines = {k: old[k] for k in changed if k in old}
         self._touched = None
         self.base, self._changed, self._timelines = base, changed, timelines
         self._view = (base, changed, timelines)  # the one switch lookups see
-        return True
-
-    def _port_hi(self, key: BlockKey) -> int:
-        return self._layout[key[0]][1][key[1]][0]
+        return old
 
     def _all_timelines(self) -> Iterable[tuple[BlockKey, list[Binding]]]:
         self._refresh()
