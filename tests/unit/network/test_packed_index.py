@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from netcx.adapters.storage.bindings_packed import (
@@ -50,6 +50,16 @@ SIZES = {("203.0.113.7", 1152): 64}
         max_size=30,
     ),
     eps_ms=st.sampled_from([0, 500, 2000]),
+)
+# the only address has an irregular layout and the port is below its first block (the
+# vectorised lookup used to answer that block)
+@example(
+    events=[
+        ("alloc", 0, "100.64.0.1", "203.0.113.7", 1024),
+        ("alloc", 0, "100.64.0.1", "203.0.113.7", 1152),
+    ],
+    queries=[("203.0.113.7", 1000, 0)],
+    eps_ms=0,
 )
 def test_packed_equals_timelines(
     events: list[tuple[str, int, str, str, int]],
