@@ -161,16 +161,16 @@ class BlockBook(TimelineBook[BlockKey]):
             {ip: dict(self._layout[ip][1]) for ip in ips},
         )
 
-    def finish_compaction(
-        self, compaction: BlockCompaction, base: BlockBase
-    ) -> dict[BlockKey, Timeline] | None:
+    def finish_compaction(self, compaction: BlockCompaction, base: BlockBase) -> bool:
         """Swap in `base` (built from `compaction`); the keys changed since its snapshot
-        keep answering from the delta, over the new base. O(keys changed since). Returns
-        the delta it let go of (freeing it costs about what building it did: the caller
-        may do that elsewhere); None, and nothing changes, when another compaction
-        replaced the base since the snapshot."""
+        keep answering from the delta, over the new base. O(keys changed since). False, and
+        nothing changes, when another compaction replaced the base since the snapshot.
+
+        The delta's other timelines are then referenced by `compaction.delta` alone (a key
+        changed after the snapshot is a touched key, kept): the old delta dict, which a
+        lookup may still be reading, is never emptied, only dropped."""
         if compaction.base is not self.base or self._touched is None:
-            return None
+            return False
         self._refresh()
         changed = self._touched
         old = self._timelines  # (only the keys changed during the build are looked at)
@@ -178,7 +178,7 @@ class BlockBook(TimelineBook[BlockKey]):
         self._touched = None
         self.base, self._changed, self._timelines = base, changed, timelines
         self._view = (base, changed, timelines)  # the one switch lookups see
-        return old
+        return True
 
     def _all_timelines(self) -> Iterable[tuple[BlockKey, list[Binding]]]:
         self._refresh()
