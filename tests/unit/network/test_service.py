@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
+
+import pytest
 
 from netcx.adapters.cgnat.files import read_cgnat_file
 from netcx.adapters.radius.detail import read_radius_file
 from netcx.adapters.storage.bindings_journal import FileJournal
 from netcx.adapters.storage.bindings_packed import PackedBlockBase
 from netcx.config import ResolverSettings
+from netcx.domain.network.blocks import BlockKey
 from netcx.domain.network.config import NetworkConfig
 from netcx.domain.network.deterministic import DeterministicNat
 from netcx.domain.network.directory import LineDirectory
 from netcx.domain.network.plan import AddressPlan
+from netcx.domain.network.timeline import Timeline
 from netcx.domain.pseudonyms import IdKind, Pseudonymizer
 from netcx.services.network import NetworkService
 
@@ -40,6 +44,7 @@ def service(
     packed: bool = False,
     catch_up_every_s: float = 0.005,
     run_merge: Callable[[Callable[[], None]], None] = lambda build: build(),
+    base_type: type[PackedBlockBase] = PackedBlockBase,
 ) -> NetworkService:
     """With `packed`, port blocks are kept as `netcx serve` keeps them (packed base +
     delta), compacted at every catch-up that brought a block event (by default on the
@@ -52,7 +57,7 @@ def service(
         FileJournal(tmp / "journal"),
         Pseudonymizer({"k1": b"k"}, "k1"),
         ResolverSettings(retention_days=30),
-        new_block_base=PackedBlockBase.empty if packed else None,
+        new_block_base=base_type.empty if packed else None,
         compact_min_keys=1,
         catch_up_every_s=catch_up_every_s,
         run_merge=run_merge,
@@ -189,6 +194,39 @@ def test_a_background_merge_never_hides_a_binding(tmp_path: Path) -> None:
     build(1)
     same_answers()
     assert len(blocks.base) == 2 and blocks.delta_keys == 0
+
+
+def test_a_failed_rebuild_is_raised_by_the_catch_up_that_would_swap_it_in(
+    tmp_path: Path,
+) -> None:
+    """A rebuild that fails on its thread is not lost silently: the catch-up that finds it
+    finished raises its error; the delta goes on answering meanwhile."""
+
+    class BrokenBase(PackedBlockBase):
+        def merged(
+            self,
+            changed: Collection[BlockKey],
+            delta: Mapping[BlockKey, Timeline],
+            port_hi: Callable[[BlockKey], int],
+        ) -> PackedBlockBase:
+            if not delta:  # (the start-up merge of nothing)
+                return self
+            raise MemoryError("no room for the new base")
+
+    (tmp_path / "detail.log").write_text(MOBILE_STARTS)
+    (tmp_path / "cgn-1.log").write_text(srx("ALLOC", "06:13:20", "100.64.12.34"))
+    held: list[Callable[[], None]] = []
+    live = service(
+        tmp_path, packed=True, catch_up_every_s=0, run_merge=held.append, base_type=BrokenBase
+    )
+    live.ingest([tmp_path / "detail.log"], read_radius_file)
+    live.ingest([tmp_path / "cgn-1.log"], read_cgnat_file)  # starts the rebuild
+    at = 1718000000_000 + 60_000
+    line = Pseudonymizer({"k1": b"k"}, "k1").pseudonym(IdKind.LINE, "L-mob-1")
+    assert live.resolve("203.0.113.10", 27300, at).line_id == line
+    held.pop()()  # the rebuild fails on "its thread"
+    with pytest.raises(MemoryError, match="no room"):
+        live.resolve("203.0.113.10", 27300, at)
 
 
 def test_resolutions_in_a_row_read_the_journal_at_most_once_per_interval(
