@@ -1,11 +1,14 @@
 """Resolver benchmarks: single lookups vs sorted-list + bisect, batch vs a raw DuckDB ASOF
-JOIN, bytes per binding, and RADIUS accounting packets/s under radclient load.
+JOIN, bytes per binding, the worst single live catch-up/lookup while the packed port-block
+base is rebuilt (on a thread vs on the request path), and RADIUS accounting packets/s under
+radclient load.
 
 The batch's "ours" is the product's port-block step of `netcx batch resolve` / the
 pipeline on DuckDB (`netcx.adapters.batch.packed`: index built from the Parquet, A found
 per hit); the rest of that stage (ε rule, evidence JSON, the lease stage) is SQL on both.
 
 Usage: python bench/resolve.py [--hits N] [--blocks N] [--packets N] [--skip-radius | --radius-only]
+       python bench/resolve.py --catch-up-only [--catch-up-lines N] [--catch-up-rounds N]
 Defaults: 10 M hits × 5 M port-block bindings, 60 000 RADIUS packets. CPU-time ratios are
 the recorded keys (the shared machines make wall time noisy); wall ratios and the load
 average are recorded beside them.
@@ -20,6 +23,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import tracemalloc
 from pathlib import Path
@@ -141,53 +145,69 @@ def bench_single(
             "resolve.single_bisect_per_s": baseline}  # fmt: skip
 
 
+class _LiveWorld:
+    """n mobile lines, each with a session (Start) and the last of `reuse` holdings of one
+    port block (earlier holders released it after an hour each), as `netcx serve` reads
+    them; `queries[i]` asks for line i's block just after it took it."""
+
+    def __init__(self, n: int, reuse: int = 10) -> None:
+        from netcx.domain.network.deterministic import DeterministicNat
+        from netcx.domain.network.directory import LineDirectory, LineInfo
+        from netcx.domain.network.plan import AddressPlan
+        from netcx.domain.network.records import AccountingRecord, BlockEvent
+
+        self.plan = AddressPlan.from_json({
+            "nas": [{"nas_ip": "192.0.2.20", "access": "mobile", "vrf": "mobile"}],
+            "pools": [{"cidr": "198.19.0.0/16", "kind": "cgnat_outside", "inside_vrf": "mobile"}],
+        })  # fmt: skip
+        self.nat = DeterministicNat([])
+        self.directory = LineDirectory([
+            LineInfo(f"L{i}", "mobile", f"H{i}", f"A{i}", f"S{i}", msisdn=f"4477{i:08d}")
+            for i in range(n)
+        ])  # fmt: skip
+        self.n, self.bindings = n, n * reuse
+        self.inside = [f"100.64.{i // 256}.{i % 256}" for i in range(n)]
+        self.records = [
+            AccountingRecord("Start", "192.0.2.20", T0, session_id=f"s{i}",
+                             calling_station_id=f"4477{i:08d}", framed_ip=self.inside[i])
+            for i in range(n)
+        ]  # fmt: skip
+        self.events: list[BlockEvent] = []
+        self.queries: list[tuple[str, int, int]] = []
+        hour = 3_600_000
+        for i in range(n):
+            out, lo = self.block(i)
+            for r in range(reuse - 1, -1, -1):  # earlier holders of the block, then line i
+                held = self.inside[(i + r) % n]
+                at = T0 - r * hour
+                ref = f"cgn.log:{len(self.events)}"
+                self.events.append(BlockEvent("alloc", at, "cgn", held, out, lo, lo + BLOCK - 1,
+                                              raw_ref=ref))  # fmt: skip
+                if r:
+                    released = at + hour - 600_000
+                    self.events.append(BlockEvent("release", released, "cgn", held, out, lo,
+                                                  lo + BLOCK - 1, raw_ref=ref + "r"))  # fmt: skip
+            self.queries.append((out, lo + 5, T0 + 60_000))
+
+    @staticmethod
+    def block(i: int) -> tuple[str, int]:
+        return f"198.19.{i // SLOTS // 256}.{i // SLOTS % 256}", FIRST_PORT + (i % SLOTS) * BLOCK
+
+
 def bench_full_resolve() -> dict[str, float]:
     """The whole real-time path (plan → block → lease → pseudonymous ids), port blocks in
     plain timelines vs as `netcx serve` keeps them (packed base + delta), and the memory
     each keeps per block binding (the events, the same in both, are not counted)."""
     from netcx.adapters.storage.bindings_packed import PackedBlockBase
     from netcx.domain.network.blocks import BlockBook
-    from netcx.domain.network.deterministic import DeterministicNat
-    from netcx.domain.network.directory import LineDirectory, LineInfo
     from netcx.domain.network.leases import LeaseBook, LeasePolicy
-    from netcx.domain.network.plan import AddressPlan
-    from netcx.domain.network.records import AccountingRecord, BlockEvent
     from netcx.domain.network.resolver import NetworkResolver
     from netcx.domain.pseudonyms import Pseudonymizer
 
-    plan = AddressPlan.from_json({
-        "nas": [{"nas_ip": "192.0.2.20", "access": "mobile", "vrf": "mobile"}],
-        "pools": [{"cidr": "198.19.0.0/16", "kind": "cgnat_outside", "inside_vrf": "mobile"}],
-    })  # fmt: skip
-    n, reuse, hour = int(os.environ.get("NFULL", 20_000)), 10, 3_600_000
-    lines = [
-        LineInfo(f"L{i}", "mobile", f"H{i}", f"A{i}", f"S{i}", msisdn=f"4477{i:08d}")
-        for i in range(n)
-    ]
-    d = LineDirectory(lines)
+    w = _LiveWorld(int(os.environ.get("NFULL", 20_000)))
+    plan, d, q = w.plan, w.directory, w.queries
     leases = LeaseBook(plan, d, LeasePolicy())
-    events: list[BlockEvent] = []
-    q = []
-    inside = [f"100.64.{i // 256}.{i % 256}" for i in range(n)]
-    for i in range(n):
-        leases.apply(
-            AccountingRecord(
-                "Start", "192.0.2.20", T0, session_id=f"s{i}",
-                calling_station_id=f"4477{i:08d}", framed_ip=inside[i],
-            )
-        )  # fmt: skip
-        out = f"198.19.{i // SLOTS // 256}.{i // SLOTS % 256}"
-        lo = FIRST_PORT + (i % SLOTS) * BLOCK
-        for r in range(reuse - 1, -1, -1):  # earlier holders of the block, then line i
-            held = inside[(i + r) % n]
-            at = T0 - r * hour
-            ref = f"cgn.log:{len(events)}"
-            events.append(BlockEvent("alloc", at, "cgn", held, out, lo, lo + BLOCK - 1,
-                                     raw_ref=ref))  # fmt: skip
-            if r:
-                events.append(BlockEvent("release", at + hour - 600_000, "cgn", held, out, lo,
-                                         lo + BLOCK - 1, raw_ref=ref + "r"))  # fmt: skip
-        q.append((out, lo + 5, T0 + 60_000))
+    leases.apply_all(w.records)
     p = Pseudonymizer({"k1": b"k"}, "k1")
     out_: dict[str, float] = {}
     plain = BlockBook(plan)
@@ -196,18 +216,18 @@ def bench_full_resolve() -> dict[str, float]:
         ("timelines", plain, plain._refresh),
         ("packed", live, live.compact),
     ):
-        book.apply_all(events)
+        book.apply_all(w.events)
         gc.collect()
         tracemalloc.start()
         materialise()
         gc.collect()
         kept = tracemalloc.get_traced_memory()[0]
         tracemalloc.stop()
-        r = NetworkResolver(plan, DeterministicNat([]), leases, book, d, p, 2000)
+        r = NetworkResolver(plan, w.nat, leases, book, d, p, 2000)
         assert r.resolve(*q[0]).level == "line"
         out_[name] = per_second(r.resolve, q * 5)
-        out_[name + "_bytes"] = kept / (n * reuse)
-    print(f"full resolve (ip:port → Resolution with pseudonyms, evidence; {n * reuse:,} block "
+        out_[name + "_bytes"] = kept / w.bindings
+    print(f"full resolve (ip:port → Resolution with pseudonyms, evidence; {w.bindings:,} block "
           f"bindings): packed base (as served) {out_['packed']:,.0f}/s, plain timelines "
           f"{out_['timelines']:,.0f}/s; block memory per binding {out_['packed_bytes']:.0f} B "
           f"packed vs {out_['timelines_bytes']:.0f} B timelines")  # fmt: skip
@@ -216,6 +236,178 @@ def bench_full_resolve() -> dict[str, float]:
         "resolve.full_timelines_per_s": out_["timelines"],
         "resolve.live_block_bytes_per_binding": out_["packed_bytes"],
         "resolve.timeline_block_bytes_per_binding": out_["timelines_bytes"],
+    }
+
+
+class _ListJournal:
+    """The BindingJournal port in memory: what the benchmark appends, read once."""
+
+    def __init__(self) -> None:
+        self.blocks: list[Any] = []
+
+    def append_accounting(self, records: Any) -> None:
+        raise NotImplementedError  # (the benchmark streams port-block events only)
+
+    def append_blocks(self, events: Any) -> None:
+        self.blocks.extend(events)
+
+    def read_new_accounting(self) -> list[Any]:
+        return []
+
+    def read_new_blocks(self) -> list[Any]:
+        new, self.blocks = self.blocks, []
+        return new
+
+    def purge_before(self, cutoff_ms: int) -> int:
+        return 0
+
+
+class _CollectorPauses:
+    """Wall seconds the cyclic garbage collector paused the thread that registered this
+    (a gc callback), so a call's time can be told apart from the collections it ran."""
+
+    def __init__(self) -> None:
+        self.total_s = 0.0
+        self._thread = threading.get_ident()
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if threading.get_ident() != self._thread:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.total_s += time.perf_counter() - self._started
+
+
+def _live_rounds(
+    w: _LiveWorld, run_merge: Any, rounds: int, merges_wanted: int
+) -> tuple[dict[str, np.ndarray], int, int, int]:
+    """One served resolver over `w` through `rounds` paced rounds, or more until
+    `merges_wanted` rebuilds were swapped in (a busy machine slows a rebuild thread; at
+    most 3 × `rounds`): per call (catch-up, lookup) wall ms, thread CPU ms, wall ms less
+    collector pauses; rebuilds swapped in; rounds run; base rows."""
+    from netcx.adapters.storage.bindings_packed import PackedBlockBase
+    from netcx.config import ResolverSettings
+    from netcx.domain.network.config import NetworkConfig
+    from netcx.domain.network.records import BlockEvent
+    from netcx.domain.pseudonyms import Pseudonymizer
+    from netcx.entrypoints.http.asgi import tune_gc
+    from netcx.services.network import NetworkService
+
+    hour, per_round, lookups, period_s = 3_600_000, 100, 50, 0.02
+    config = NetworkConfig(w.plan, w.nat, w.directory)
+    journal = _ListJournal()
+    svc = NetworkService(
+        lambda: config, journal, Pseudonymizer({"k1": b"k"}, "k1"), ResolverSettings(),
+        new_block_base=PackedBlockBase.empty, run_merge=run_merge,
+    )  # fmt: skip
+    r = svc.resolver
+    r.leases.apply_all(w.records)
+    r.blocks.apply_all(w.events)
+    r.blocks.compact()
+    svc.catch_up()  # (the first one builds every lease timeline: not measured)
+    policy = gc.get_threshold(), list(gc.callbacks)
+    tune_gc()  # the served workers' collector policy (undone below)
+    pauses = _CollectorPauses()
+    gc.callbacks.insert(0, pauses)
+    calls: dict[str, list[tuple[float, float, float]]] = {"catch_up": [], "lookup": []}
+
+    def timed(kind: str, call: Any) -> Any:
+        c, t, g = time.thread_time(), time.perf_counter(), pauses.total_s
+        answer = call()
+        wall = time.perf_counter() - t
+        calls[kind].append((wall, time.thread_time() - c, wall - (pauses.total_s - g)))
+        return answer
+
+    rng = np.random.default_rng(11)
+    order = rng.permutation(w.n).tolist()
+    holder = list(range(w.n))  # line i's block is held by line holder[i]
+    base, merges = r.blocks.base, 0
+    next_round = time.perf_counter()
+    k = 0
+    while k < rounds or (merges < merges_wanted and k < 3 * rounds):
+        # paced (5 k block events and 2.5 k lookups a second): a saturated loop would leave
+        # a rebuild thread only the GIL's leftovers
+        time.sleep(max(0.0, next_round - time.perf_counter()))
+        next_round += period_s
+        at = T0 + (k + 1) * hour
+        events = []
+        for j in range(k * per_round, (k + 1) * per_round):
+            i = order[j % w.n]
+            ip, lo = w.block(i)
+            new = (holder[i] + 1) % w.n
+            events += [
+                BlockEvent("release", at, "cgn", w.inside[holder[i]], ip, lo, lo + BLOCK - 1,
+                           raw_ref=f"s:{k}:{i}r"),
+                BlockEvent("alloc", at, "cgn", w.inside[new], ip, lo, lo + BLOCK - 1,
+                           raw_ref=f"s:{k}:{i}"),
+            ]  # fmt: skip
+            holder[i] = new
+        journal.append_blocks(events)
+        timed("catch_up", svc.catch_up)
+        if r.blocks.base is not base:
+            base, merges = r.blocks.base, merges + 1
+        for i in rng.integers(0, w.n, lookups).tolist():
+            ip, port, then = w.queries[i]  # (before the streamed changes: its lease is open)
+            res = timed("lookup", lambda: svc.resolve(ip, port, then))  # noqa: B023
+            assert res.level == "line", res
+        k += 1
+    gc.set_threshold(*policy[0])
+    gc.callbacks[:] = policy[1]
+    gc.unfreeze()
+    ms = {kind: np.array(v) * 1000 for kind, v in calls.items()}
+    return ms, merges, k, len(base or ())
+
+
+def bench_live_catch_up(lines: int, rounds: int) -> dict[str, float]:
+    """Worst single request of `netcx serve`'s resolver while port blocks change: each 20 ms
+    round brings 100 blocks' release + new allocation (one forced catch-up) and 50 lookups.
+    Every ~3 % of new keys the packed base is rebuilt (O(rows)): on the request path, under
+    the lock (the baseline: how it was done before) vs on a thread, swapped in with the
+    delta that arrived meanwhile (as served now). Per call: wall ms, the calling thread's
+    own CPU ms (the neighbours on a shared machine do not inflate that), and wall ms less
+    the collector's pauses in it (the served GC policy, `tune_gc`, is on in both)."""
+    from netcx.services.network import in_background
+
+    w = _LiveWorld(lines)
+    worst: dict[str, float] = {}
+    for mode, run_merge in (("inline", lambda build: build()), ("background", in_background)):
+        calls, merges, ran, rows = _live_rounds(w, run_merge, rounds, merges_wanted=2)
+        gc.collect()
+        for kind, ms in calls.items():
+            for n, measure in enumerate(("wall", "cpu", "excl_gc")):
+                worst[f"{mode}.{kind}.{measure}"] = float(ms[:, n].max())
+            worst[f"{mode}.{kind}.p99"] = float(np.percentile(ms[:, 0], 99))
+        print(f"live catch-up, base rebuilt {mode}: {merges} rebuilds swapped in over {ran} "
+              f"rounds ({w.bindings:,} → {rows:,} base rows); worst ms wall / thread CPU / "
+              f"wall less GC pauses (p99 wall): "
+              + "; ".join(f"{kind} " + " / ".join(f"{worst[f'{mode}.{kind}.{m}']:.1f}"
+                                                   for m in ("wall", "cpu", "excl_gc", "p99"))
+                          for kind in calls),
+              flush=True)  # fmt: skip
+        if merges < 2:
+            raise RuntimeError(f"only {merges} base rebuilds swapped in ({mode}): more rounds")
+    load = os.getloadavg()[0]
+    ratio = {m: worst[f"background.catch_up.{m}"] / worst[f"inline.catch_up.{m}"]
+             for m in ("wall", "cpu", "excl_gc")}  # fmt: skip
+    print(f"worst catch-up, rebuild on a thread ÷ on the request path: wall "
+          f"{ratio['wall']:.3f}, thread CPU {ratio['cpu']:.3f}, wall less GC pauses "
+          f"{ratio['excl_gc']:.3f}; load average {load:.1f}")  # fmt: skip
+    return {
+        "resolve.max_catch_up_ms": worst["background.catch_up.wall"],
+        "resolve.max_catch_up_ms_inline": worst["inline.catch_up.wall"],
+        "resolve.max_catch_up_vs_inline": ratio["wall"],
+        "resolve.max_catch_up_cpu_ms": worst["background.catch_up.cpu"],
+        "resolve.max_catch_up_cpu_ms_inline": worst["inline.catch_up.cpu"],
+        "resolve.max_catch_up_cpu_vs_inline": ratio["cpu"],
+        "resolve.max_catch_up_excl_gc_ms": worst["background.catch_up.excl_gc"],
+        "resolve.max_catch_up_excl_gc_ms_inline": worst["inline.catch_up.excl_gc"],
+        "resolve.max_lookup_ms": worst["background.lookup.wall"],
+        "resolve.max_lookup_ms_inline": worst["inline.lookup.wall"],
+        "resolve.max_lookup_excl_gc_ms": worst["background.lookup.excl_gc"],
+        "resolve.catch_up_bindings": float(w.bindings),
+        "resolve.catch_up_load_avg_1m": load,
     }
 
 
@@ -456,6 +648,11 @@ def main() -> None:
     ap.add_argument("--radclient-procs", type=int, default=2, help="radclient runs at a time")
     ap.add_argument("--radclient-nice", type=int, default=10, help="radclient's nice value")
     ap.add_argument("--radius-only", action="store_true", help="run only the RADIUS benchmark")
+    ap.add_argument(
+        "--catch-up-only", action="store_true", help="run only the live catch-up latency case"
+    )
+    ap.add_argument("--catch-up-lines", type=int, default=60_000, help="× 10 block bindings")
+    ap.add_argument("--catch-up-rounds", type=int, default=500)
     ap.add_argument("--eps-ms", type=int, default=2000)
     ap.add_argument("--skip-radius", action="store_true", help="resolver parts only")
     ap.add_argument("--skip-spark", action="store_true", help="no Spark local comparison")
@@ -467,6 +664,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             record(bench_radius(args, Path(tmp)))
         return
+    if args.catch_up_only:
+        record(bench_live_catch_up(args.catch_up_lines, args.catch_up_rounds))
+        return
     rng = np.random.default_rng(7)
     blocks = make_blocks(args.blocks, rng)
     hits = make_hits(args.hits, blocks, rng)
@@ -477,6 +677,7 @@ def main() -> None:
         results |= bench_batch(blocks, hits, Path(tmp))
         del blocks, hits
         gc.collect()
+        results |= bench_live_catch_up(args.catch_up_lines, args.catch_up_rounds)  # (~1.4 GB)
         small = make_blocks(args.blocks // args.product_scale, rng)
         results |= bench_batch_product(
             small, make_hits(args.hits // args.product_scale, small, rng), Path(tmp)

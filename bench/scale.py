@@ -17,13 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._batch_engines import batch_times
 from bench._results import help_or_run, record
-from tests.servers import free_port, kafka_broker, redis_server, stop
+from tests.servers import free_port, kafka_broker, metric, redis_server, stop
 
 from netcx.adapters.storage._redis import client
 from netcx.adapters.storage.eventlog_segments import SegmentEventLog
@@ -266,18 +264,6 @@ def pipeline_rate(
         flush=True,
     )
     return events / wall_s, cpu_us
-
-
-def metric(port: int, name: str) -> float | None:
-    """One sample of a worker's Prometheus metrics (None when not served yet)."""
-    try:
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1).text
-    except httpx.HTTPError:
-        return None
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return None
 
 
 def resolve_costs(url: str) -> dict[str, float]:

@@ -47,42 +47,77 @@ def wait_until(check: object, timeout_s: float = 20, what: str = "server") -> No
     raise TimeoutError(f"{what} did not become ready within {timeout_s}s")
 
 
-@contextmanager
-def redis_server() -> Iterator[str]:
-    """A real redis-server; yields its URL."""
-    exe = shutil.which("redis-server")
-    if exe is None:
-        raise RuntimeError("redis-server not installed: run scripts/install-system-deps.sh")
-    port = free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.Popen(
-            [
-                exe,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                tmp,
-            ],
+class RedisServer:
+    """A real redis-server on a free port, its files in `folder`; `stop` then `start` is a
+    restart. With `appendonly`, each write is fsynced before its reply, so a restart keeps
+    whatever was acknowledged."""
+
+    def __init__(self, folder: Path, *, appendonly: bool = False) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._dir = folder
+        self._appendonly = appendonly
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        exe = shutil.which("redis-server")
+        if exe is None:
+            raise RuntimeError("redis-server not installed: run scripts/install-system-deps.sh")
+        durability = ["--appendonly", "yes", "--appendfsync", "always"]
+        self._proc = subprocess.Popen(
+            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+            + (durability if self._appendonly else ["--appendonly", "no"])
+            + ["--dir", str(self._dir)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         try:
 
             def ping() -> bool:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5) as c:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as c:
                     c.sendall(b"PING\r\n")
                     return c.recv(16).startswith(b"+PONG")
 
             wait_until(ping, what="redis-server")
-            yield f"redis://127.0.0.1:{port}/0"
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            stop(self._proc, timeout_s=20)  # SIGTERM: redis flushes the append-only file
+            self._proc = None
+
+
+@contextmanager
+def redis_process(*, appendonly: bool = False) -> Iterator[RedisServer]:
+    """A started `RedisServer` in a temp dir, stopped after."""
+    with tempfile.TemporaryDirectory() as tmp:
+        server = RedisServer(Path(tmp), appendonly=appendonly)
+        server.start()
+        try:
+            yield server
         finally:
-            stop(proc)
+            server.stop()
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    """A real redis-server; yields its URL."""
+    with redis_process() as server:
+        yield server.url
+
+
+def metric(port: int, name: str) -> float | None:
+    """One sample of a process's Prometheus metrics (None when not served yet)."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1).text
+    except httpx.HTTPError:
+        return None
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
 
 
 @contextmanager

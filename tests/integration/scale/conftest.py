@@ -1,15 +1,11 @@
-"""Scale-out test helpers: bus worker processes, a restartable Redis, event senders."""
+"""Scale-out test helpers: bus worker processes, event senders."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from tests.integration.collect.conftest import WRITE_KEY
-from tests.servers import free_port, stop, wait_until
+from tests.servers import stop
 
 CLIENT_IP = "198.18.0.7"
 LINE = "L-100"
@@ -88,71 +84,3 @@ def netcx_process(
         yield proc
     finally:
         stop(proc)
-
-
-def metric(port: int, name: str) -> float | None:
-    """One sample of a worker's Prometheus metrics (None when not served yet)."""
-    try:
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1).text
-    except httpx.HTTPError:
-        return None
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return None
-
-
-class RestartableRedis:
-    """redis-server with an append-only file, so a restart keeps what was acknowledged."""
-
-    def __init__(self, folder: Path) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._dir = folder
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        exe = shutil.which("redis-server") or "redis-server"
-        self._proc = subprocess.Popen(
-            [
-                exe,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--dir",
-                str(self._dir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-        def ping() -> bool:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as c:
-                c.sendall(b"PING\r\n")
-                return c.recv(16).startswith(b"+PONG")
-
-        wait_until(ping, what="redis-server")
-
-    def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.send_signal(signal.SIGTERM)  # SIGTERM: redis flushes the AOF and exits
-            self._proc.wait(20)
-            self._proc = None
-
-
-@contextmanager
-def restartable_redis() -> Iterator[RestartableRedis]:
-    with tempfile.TemporaryDirectory() as tmp:
-        r = RestartableRedis(Path(tmp))
-        r.start()
-        try:
-            yield r
-        finally:
-            r.stop()

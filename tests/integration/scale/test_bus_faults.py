@@ -26,12 +26,10 @@ from tests.integration.scale.conftest import (
     LINE,
     bindings_file,
     collector_env,
-    metric,
     netcx_process,
-    restartable_redis,
     send_events,
 )
-from tests.servers import free_port, kafka_broker, wait_until
+from tests.servers import free_port, kafka_broker, metric, redis_process, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka, pytest.mark.redis]
 
@@ -74,7 +72,7 @@ def expected_line() -> str:
 def test_broker_down_then_back_and_a_killed_forwarder_lose_nothing(tmp_path: Path) -> None:
     data = tmp_path / "data"
     broker_port = free_port()  # nothing listens there yet
-    with restartable_redis() as redis, collector(data, env=collector_env()) as served:
+    with redis_process(appendonly=True) as redis, collector(data, env=collector_env()) as served:
         env = bus_env(f"127.0.0.1:{broker_port}", redis.url)
         load = netcx_process(
             ["bus", "load-bindings", str(bindings_file(tmp_path))], env, tmp_path / "load.log"
@@ -130,7 +128,7 @@ def test_broker_down_then_back_and_a_killed_forwarder_lose_nothing(tmp_path: Pat
 def test_redis_restart_under_load_degrades_then_recovers(tmp_path: Path) -> None:
     data = tmp_path / "data"
     with (
-        restartable_redis() as redis,
+        redis_process(appendonly=True) as redis,
         kafka_broker() as bootstrap,
         collector(data, env=collector_env()) as served,
     ):

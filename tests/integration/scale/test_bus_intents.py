@@ -18,8 +18,8 @@ from netcx.config import load_settings
 from netcx.domain.events import Event, Recognition, RecognitionLevel, Source, StoredEvent
 from netcx.domain.intents.scoring import SubjectState
 from netcx.domain.pseudonyms import IdKind
-from tests.integration.scale.conftest import metric, netcx_process
-from tests.servers import free_port, kafka_broker, redis_server, wait_until
+from tests.integration.scale.conftest import netcx_process
+from tests.servers import free_port, kafka_broker, metric, redis_server, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka, pytest.mark.redis]
 

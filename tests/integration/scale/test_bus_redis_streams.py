@@ -17,12 +17,10 @@ from tests.integration.scale.conftest import (
     LINE,
     bindings_file,
     collector_env,
-    metric,
     netcx_process,
-    restartable_redis,
     send_events,
 )
-from tests.servers import free_port, wait_until
+from tests.servers import free_port, metric, redis_process, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis]
 
@@ -33,7 +31,7 @@ EVENTS = 1000
 
 def test_two_workers_on_redis_streams_resolve_each_event_once(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    with restartable_redis() as redis, collector(data, env=collector_env()) as served:
+    with redis_process(appendonly=True) as redis, collector(data, env=collector_env()) as served:
         env = {
             "NETCX_SCALE__BUS__BACKEND": "redis",
             "NETCX_SCALE__BUS__REDIS_URL": redis.url,

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from netcx.adapters.cgnat.files import read_cgnat_file
 from netcx.adapters.radius.detail import read_radius_file
@@ -33,9 +38,16 @@ Mon Jun 10 06:14:00 2024
 """
 
 
-def service(tmp: Path, packed: bool = False, catch_up_every_s: float = 0.005) -> NetworkService:
+def service(
+    tmp: Path,
+    packed: bool = False,
+    catch_up_every_s: float = 0.005,
+    run_merge: Callable[[Callable[[], None]], None] = lambda build: build(),
+    base_type: type[PackedBlockBase] = PackedBlockBase,
+) -> NetworkService:
     """With `packed`, port blocks are kept as `netcx serve` keeps them (packed base +
-    delta), compacted at every catch-up that brought a block event."""
+    delta), compacted at every catch-up that brought a block event (by default on the
+    spot, so that the base is there when the catch-up returns)."""
     config = NetworkConfig(
         AddressPlan.from_json(PLAN), DeterministicNat.from_json(DET_NAT), LineDirectory(LINES)
     )
@@ -44,9 +56,10 @@ def service(tmp: Path, packed: bool = False, catch_up_every_s: float = 0.005) ->
         FileJournal(tmp / "journal"),
         Pseudonymizer({"k1": b"k"}, "k1"),
         ResolverSettings(retention_days=30),
-        new_block_base=PackedBlockBase.empty if packed else None,
+        new_block_base=base_type.empty if packed else None,
         compact_min_keys=1,
         catch_up_every_s=catch_up_every_s,
+        run_merge=run_merge,
     )
 
 
@@ -125,6 +138,90 @@ def test_live_block_events_after_a_compaction_are_visible(tmp_path: Path) -> Non
     assert base is not None and len(base) == 2
     for t in (before, after, after + 3_000_000):
         assert live.resolve("203.0.113.10", 27300, t) == plain.resolve("203.0.113.10", 27300, t)
+
+
+def test_a_background_merge_never_hides_a_binding(tmp_path: Path) -> None:
+    """The packed base is rebuilt on another thread: while it builds, lookups answer from
+    the delta (events arriving meanwhile included); the catch-up after it ends swaps it in,
+    and the events that arrived during the build still shadow it. Every answer equals the
+    plain timelines' at every step."""
+    (tmp_path / "detail.log").write_text(MOBILE_STARTS)
+    (tmp_path / "cgn-1.log").write_text(srx("ALLOC", "06:13:20", "100.64.12.34"))
+    (tmp_path / "cgn-2.log").write_text(
+        srx("RELEASE", "06:20:00", "100.64.12.34") + srx("ALLOC", "06:20:00", "100.64.12.35")
+    )
+    may_build: list[threading.Event] = []
+    threads: list[threading.Thread] = []
+
+    def held_thread(build: Callable[[], None]) -> None:
+        """Each rebuild on its own thread, waiting until the test lets it build."""
+        gate = threading.Event()
+
+        def run() -> None:
+            assert gate.wait(30)
+            build()
+
+        may_build.append(gate)
+        threads.append(threading.Thread(target=run, daemon=True))
+        threads[-1].start()
+
+    def build(n: int) -> None:
+        may_build[n].set()
+        threads[n].join()
+
+    live = service(tmp_path / "live", packed=True, catch_up_every_s=0, run_merge=held_thread)
+    plain = service(tmp_path / "plain")
+    times = [1718000000_000 + m * 60_000 for m in (-1, 1, 8, 60)]
+
+    def same_answers() -> None:
+        for t in times:
+            assert live.resolve("203.0.113.10", 27300, t) == plain.resolve("203.0.113.10", 27300, t)
+
+    for svc in (live, plain):
+        svc.ingest([tmp_path / "detail.log"], read_radius_file)
+        svc.ingest([tmp_path / "cgn-1.log"], read_cgnat_file)  # starts the rebuild
+    blocks = live.resolver.blocks
+    assert len(threads) == 1 and blocks.base is not None and len(blocks.base) == 0
+    same_answers()  # from the delta
+    for svc in (live, plain):
+        svc.ingest([tmp_path / "cgn-2.log"], read_cgnat_file)  # during the build
+    same_answers()
+    build(0)
+    same_answers()  # the first of these swapped the new base in
+    assert len(threads) == 2  # ... and the delta left (cgn-2's key) started the next one
+    assert len(blocks.base) == 1 and blocks.delta_keys == 1
+    build(1)
+    same_answers()
+    assert len(blocks.base) == 2 and blocks.delta_keys == 0
+
+
+def test_a_failed_rebuild_is_raised_by_the_catch_up_that_would_swap_it_in(
+    tmp_path: Path,
+) -> None:
+    """A rebuild that fails on its thread is not lost silently: the catch-up that finds it
+    finished raises its error; the delta goes on answering meanwhile."""
+
+    class BrokenBase(PackedBlockBase):
+        def merged(self, *args: Any, **kwargs: Any) -> PackedBlockBase:
+            _, delta, _ = args  # (changed keys, delta timelines, port_hi)
+            if not delta:  # (the start-up merge of nothing)
+                return self
+            raise MemoryError("no room for the new base")
+
+    (tmp_path / "detail.log").write_text(MOBILE_STARTS)
+    (tmp_path / "cgn-1.log").write_text(srx("ALLOC", "06:13:20", "100.64.12.34"))
+    held: list[Callable[[], None]] = []
+    live = service(
+        tmp_path, packed=True, catch_up_every_s=0, run_merge=held.append, base_type=BrokenBase
+    )
+    live.ingest([tmp_path / "detail.log"], read_radius_file)
+    live.ingest([tmp_path / "cgn-1.log"], read_cgnat_file)  # starts the rebuild
+    at = 1718000000_000 + 60_000
+    line = Pseudonymizer({"k1": b"k"}, "k1").pseudonym(IdKind.LINE, "L-mob-1")
+    assert live.resolve("203.0.113.10", 27300, at).line_id == line
+    held.pop()()  # the rebuild fails on "its thread"
+    with pytest.raises(MemoryError, match="no room"):
+        live.resolve("203.0.113.10", 27300, at)
 
 
 def test_resolutions_in_a_row_read_the_journal_at_most_once_per_interval(

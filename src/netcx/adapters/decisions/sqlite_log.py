@@ -17,48 +17,46 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
-import threading
 import time
-from collections.abc import Callable, Sequence
+from importlib import resources
 from pathlib import Path
 
 import msgspec
 
-from netcx.adapters.decisions.memory_log import MemoryDecisionLog
-from netcx.adapters.exit import close_at_exit
+from netcx.adapters.decisions.indexed_log import IndexedDecisionLog, Records
 from netcx.adapters.storage._sqlite import SqliteFile
-from netcx.domain.decisions.context import Contact
 from netcx.domain.decisions.engine import Decision
 from netcx.errors import Unavailable
 
 log = logging.getLogger("netcx.decisions")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS decisions (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- commit order: what a reader has caught up to
-    decision_id TEXT NOT NULL UNIQUE,
-    at_ms INTEGER NOT NULL,
-    channel TEXT NOT NULL,
-    recognition TEXT NOT NULL,
-    account_id TEXT,
-    session_id TEXT,
-    visitor_id TEXT,
-    intent TEXT NOT NULL,
-    experiences TEXT NOT NULL,        -- chosen experience ids, comma-separated
-    universal_holdout INTEGER NOT NULL,
-    holdout INTEGER NOT NULL,         -- logged as 'would have triggered'
-    shown INTEGER NOT NULL,
-    record TEXT NOT NULL,             -- the whole Decision as JSON (audit)
-    writer TEXT NOT NULL              -- the writing process's random id (catch-up skips its own)
-);
-CREATE INDEX IF NOT EXISTS decisions_account ON decisions (account_id, at_ms);
--- one row per data-subject erasure: tells other processes to rebuild their index
-CREATE TABLE IF NOT EXISTS decision_erasures (seq INTEGER PRIMARY KEY AUTOINCREMENT);
-"""
+# The decision tables are defined once, in the PostgreSQL migrations; SQLite gets them in its
+# dialect (an INTEGER PRIMARY KEY AUTOINCREMENT is SQLite's commit-order sequence, and its
+# default collation is already byte order).
+_TABLES = ("0004_decisions.sql", "0005_decision_erasures.sql")
+_TO_SQLITE = (
+    ("CREATE TABLE ", "CREATE TABLE IF NOT EXISTS "),
+    ("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS "),
+    ("BIGSERIAL PRIMARY KEY", "INTEGER PRIMARY KEY AUTOINCREMENT"),
+    (' COLLATE "C"', ""),
+    (" BIGINT ", " INTEGER "),
+    (" BOOLEAN ", " INTEGER "),
+    (" JSONB ", " TEXT "),
+)
 
+
+def _sqlite_schema() -> str:
+    migrations = resources.files("netcx.adapters.storage") / "postgres_migrations"
+    sql = "\n".join((migrations / name).read_text(encoding="utf-8") for name in _TABLES)
+    for postgres, sqlite in _TO_SQLITE:
+        sql = sql.replace(postgres, sqlite)
+    return sql
+
+
+_SCHEMA = _sqlite_schema()
 _INSERT = "INSERT OR IGNORE INTO decisions VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_ALL = "SELECT seq, record FROM decisions ORDER BY seq"
 
 _Row = tuple[
     str, int, str, str, str | None, str | None, str | None, str, str, bool, bool, bool, str, str
@@ -84,51 +82,22 @@ def _row(d: Decision, writer: str) -> _Row:
     )
 
 
-class SqliteDecisionLog:
+class SqliteDecisionLog(IndexedDecisionLog):
+    _write_errors = (sqlite3.Error, Unavailable)
+
     def __init__(
         self, path: Path, flush_interval_s: float = 0.1, catch_up_interval_s: float = 0.01
     ) -> None:
         # Two connections: the writer thread's transactions never hold up a reader.
         self._writer_db = SqliteFile(path, _SCHEMA)
         self._reader_db = SqliteFile(path, _SCHEMA)
-        self._writer_id = os.urandom(8).hex()
-        self._index = MemoryDecisionLog()
-        self._decoder = msgspec.json.Decoder(Decision)
-        self._read_lock = threading.Lock()
-        self._seen_seq = 0
-        self._seen_erasure = 0
         self._data_version: int | None = None
         self._catch_up_interval_s = catch_up_interval_s
         self._looked_at = float("-inf")
-        self._catch_up()
-        self._lock = threading.Lock()
-        self._queue: list[Decision] = []
-        self._stop = threading.Event()
-        self._closed = False
-        self._interval_s = flush_interval_s
-        self._writer = threading.Thread(target=self._run, name="decision-log", daemon=True)
-        self._writer.start()
-        close_at_exit(self.close)
+        super().__init__(flush_interval_s, "decision-log")
 
-    def append(self, decision: Decision) -> None:
-        self._index.append(decision)
-        with self._lock:
-            self._queue.append(decision)
-
-    def get(self, decision_id: str) -> Decision | None:
-        found = self._index.get(decision_id)
-        if found is None:
-            self._catch_up()
-            found = self._index.get(decision_id)
-        return found
-
-    def contacts(self, account_id: str, since_ms: int) -> list[Contact]:
+    def _catch_up_for_contacts(self) -> None:
         self._catch_up(self._catch_up_interval_s)
-        return self._index.contacts(account_id, since_ms)
-
-    def exposure_units(self) -> dict[tuple[str, str], int]:
-        self._catch_up()
-        return self._index.exposure_units()
 
     def _catch_up(self, at_most_every_s: float = 0.0) -> None:
         """Index the rows other processes committed since the last look (ours are indexed
@@ -146,12 +115,12 @@ class SqliteDecisionLog:
                     "SELECT coalesce(max(seq), 0) FROM decision_erasures"
                 ).fetchone()
                 if erasure != self._seen_erasure:  # another process erased a subject
-                    self._reindex(con, erasure)
+                    self._reindex(erasure, lambda: con.execute(_ALL).fetchall())
                 # Writers commit one at a time, so every row up to the highest committed
                 # seq is in; the scan skips our own rows inside SQLite.
                 (top,) = con.execute("SELECT coalesce(max(seq), 0) FROM decisions").fetchone()
                 rows = con.execute(
-                    "SELECT decision_id, record FROM decisions "
+                    "SELECT record FROM decisions "
                     "WHERE seq > ? AND seq <= ? AND writer <> ? ORDER BY seq",
                     (self._seen_seq, top, self._writer_id),
                 ).fetchall()
@@ -160,56 +129,25 @@ class SqliteDecisionLog:
                 return
             self._data_version = version
             self._seen_seq = top
-            for decision_id, record in rows:
-                if self._index.get(decision_id) is None:
-                    self._index.append(self._decoder.decode(record))
+            self._index_new(record for (record,) in rows)
 
-    def _reindex(self, con: sqlite3.Connection, erasure: int) -> None:
-        """Rebuild the index from the file, plus our decisions not flushed yet (the queue is
-        read first: one flushed meanwhile is then in both, and kept once)."""
-        with self._lock:
-            queued = list(self._queue)
-        rows = con.execute("SELECT seq, record FROM decisions ORDER BY seq").fetchall()
-        decisions = {d.decision_id: d for d in (self._decoder.decode(r) for _, r in rows)}
-        for d in queued:
-            decisions.setdefault(d.decision_id, d)
-        self._index.reset(list(decisions.values()))
-        self._seen_seq = rows[-1][0] if rows else 0
-        self._seen_erasure = erasure
+    def _all_records(self) -> Records:
+        with self._reader_db.reading() as con:
+            return con.execute(_ALL).fetchall()
 
-    def decisions_where(self, selected: Callable[[Decision], bool]) -> list[Decision]:
-        """Every process's decisions that `selected` picks (a full scan: for erasure)."""
-        rows = self.query("SELECT record FROM decisions ORDER BY seq")
-        found = (self._decoder.decode(str(r)) for (r,) in rows)
-        return [d for d in found if selected(d)]
-
-    def erase_decisions(self, decision_ids: Sequence[str]) -> int:
-        """Delete decisions (their contacts and exposure units go with them); other
-        processes rebuild their index at their next look."""
-        self.flush()
+    def _delete(self, decision_ids: list[str]) -> int:
         with self._writer_db.erasing() as con:
             erased = con.execute(
                 "DELETE FROM decisions WHERE decision_id IN (SELECT value FROM json_each(?))",
-                (json.dumps(list(decision_ids)),),
+                (json.dumps(decision_ids),),
             ).rowcount
             if erased:
                 con.execute("INSERT INTO decision_erasures DEFAULT VALUES")
-        self._index.erase_decisions(decision_ids)
         return int(erased)
 
-    def flush(self) -> None:
-        """Commit everything appended so far to the file."""
-        with self._lock:
-            batch, self._queue = self._queue, []
-        if not batch:
-            return
-        try:
-            with self._writer_db.transaction() as con:
-                con.executemany(_INSERT, [_row(d, self._writer_id) for d in batch])
-        except (sqlite3.Error, Unavailable):
-            with self._lock:  # keep the batch for the next attempt, in order
-                self._queue[:0] = batch
-            raise
+    def _write(self, batch: list[Decision]) -> None:
+        with self._writer_db.transaction() as con:
+            con.executemany(_INSERT, [_row(d, self._writer_id) for d in batch])
 
     def query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
         """Read the log with SQL (audit, reports); flushes first."""
@@ -217,21 +155,9 @@ class SqliteDecisionLog:
         with self._reader_db.reading() as con:
             return con.execute(sql, params).fetchall()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval_s):
-            try:
-                self.flush()
-            except (sqlite3.Error, Unavailable):  # the batch stays queued
-                log.exception("decision log write failed; the decisions stay queued")
+    def _sync_round(self) -> None:
+        self.flush()
 
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._stop.set()
-        self._writer.join(timeout=5)
-        try:
-            self.flush()
-        finally:
-            self._writer_db.close()
-            self._reader_db.close()
+    def _close_store(self) -> None:
+        self._writer_db.close()
+        self._reader_db.close()

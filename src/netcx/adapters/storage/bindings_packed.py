@@ -283,9 +283,11 @@ class PackedBlockIndex:
         if odd.any():  # addresses with an irregular layout: search their keys
             qkey = (ip[odd].astype(np.uint64) << np.uint64(16)) | port[odd].astype(np.uint64)
             kk = np.searchsorted(self.ukey, qkey, "right") - 1
+            below_all = kk < 0  # (a port below the first key's block, on the first address)
             np.maximum(kk, 0, out=kk)
             same = (self.ukey[kk] >> np.uint64(16)) == (qkey >> np.uint64(16))
             same &= port[odd] <= self.uport_hi[kk]
+            same &= ~below_all
             k[odd] = kk
             ok[odd] = same
         k[~ok] = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bisect import bisect_right, insort
 from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from netcx.domain.network.plan import AddressPlan
@@ -52,13 +53,37 @@ class BlockBase(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class BlockCompaction:
+    """What folding the block delta into a new base needs, taken at one moment: `build`
+    reads only these (the old base and the snapshot timelines are never changed), so it
+    may run off the lock while the book keeps taking events and answering from the delta."""
+
+    base: BlockBase
+    changed: frozenset[BlockKey]
+    delta: dict[BlockKey, Timeline]
+    spans: dict[str, dict[int, tuple[int, int]]]  # outside ip → port_lo → (port_hi, step)
+
+    def build(self) -> BlockBase:
+        """The new base: O(base rows)."""
+        return self.base.merged(self.changed, self.delta, self._port_hi)
+
+    def _port_hi(self, key: BlockKey) -> int:
+        return self.spans[key[0]][key[1]][0]
+
+
 class BlockBook(TimelineBook[BlockKey]):
     """Folds port-block events into per-block timelines; idempotent, order-independent.
 
     With a `base` (a compacted, packed copy of the timelines), `_timelines` holds only the
-    keys changed since the last compaction and shadows the base for them; `compact()`
-    folds that delta into a new base. The events stay the truth: a late event for a
+    keys changed since the last compaction and shadows the base for them; a compaction
+    (`start_compaction`, `BlockCompaction.build`, `finish_compaction`; `compact()` does all
+    three) folds that delta into a new base. The events stay the truth: a late event for a
     compacted key rebuilds its timeline from all of the key's events, as without a base.
+
+    Lookups read `_view` (base, delta keys, delta timelines), replaced as one object when a
+    compaction is swapped in, so a lookup never sees the new base without the delta that
+    arrived during the build, nor the old delta without the old base.
     """
 
     def __init__(self, plan: AddressPlan, base: BlockBase | None = None) -> None:
@@ -69,6 +94,8 @@ class BlockBook(TimelineBook[BlockKey]):
         self.events_applied = 0
         self.base = base
         self._changed: set[BlockKey] = set()  # keys the delta answers for (with a base)
+        self._touched: set[BlockKey] | None = None  # changed since a compaction's snapshot
+        self._view = (base, self._changed, self._timelines)
 
     def apply_all(self, events: Iterable[BlockEvent]) -> None:
         for e in events:
@@ -87,17 +114,23 @@ class BlockBook(TimelineBook[BlockKey]):
         if e.port_lo not in his:
             insort(los, e.port_lo)
         his[e.port_lo] = (e.port_hi, max(1, e.step))
+        self._mark_changed(key)
+
+    def _mark_changed(self, key: BlockKey) -> None:
         self._dirty.add(key)
         if self.base is not None:
             self._changed.add(key)
+            if self._touched is not None:
+                self._touched.add(key)
 
     def choose(self, key: BlockKey, at_ms: int, eps_ms: int) -> Choice | str:
         """The binding holding block `key` at `at_ms` ± `eps_ms`, or NONE / BOUNDARY."""
         if key in self._dirty:
             self._refresh()
-        if self.base is not None and key not in self._changed:
-            return self.base.choose(key, at_ms, eps_ms)
-        tl = self._timelines.get(key)
+        base, changed, timelines = self._view
+        if base is not None and key not in changed:
+            return base.choose(key, at_ms, eps_ms)
+        tl = timelines.get(key)
         return NONE if tl is None else tl.choose(at_ms, eps_ms)
 
     @property
@@ -106,18 +139,46 @@ class BlockBook(TimelineBook[BlockKey]):
         return len(self._changed)
 
     def compact(self) -> None:
-        """Fold the timelines changed since the last compaction into a new base."""
-        if self.base is None:
-            return
-        self._refresh()
-        delta = {k: self._timelines[k] for k in self._changed if k in self._timelines}
-        self.base = self.base.merged(self._changed, delta, self._port_hi)
-        # (in this order: a reader between the two steps still finds every key)
-        self._changed.clear()
-        self._timelines.clear()
+        """Fold the timelines changed since the last compaction into a new base, now."""
+        compaction = self.start_compaction()
+        if compaction is not None:
+            self.finish_compaction(compaction, compaction.build())
 
-    def _port_hi(self, key: BlockKey) -> int:
-        return self._layout[key[0]][1][key[1]][0]
+    def start_compaction(self) -> BlockCompaction | None:
+        """Snapshot the delta for a new base (None without a base); O(delta keys). Keys
+        changed from now on stay in the delta when the result is swapped in."""
+        if self.base is None:
+            return None
+        self._refresh()
+        self._touched = set()
+        changed = frozenset(self._changed)
+        ips = {ip for ip, _ in changed}
+        # (copies made by C loops: this runs under the service's lock)
+        return BlockCompaction(
+            self.base,
+            changed,
+            dict(self._timelines),  # (with a base it holds only changed keys)
+            {ip: dict(self._layout[ip][1]) for ip in ips},
+        )
+
+    def finish_compaction(self, compaction: BlockCompaction, base: BlockBase) -> bool:
+        """Swap in `base` (built from `compaction`); the keys changed since its snapshot
+        keep answering from the delta, over the new base. O(keys changed since). False, and
+        nothing changes, when another compaction replaced the base since the snapshot.
+
+        The delta's other timelines are then referenced by `compaction.delta` alone (a key
+        changed after the snapshot is a touched key, kept): the old delta dict, which a
+        lookup may still be reading, is never emptied, only dropped."""
+        if compaction.base is not self.base or self._touched is None:
+            return False
+        self._refresh()
+        changed = self._touched
+        old = self._timelines  # (only the keys changed during the build are looked at)
+        timelines = {k: old[k] for k in changed if k in old}
+        self._touched = None
+        self.base, self._changed, self._timelines = base, changed, timelines
+        self._view = (base, changed, timelines)  # the one switch lookups see
+        return True
 
     def _all_timelines(self) -> Iterable[tuple[BlockKey, list[Binding]]]:
         self._refresh()
@@ -236,9 +297,7 @@ class BlockBook(TimelineBook[BlockKey]):
                 del events[ek]
             if old:
                 dropped += len(old)
-                self._dirty.add(key)
-                if self.base is not None:
-                    self._changed.add(key)
+                self._mark_changed(key)
         self.compact()
         self._refresh()
         return dropped
