@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -21,6 +22,8 @@ from netcx.domain.resolution import Level, Resolution
 from netcx.errors import ParseError
 from netcx.ports import BindingJournal, NetworkLogReader
 
+log = logging.getLogger("netcx.network")
+
 DAY_MS = 86_400_000
 COMPACT_MIN_KEYS = 4096
 """Changed block keys that trigger folding the delta into the packed base (or 1/32 of the
@@ -32,6 +35,11 @@ CATCH_UP_EVERY_S = 0.005
 group of events resolves many visits in a row, and each catch-up lists and stats both journal
 folders (~20 % of a visit's recognition). 5 ms of staleness is far below how late RADIUS
 accounting and NAT logs arrive anyway; `ingest` and `purge` always catch up."""
+
+
+MERGE_RETRY_S = 60.0
+"""After a block-base rebuild failed, the next one starts no sooner than this (the delta goes
+on answering: a failed rebuild costs speed, never answers)."""
 
 
 def in_background(work: Callable[[], None]) -> None:
@@ -152,6 +160,7 @@ class NetworkService:
         self._caught_up_at = -1e18  # time.monotonic() of the last catch-up
         self._run_merge = run_merge
         self._merge: _Merge | None = None  # the block-base rebuild under way
+        self._merge_after = 0.0  # time.monotonic() before which no rebuild starts
 
     @property
     def resolver(self) -> NetworkResolver:
@@ -189,6 +198,8 @@ class NetworkService:
         if self._merge is None and base is not None:
             if blocks.delta_keys < max(self._compact_min_keys, len(base) // 32):
                 return
+            if time.monotonic() < self._merge_after:
+                return
             compaction = blocks.start_compaction()
             assert compaction is not None  # (there is a base)
             self._merge = _Merge(compaction)
@@ -196,8 +207,20 @@ class NetworkService:
         merge = self._merge
         if merge is not None and merge.done.is_set():
             self._merge = None
+            try:
+                rebuilt = merge.result()
+            except Exception as err:
+                # Nothing was swapped: base and delta answer as before. Say so, try later.
+                self._merge_after = time.monotonic() + MERGE_RETRY_S
+                log.error(
+                    "event=block_base_rebuild_failed delta_keys=%d retry_in_s=%.0f error=%r",
+                    blocks.delta_keys,
+                    MERGE_RETRY_S,
+                    err,
+                )
+                return
             # refused when a purge compacted meanwhile: the delta then starts another rebuild
-            blocks.finish_compaction(merge.compaction, merge.result())
+            blocks.finish_compaction(merge.compaction, rebuilt)
             in_background(merge.retire)
 
     def resolve(self, ip: str, port: int | None, at_ms: int) -> Resolution:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -195,11 +196,12 @@ def test_a_background_merge_never_hides_a_binding(tmp_path: Path) -> None:
     assert len(blocks.base) == 2 and blocks.delta_keys == 0
 
 
-def test_a_failed_rebuild_is_raised_by_the_catch_up_that_would_swap_it_in(
-    tmp_path: Path,
+def test_a_failed_rebuild_is_logged_and_retried_later_while_the_delta_answers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A rebuild that fails on its thread is not lost silently: the catch-up that finds it
-    finished raises its error; the delta goes on answering meanwhile."""
+    logs the error and answers from base + delta as before; the next rebuild starts only
+    after the back-off."""
 
     class BrokenBase(PackedBlockBase):
         def merged(self, *args: Any, **kwargs: Any) -> PackedBlockBase:
@@ -220,8 +222,16 @@ def test_a_failed_rebuild_is_raised_by_the_catch_up_that_would_swap_it_in(
     line = Pseudonymizer({"k1": b"k"}, "k1").pseudonym(IdKind.LINE, "L-mob-1")
     assert live.resolve("203.0.113.10", 27300, at).line_id == line
     held.pop()()  # the rebuild fails on "its thread"
-    with pytest.raises(MemoryError, match="no room"):
-        live.resolve("203.0.113.10", 27300, at)
+    with caplog.at_level(logging.ERROR, logger="netcx.network"):
+        assert live.resolve("203.0.113.10", 27300, at).line_id == line
+    assert "event=block_base_rebuild_failed" in caplog.text and "no room" in caplog.text
+    assert "203.0.113.10" not in caplog.text
+    live.ingest([tmp_path / "cgn-1.log"], read_cgnat_file)  # the delta is still large
+    assert held == []  # within the back-off: no new rebuild
+    live._merge_after = 0.0  # (the back-off has passed)
+    live.ingest([tmp_path / "cgn-1.log"], read_cgnat_file)
+    assert len(held) == 1  # retried
+    assert live.resolve("203.0.113.10", 27300, at).line_id == line
 
 
 def test_resolutions_in_a_row_read_the_journal_at_most_once_per_interval(
