@@ -247,3 +247,20 @@ def test_a_file_in_the_former_without_rowid_layout_is_migrated_with_its_states(
     con.close()
     assert "WITHOUT ROWID" not in tables["intent_state"].upper()
     assert "intent_state_old" not in tables
+
+
+def test_states_are_stored_compressed_and_plain_msgpack_states_still_decode() -> None:
+    """The codec's two formats: what it writes now, and what stores hold from before."""
+    import msgspec
+
+    from netcx.adapters.storage.intent_state_codec import decode_state, encode_state
+
+    state = None
+    for i in range(40):
+        state = _signal(state, ["roaming", "fibre_availability", "churn_research"][i % 3], i)
+    assert state is not None
+    plain = msgspec.msgpack.encode(state)
+    blob = encode_state(state)
+    assert len(blob) < len(plain) / 2
+    assert decode_state(blob) == state
+    assert decode_state(plain) == state
