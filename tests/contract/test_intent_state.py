@@ -214,3 +214,53 @@ def test_two_processes_update_one_subject_without_losing_a_write(tmp_path: Path)
         assert all(s.intents["roaming"].score == pytest.approx(0.7) for s in got.values())
     finally:
         store.close()
+
+
+def test_a_file_in_the_former_without_rowid_layout_is_migrated_with_its_states(
+    tmp_path: Path,
+) -> None:
+    """Data dirs written before the rowid layout keep every state and stay writable."""
+    import sqlite3
+
+    from netcx.adapters.storage.intent_state_codec import encode_state
+
+    path = tmp_path / "state.sqlite"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE intent_state (subject_id TEXT PRIMARY KEY, state BLOB NOT NULL) WITHOUT ROWID"
+    )
+    before = _signal(None, "roaming", 1, "w0")
+    old.execute("INSERT INTO intent_state VALUES (?, ?)", ("ln_old", encode_state(before)))
+    old.commit()
+    old.close()
+    store = SqliteIntentStateStore(path)
+    try:
+        assert store.get_many(["ln_old"]) == {"ln_old": before}
+        store.update("ln_old", lambda s: _signal(s, "roaming", 2, "w0"))
+        assert store.get_many(["ln_old"])["ln_old"].intents["roaming"].score > (
+            before.intents["roaming"].score
+        )
+    finally:
+        store.close()
+    con = sqlite3.connect(path)
+    tables = dict(con.execute("SELECT name, sql FROM sqlite_schema WHERE type = 'table'"))
+    con.close()
+    assert "WITHOUT ROWID" not in tables["intent_state"].upper()
+    assert "intent_state_old" not in tables
+
+
+def test_states_are_stored_compressed_and_plain_msgpack_states_still_decode() -> None:
+    """The codec's two formats: what it writes now, and what stores hold from before."""
+    import msgspec
+
+    from netcx.adapters.storage.intent_state_codec import decode_state, encode_state
+
+    state = None
+    for i in range(40):
+        state = _signal(state, ["roaming", "fibre_availability", "churn_research"][i % 3], i)
+    assert state is not None
+    plain = msgspec.msgpack.encode(state)
+    blob = encode_state(state)
+    assert len(blob) < len(plain) / 2
+    assert decode_state(blob) == state
+    assert decode_state(plain) == state

@@ -19,14 +19,20 @@ class Purpose(StrEnum):
     NUMBER_VERIFICATION = "number-verification"
 
 
+_PURPOSES: dict[str, Purpose] = {
+    **{p.value: p for p in Purpose},
+    **{p.value.replace("-", "_"): p for p in Purpose},
+}
+
+
 def parse_purpose(value: str, field: str = "purpose") -> Purpose:
     """The Purpose named `value` (`number_verification` spelt with an underscore too), or
     InvalidInput listing the accepted names."""
-    try:
-        return Purpose(value.replace("_", "-"))
-    except ValueError:
+    found = _PURPOSES.get(value)
+    if found is None:
         accepted = ", ".join(p.value for p in Purpose)
-        raise InvalidInput(f"unknown purpose {value!r} (one of: {accepted})", field=field) from None
+        raise InvalidInput(f"unknown purpose {value!r} (one of: {accepted})", field=field)
+    return found
 
 
 class ConsentDecision(msgspec.Struct, frozen=True):

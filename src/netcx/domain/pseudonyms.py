@@ -105,7 +105,7 @@ class Pseudonymizer:
         in force at `at_ms`, else the current key."""
         if version is None:
             version = self._current if at_ms is None else self.version_at(at_ms)
-        memo = (kind.value, raw_id, destination, version)
+        memo = (kind, raw_id, destination, version)
         found = self._recent.get(memo)
         if found is not None:
             return found

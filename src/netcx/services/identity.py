@@ -65,6 +65,7 @@ from netcx.ports import (
 from netcx.tables import HITS, LINES, RESOLVED_HITS, SESSION_IDENTITY, require_columns
 
 log = logging.getLogger("netcx.identity")
+_PURPOSE_TEXT = {p: p.value for p in Purpose}  # (enum .value is a Python-level call)
 
 RECEIPTS = "erasure-receipts"
 """Pseudonym destination of erasure receipts: provable later, not joinable with stored ids."""
@@ -274,7 +275,7 @@ class IdentityService:
         records: list[AuditRecord] = []
         for i, request in enumerate(requests):
             recognition, record = self._recognise_one(
-                reads, history, request, caller, resolved.get(i)
+                reads, history, request, visitors[i], caller, resolved.get(i)
             )
             out.append(recognition)
             records.append(record)
@@ -325,11 +326,12 @@ class IdentityService:
         reads: _Reads,
         history: Callable[[str], list[ConsentDecision]],
         request: RecogniseRequest,
+        visitor: str,
         caller: str,
         resolved: Resolution | None,
     ) -> tuple[Recognition, AuditRecord]:
+        """`visitor`: the pseudonym of `request.visitor_id`."""
         why = parse_purpose(request.purpose)
-        visitor = self._visitor(request.visitor_id)
         at_ms = request.at_ms
         existing = {e.key: e for e in reads.edges_of(visitor)}
         seen: list[Edge] = []
@@ -473,7 +475,7 @@ class IdentityService:
             action=AuditAction.RESOLVE,
             caller=caller,
             subject=subject,
-            purpose=purpose.value,
+            purpose=_PURPOSE_TEXT[purpose],
             outcome=outcome,
             reason=reason,
             evidence=tuple(evidence),

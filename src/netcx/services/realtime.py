@@ -22,7 +22,7 @@ import msgspec
 
 from netcx.domain import events
 from netcx.domain.decisions import context as dctx
-from netcx.domain.identity import IntentNote
+from netcx.domain.identity import IntentNote, RecognitionState
 from netcx.domain.identity import Recognition as IdRecognition
 from netcx.domain.intents.matching import Match, Matcher, Signal
 from netcx.domain.intents.scoring import ActiveIntent, IntentScorer, SubjectState
@@ -141,6 +141,7 @@ def _plan_visits(
 
 
 _NO_VISITOR = events.Recognition.anonymous("no_visitor_or_address")
+_LEVELS = {state: events.RecognitionLevel(state.value) for state in RecognitionState}
 _MATCH_CACHE = 4096
 
 
@@ -156,9 +157,7 @@ def _recognition(rec: IdRecognition) -> events.Recognition:
         )
         if value
     }
-    return events.Recognition(
-        events.RecognitionLevel(rec.state.value), rec.reason, rec.confidence, ids
-    )
+    return events.Recognition(_LEVELS[rec.state], rec.reason, rec.confidence, ids)
 
 
 _Observation = tuple[Sequence[Match], int, str, str]  # matches, at_ms, source, ref

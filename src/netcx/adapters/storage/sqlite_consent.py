@@ -73,8 +73,10 @@ class SqliteConsentLedger:
                 "ORDER BY subject, seq",
                 (json.dumps(list(out)),),
             ).fetchall()
+        purposes = {p.value: p for p in Purpose}  # (calling the enum per row cost more)
         for r in rows:
-            out[r[0]].append(ConsentDecision(r[0], Purpose(r[1]), bool(r[2]), r[3], r[4], r[5]))
+            decision = ConsentDecision(r[0], purposes[r[1]], bool(r[2]), r[3], r[4], r[5])
+            out[r[0]].append(decision)
         return out
 
     def erase_subject(self, subject: str) -> int:
