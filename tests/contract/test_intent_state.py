@@ -264,3 +264,24 @@ def test_states_are_stored_compressed_and_plain_msgpack_states_still_decode() ->
     assert len(blob) < len(plain) / 2
     assert decode_state(blob) == state
     assert decode_state(plain) == state
+
+
+def test_a_cached_decoded_state_is_not_used_once_another_worker_rewrote_it(
+    tmp_path: Path,
+) -> None:
+    """Each embedded store keeps recently decoded states; a write by another worker (other
+    bytes on disk) must be read, not the remembered state."""
+    path = tmp_path / "state.sqlite"
+    one, two = SqliteIntentStateStore(path), SqliteIntentStateStore(path)
+    try:
+        one.update("ln_1", lambda s: _signal(s, "roaming", 1, "a"))
+        assert one.get_many(["ln_1"])["ln_1"].intents["roaming"].score == pytest.approx(0.7)
+        two.update("ln_1", lambda s: _signal(s, "roaming", 2, "b"))
+        assert one.get_many(["ln_1"])["ln_1"].intents["roaming"].score == pytest.approx(1.4)
+        after = one.update("ln_1", lambda s: _signal(s, "roaming", 3, "c"))
+        assert after.intents["roaming"].score == pytest.approx(2.1)
+        one.delete("ln_1")
+        assert one.get_many(["ln_1"]) == {}
+    finally:
+        one.close()
+        two.close()

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from netcx.adapters.storage._sqlite import SqliteFile
-from netcx.adapters.storage.intent_state_codec import decode_state, encode_state
+from netcx.adapters.storage.intent_state_codec import DecodedStates, decode_state, encode_state
 from netcx.domain.intents.scoring import SubjectState
 from netcx.domain.privacy import export_intent_states, without_evidence_of
 
@@ -54,6 +54,7 @@ class SqliteIntentStateStore:
     def __init__(self, path: Path) -> None:
         self._db = SqliteFile(path, _SCHEMA)
         _migrate_without_rowid(self._db)
+        self._states = DecodedStates()  # (used under the file's lock)
 
     def get_many(self, subject_ids: Sequence[str]) -> dict[str, SubjectState]:
         if not subject_ids:
@@ -65,7 +66,7 @@ class SqliteIntentStateStore:
                 "(SELECT value FROM json_each(?))",
                 (json.dumps(ids),),
             ).fetchall()
-        return {sid: decode_state(blob) for sid, blob in rows}
+            return {sid: self._states.decode(sid, blob) for sid, blob in rows}
 
     def update(
         self, subject_id: str, change: Callable[[SubjectState | None], SubjectState]
@@ -74,8 +75,8 @@ class SqliteIntentStateStore:
             row = con.execute(
                 "SELECT state FROM intent_state WHERE subject_id = ?", (subject_id,)
             ).fetchone()
-            new = change(decode_state(row[0]) if row else None)
-            con.execute(_UPSERT, (subject_id, encode_state(new)))
+            new = change(self._states.decode(subject_id, row[0]) if row else None)
+            con.execute(_UPSERT, (subject_id, self._states.encode(subject_id, new)))
             return new
 
     def update_many(
@@ -92,14 +93,16 @@ class SqliteIntentStateStore:
                 ).fetchall()
             )
             new = {}
+            states = self._states
             for subject, change in changes.items():
                 blob = rows.get(subject)
-                new[subject] = change(decode_state(blob) if blob is not None else None)
-            con.executemany(_UPSERT, [(s, encode_state(state)) for s, state in new.items()])
+                new[subject] = change(states.decode(subject, blob) if blob is not None else None)
+            con.executemany(_UPSERT, [(s, states.encode(s, state)) for s, state in new.items()])
             return new
 
     def delete(self, subject_id: str) -> bool:
         with self._db.transaction() as con:
+            self._states.clear()
             gone = con.execute("DELETE FROM intent_state WHERE subject_id = ?", (subject_id,))
             return gone.rowcount > 0
 
@@ -113,6 +116,7 @@ class SqliteIntentStateStore:
         full scan: erasure is rare, and evidence may sit under any line or household)."""
         wanted = set(subjects)
         with self._db.erasing() as con:
+            self._states.clear()
             erased = 0
             for sid, blob in con.execute("SELECT subject_id, state FROM intent_state").fetchall():
                 if sid in wanted:
