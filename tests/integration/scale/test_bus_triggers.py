@@ -35,8 +35,8 @@ from netcx.domain.decisions.triggers import IDEMPOTENCY_HEADER
 from tests.integration.decisions.fake_app import fake_server
 from tests.integration.decisions.servers import Receiver, consume, webhook_receiver
 from tests.integration.decisions.test_http_decide import churner, treated_account
-from tests.integration.scale.conftest import metric, netcx_process
-from tests.servers import free_port, kafka_broker, redis_server, wait_until
+from tests.integration.scale.conftest import netcx_process
+from tests.servers import free_port, kafka_broker, metric, redis_server, wait_until
 from tests.unit.decisions.helpers import line_visitor, mobile_facts
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka]
