@@ -47,6 +47,14 @@ from netcx.services.bus_workers import (
 )
 
 DataOption = Annotated[Path, typer.Option(help="Data directory of `netcx serve` (its events/).")]
+GroupOption = Annotated[str, typer.Option(help="Consumer group.")]
+MemberOption = Annotated[
+    str | None, typer.Option(help="This worker's name in the group (default host-pid).")
+]
+MetricsPortOption = Annotated[
+    int | None, typer.Option(help="Serve Prometheus metrics on this port.")
+]
+MetricsHostOption = Annotated[str, typer.Option(help="Address for the metrics.")]
 
 
 def _stop_on_signals() -> asyncio.Event:
@@ -205,14 +213,10 @@ def register(app: typer.Typer) -> None:
 
     @bus.command("resolve")
     def resolve(
-        group: Annotated[str, typer.Option(help="Consumer group.")] = "resolve",
-        member: Annotated[
-            str | None, typer.Option(help="This worker's name in the group (default host-pid).")
-        ] = None,
-        metrics_port: Annotated[
-            int | None, typer.Option(help="Serve Prometheus metrics on this port.")
-        ] = None,
-        metrics_host: Annotated[str, typer.Option(help="Address for the metrics.")] = "127.0.0.1",
+        group: GroupOption = "resolve",
+        member: MemberOption = None,
+        metrics_port: MetricsPortOption = None,
+        metrics_host: MetricsHostOption = "127.0.0.1",
     ) -> None:
         """Consume events in a consumer group and resolve them (until SIGTERM)."""
         settings = load_settings()
@@ -233,14 +237,10 @@ def register(app: typer.Typer) -> None:
 
     @bus.command("intents")
     def intents(
-        group: Annotated[str, typer.Option(help="Consumer group.")] = "intents",
-        member: Annotated[
-            str | None, typer.Option(help="This worker's name in the group (default host-pid).")
-        ] = None,
-        metrics_port: Annotated[
-            int | None, typer.Option(help="Serve Prometheus metrics on this port.")
-        ] = None,
-        metrics_host: Annotated[str, typer.Option(help="Address for the metrics.")] = "127.0.0.1",
+        group: GroupOption = "intents",
+        member: MemberOption = None,
+        metrics_port: MetricsPortOption = None,
+        metrics_host: MetricsHostOption = "127.0.0.1",
     ) -> None:
         """Consume events in their own consumer group and score them into the intent state
         (`intents.state_backend`; `redis` to share it between workers) until SIGTERM."""
@@ -266,17 +266,13 @@ def register(app: typer.Typer) -> None:
 
     @bus.command("triggers")
     def triggers(
-        group: Annotated[str, typer.Option(help="Consumer group.")] = "triggers",
-        member: Annotated[
-            str | None, typer.Option(help="This worker's name in the group (default host-pid).")
-        ] = None,
+        group: GroupOption = "triggers",
+        member: MemberOption = None,
         batch_size: Annotated[
             int, typer.Option(min=1, help="Triggers delivered before each commit.")
         ] = 50,
-        metrics_port: Annotated[
-            int | None, typer.Option(help="Serve Prometheus metrics on this port.")
-        ] = None,
-        metrics_host: Annotated[str, typer.Option(help="Address for the metrics.")] = "127.0.0.1",
+        metrics_port: MetricsPortOption = None,
+        metrics_host: MetricsHostOption = "127.0.0.1",
     ) -> None:
         """Consume the trigger topic (`decisions.triggers.bus`) in its own consumer group and
         deliver each trigger to the signed webhook, with retries and dead letters, until
