@@ -114,6 +114,30 @@ def test_wrong_method_is_405_not_500(client: TestClient) -> None:
     assert client.get("/v1/track").status_code == 405
 
 
+def test_fast_paths_answer_what_starlette_would_route(client: TestClient) -> None:
+    # The collector's exact paths skip Starlette's router; everything else still goes there.
+    assert client.post("/v1/page", json={"anonymousId": "a"}, auth=("wk", "")).status_code == 200
+    moved = client.post("/v1/page/", json={"anonymousId": "a"}, follow_redirects=False)
+    assert moved.status_code == 307 and moved.headers["location"].endswith("/v1/page")
+    assert client.options("/v1/tag", headers={"Origin": ORIGIN}).status_code == 204
+    assert client.get("/healthz").json()["status"] == "ok"
+    assert client.delete("/tag.js").status_code == 405
+
+
+def test_an_unexpected_failure_is_a_500_and_the_next_request_is_served(
+    client: TestClient, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(events: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    body = {"userId": "u", "event": "E"}
+    with monkeypatch.context() as m:
+        m.setattr(container.collector, "accept", broken)
+        failed = client.post("/v1/track", json=body, auth=("wk", ""))
+    assert failed.status_code == 500 and b"disk" not in failed.content
+    assert client.post("/v1/track", json=body, auth=("wk", "")).status_code == 200
+
+
 def test_write_key_errors_are_401_with_a_reason(client: TestClient) -> None:
     body = {"userId": "u", "event": "E"}
     bearer = client.post("/v1/track", json=body, headers={"Authorization": "Bearer x"})

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import re
 import secrets
 import time
@@ -33,8 +34,11 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from starlette._utils import get_route_path
+from starlette.applications import Starlette
 from starlette.requests import cookie_parser
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from netcx.adapters.collect import segment, snowplow, tag
 from netcx.adapters.collect.common import Arrival
@@ -45,9 +49,8 @@ from netcx.entrypoints.http.collect_openapi import openapi_document
 from netcx.errors import InvalidInput, NetcxError, Unauthorized
 from netcx.services.collect import PENDING
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+log = logging.getLogger(__name__)
+
 Headers = list[tuple[bytes, bytes]]
 
 TAG_JS = Path(__file__).with_name("tag.js").read_bytes()
@@ -250,6 +253,12 @@ class Endpoint:
             reply = _error_reply(err)
         except _Disconnected:
             return
+        except Exception:
+            # What Starlette's ServerErrorMiddleware did before the fast paths skipped it.
+            log.exception("collect_failed endpoint=%s", scope["path"])
+            reply = Reply(
+                500, [(b"content-type", b"text/plain; charset=utf-8")], b"Internal Server Error"
+            )
         self._collect.finish(call, reply)
         self._latency.observe(time.perf_counter() - started)
         await reply.send(send, head=scope["method"] == "HEAD")
@@ -426,3 +435,48 @@ def routes(container: Container) -> list[BaseRoute]:
         route("/metrics", "GET", "-", c.metrics_text),
         route("/openapi.json", "GET", "-", c.openapi_json),
     ]
+
+
+class App(Starlette):
+    """Starlette with the collector's endpoints found by one dict lookup on (method, path)
+    ahead of its middleware and router; every other request goes through Starlette.
+
+    A tracker's request spent as much CPU in Starlette's error middlewares and in matching
+    the path against each route's pattern as the collector spent storing its event
+    (measured with bench/collect.py). A path goes on the fast table only when Starlette
+    itself would hand it, with that method, to a collector `Endpoint`, so answers are the
+    same either way (other methods, trailing slashes, HEAD for GET).
+    """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return _FastPaths(_fast_table(self.routes), super().build_middleware_stack())
+
+
+class _FastPaths:
+    def __init__(self, table: dict[tuple[str, str], Endpoint], app: ASGIApp) -> None:
+        self._table = table
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            endpoint = self._table.get((scope["method"], get_route_path(scope)))
+            if endpoint is not None:
+                await endpoint(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
+
+
+def _fast_table(routes: list[BaseRoute]) -> dict[tuple[str, str], Endpoint]:
+    """(method, path) → the collector Endpoint that Starlette's router would pick for it."""
+    table: dict[tuple[str, str], Endpoint] = {}
+    for route in routes:
+        if not isinstance(route, Route) or not isinstance(route.endpoint, Endpoint):
+            continue
+        if route.param_convertors:
+            continue
+        for method in route.methods or ():
+            probe = {"type": "http", "path": route.path, "root_path": "", "method": method}
+            first = next(r for r in routes if r.matches(probe)[0] is Match.FULL)
+            if first is route:
+                table[(method, route.path)] = route.endpoint
+    return table
