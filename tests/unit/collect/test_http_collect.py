@@ -164,3 +164,15 @@ def test_a_resent_snowplow_payload_is_acknowledged_and_stored_once(client: TestC
     assert (
         'netcx_collect_duplicate_events_total{source="snowplow"} 2.0' in client.get("/metrics").text
     )
+
+
+def test_each_peer_is_the_client_address_of_its_own_events(container: Container) -> None:
+    # Peer addresses are remembered per connection: a second peer must not get the first's.
+    app = create_app(container)
+    peers = [("203.0.113.5", 40000), ("203.0.113.5", 40001), ("2001:db8::7", 40000)]
+    for n, peer in enumerate(peers * 2):
+        with TestClient(app, client=peer) as c:
+            body = {"anonymousId": "a", "messageId": f"m{n}"}
+            assert c.post("/v1/page", json=body, auth=("wk", "")).status_code == 200
+    by_id = {s.event.event_id: s.event.client for s in container.event_log.read()}
+    assert [(a.ip, a.port) for a in (by_id[f"m{n}"] for n in range(6)) if a] == peers * 2

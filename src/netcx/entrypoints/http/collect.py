@@ -44,7 +44,7 @@ from netcx.adapters.collect import segment, snowplow, tag
 from netcx.adapters.collect.common import Arrival
 from netcx.bootstrap import Container
 from netcx.domain.client_address import TrustedProxies, client_address
-from netcx.domain.events import Event
+from netcx.domain.events import ClientAddress, Event
 from netcx.entrypoints.http.collect_openapi import openapi_document
 from netcx.errors import InvalidInput, NetcxError, Unauthorized
 from netcx.services.collect import PENDING
@@ -189,6 +189,9 @@ class CollectMetrics:
         return found
 
 
+_PEERS_MAX = 65536
+
+
 def _port(value: object) -> int | None:
     """The peer's source port; granian hands it over as a string."""
     try:
@@ -280,17 +283,39 @@ class Collect:
         self.tag_origins = set(c.tag_allowed_origins)
         self.metrics = CollectMetrics()
         self.openapi = msgspec.json.encode(openapi_document())
+        self._peers: dict[tuple[str, object], ClientAddress] = {}
 
     # ------------------------------------------------------------ shared steps
 
     def arrival(self, call: Call) -> Arrival:
         peer = call.scope.get("client")
+        if peer and not self.trusted:
+            address = self.peer_address(peer[0], peer[1])
+        else:
+            address = self.forwarded_address(call, peer)
+        return Arrival(time.time_ns() // 1_000_000, address, call.header(b"user-agent"))
+
+    def peer_address(self, ip: str, port: object) -> ClientAddress | None:
+        """With no trusted proxy the TCP peer is the client: its address is remembered per
+        connection (a keep-alive connection sends many requests; parsing and formatting
+        the address was a tenth of handling a single event)."""
+        key = (ip, port)
+        found = self._peers.get(key)
+        if found is None:
+            found = client_address(ip, _port(port), self.trusted)
+            if found is not None:
+                if len(self._peers) >= _PEERS_MAX:
+                    self._peers.clear()
+                self._peers[key] = found
+        return found
+
+    def forwarded_address(self, call: Call, peer: Any) -> ClientAddress | None:
         forwarded = xff = port = None
         if self.trusted:
             forwarded = call.header(b"forwarded")
             xff = call.header(b"x-forwarded-for")
             port = call.header(self.port_header)
-        address = client_address(
+        return client_address(
             peer[0] if peer else None,
             _port(peer[1]) if peer else None,
             self.trusted,
@@ -298,7 +323,6 @@ class Collect:
             x_forwarded_for=xff,
             client_port=port,
         )
-        return Arrival(time.time_ns() // 1_000_000, address, call.header(b"user-agent"))
 
     async def store(self, source: str, events: list[Event]) -> None:
         accepted = await self.collector.accept(events)
