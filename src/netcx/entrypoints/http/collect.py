@@ -7,7 +7,7 @@ i.e. after the events are in the durable log.
 The endpoints are plain ASGI callables mounted as Starlette routes: on the hot path a
 Request/Response pair per event cost as much CPU as decoding and storing the event
 (measured with bench/collect.py), so they read the few headers they need straight from
-the ASGI scope.
+the ASGI scope; `App` finds them by exact path ahead of Starlette's middlewares and router.
 """
 
 from __future__ import annotations
