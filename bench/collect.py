@@ -10,11 +10,21 @@ duplicate. Batches of 100 come in two shapes: MIXED_VISITS visitors (a server-si
 flush; `collect.batch_events_per_s`) and one visitor (a browser's or app's batch).
 Server CPU per event is measured from /proc (the granian workers) as well as wall-clock
 throughput, and the load average is recorded: the machine may be shared.
+
+`--ack-path` measures instead, in this process (no HTTP server, no wrk), the CPU of
+everything on the request path except recognition: the netcx app's ASGI handling, decoding,
+the durable append (segment log, fsync=always, group commit) and metrics, with a recognizer
+that answers `anonymous` at once. It drives the same request shapes from 64 concurrent
+callers and records `collect.ack_path_cpu_us_per_request_single`,
+`collect.ack_path_cpu_us_per_event_batch` and `collect.ack_path_cpu_us_per_event_one_visitor`
+(recognition's own CPU: bench/collect_cpu.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 import os
 import re
 import shutil
@@ -25,11 +35,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from _results import help_or_run, record
+from netcx.bootstrap import build_container
+from netcx.config import load_settings
+from netcx.domain.events import Event, Recognition
+from netcx.entrypoints.http.app import create_app
+from netcx.entrypoints.http.asgi import tune_gc
+from netcx.services.collect import Collector
 
 HERE = Path(__file__).parent
 WRITE_KEY = "bench-key"
@@ -265,6 +283,121 @@ def main() -> None:
     )
 
 
+PAGES = ["tariffs", "tariffs/compare", "contract/cancel", "help/roaming", "shop/phones",
+         "fibre/availability", "outage", "account/bill", "upgrade", "home"]  # fmt: skip
+ACK_CALLERS = 64
+ACK_REQUESTS = {"single": 12_800, "batch": 640, "browser": 640}
+
+
+def ack_message(event_id: str, visitor: int, n: int) -> dict[str, Any]:
+    """The page event LUA sends."""
+    page = PAGES[n % len(PAGES)]
+    return {
+        "type": "page", "anonymousId": f"bench-visitor-{visitor}", "name": page,
+        "messageId": event_id, "timestamp": "2026-11-27T10:00:00.000Z",
+        "properties": {"url": f"https://shop.example/{page}", "title": page},
+        "context": {"userAgent": "bench",
+                    "consent": {"categoryPreferences": {"Analytics": True, "Functional": True}}},
+    }  # fmt: skip
+
+
+def ack_body(mode: str, run: str, caller: int, n: int) -> tuple[str, bytes]:
+    """(path, body) of request `n` of `caller`, shaped as LUA's for the same mode."""
+    base = f"{run}-{caller}-{n}"
+    if mode == "single":
+        return "/v1/page", json.dumps(ack_message(base, (caller * 7919 + n) % VISITORS, n)).encode()
+    visits = MIXED_VISITS if mode == "batch" else 1
+    per = BATCH // visits
+    batch = [
+        ack_message(f"{base}-{i}", (caller * 7919 + n * visits + (i - 1) // per) % VISITORS, i)
+        for i in range(1, BATCH + 1)
+    ]
+    return "/v1/batch", json.dumps({"batch": batch}).encode()
+
+
+class AnonymousRecognizer:
+    """Answers at once: the ack path's cost without recognition's."""
+
+    async def recognise_many(self, events: Sequence[Event]) -> list[Recognition]:
+        return [Recognition.anonymous("bench")] * len(events)
+
+
+def ack_path() -> None:
+    auth = b"Basic " + base64.b64encode(f"{WRITE_KEY}:".encode())
+    with tempfile.TemporaryDirectory(prefix="netcx-bench-ack-") as tmp:
+        settings = load_settings(
+            storage={"data_dir": tmp}, http={"write_keys": [WRITE_KEY]}, collect={"fsync": "always"}
+        )
+        container = build_container(settings)
+        container.collector = Collector(container.event_log, AnonymousRecognizer())
+        app = create_app(container)
+        tune_gc()
+
+        async def call(path: str, body: bytes, caller: int) -> None:
+            scope = {
+                "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                "method": "POST", "scheme": "http", "path": path, "raw_path": path.encode(),
+                "query_string": b"", "root_path": "", "client": ("127.0.0.1", str(40000 + caller)),
+                "server": ("127.0.0.1", 8080),
+                "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
+                            (b"authorization", auth), (b"content-length", str(len(body)).encode())],
+            }  # fmt: skip
+            status: list[int] = []
+
+            async def receive() -> dict[str, Any]:
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            async def send(message: dict[str, Any]) -> None:
+                if message["type"] == "http.response.start":
+                    status.append(message["status"])
+
+            await app(scope, receive, send)
+            if status != [200]:
+                raise RuntimeError(f"{path}: status {status}")
+
+        async def drive(mode: str, run: str, requests: int) -> float:
+            """CPU seconds per request of `requests` requests from ACK_CALLERS callers."""
+            per = requests // ACK_CALLERS
+            bodies = [[ack_body(mode, run, c, n) for n in range(per)] for c in range(ACK_CALLERS)]
+
+            async def caller(c: int) -> None:
+                for path, body in bodies[c]:
+                    await call(path, body, c)
+
+            started = time.process_time()
+            await asyncio.gather(*(caller(c) for c in range(ACK_CALLERS)))
+            return (time.process_time() - started) / (per * ACK_CALLERS)
+
+        async def measure_all() -> dict[str, float]:
+            out: dict[str, list[float]] = {mode: [] for mode in ACK_REQUESTS}
+            for mode, requests in ACK_REQUESTS.items():  # warm: every visitor seen once
+                await drive(mode, f"w{mode}", requests // 4)
+            for n in range(ROUNDS):
+                for mode, requests in ACK_REQUESTS.items():
+                    out[mode].append(await drive(mode, f"{mode}{n}", requests))
+            return {mode: statistics.median(v) for mode, v in out.items()}
+
+        load = os.getloadavg()
+        cpu = asyncio.run(measure_all())
+        container.event_log.close()
+    single, batch, browser = cpu["single"], cpu["batch"] / BATCH, cpu["browser"] / BATCH
+    print(f"ack path (no recognition), in process, median of {ROUNDS} rounds, fsync=always:")
+    print(f"single events           : {single * 1e6:6.1f} us CPU/request")
+    print(f"batched, {MIXED_VISITS} visitors/{BATCH}: {batch * 1e6:6.1f} us CPU/event")
+    print(f"batched, 1 visitor/{BATCH} : {browser * 1e6:6.1f} us CPU/event")
+    print(f"load average            : {load[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end")
+    record(
+        {
+            "collect.ack_path_cpu_us_per_request_single": single * 1e6,
+            "collect.ack_path_cpu_us_per_event_batch": batch * 1e6,
+            "collect.ack_path_cpu_us_per_event_one_visitor": browser * 1e6,
+        }
+    )
+
+
 if __name__ == "__main__":
-    help_or_run(__doc__)
-    main()
+    if sys.argv[1:] == ["--ack-path"]:
+        ack_path()
+    else:
+        help_or_run(__doc__)
+        main()

@@ -114,6 +114,30 @@ def test_wrong_method_is_405_not_500(client: TestClient) -> None:
     assert client.get("/v1/track").status_code == 405
 
 
+def test_fast_paths_answer_what_starlette_would_route(client: TestClient) -> None:
+    # The collector's exact paths skip Starlette's router; everything else still goes there.
+    assert client.post("/v1/page", json={"anonymousId": "a"}, auth=("wk", "")).status_code == 200
+    moved = client.post("/v1/page/", json={"anonymousId": "a"}, follow_redirects=False)
+    assert moved.status_code == 307 and moved.headers["location"].endswith("/v1/page")
+    assert client.options("/v1/tag", headers={"Origin": ORIGIN}).status_code == 204
+    assert client.get("/healthz").json()["status"] == "ok"
+    assert client.delete("/tag.js").status_code == 405
+
+
+def test_an_unexpected_failure_is_a_500_and_the_next_request_is_served(
+    client: TestClient, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(events: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    body = {"userId": "u", "event": "E"}
+    with monkeypatch.context() as m:
+        m.setattr(container.collector, "accept", broken)
+        failed = client.post("/v1/track", json=body, auth=("wk", ""))
+    assert failed.status_code == 500 and b"disk" not in failed.content
+    assert client.post("/v1/track", json=body, auth=("wk", "")).status_code == 200
+
+
 def test_write_key_errors_are_401_with_a_reason(client: TestClient) -> None:
     body = {"userId": "u", "event": "E"}
     bearer = client.post("/v1/track", json=body, headers={"Authorization": "Bearer x"})
@@ -140,3 +164,15 @@ def test_a_resent_snowplow_payload_is_acknowledged_and_stored_once(client: TestC
     assert (
         'netcx_collect_duplicate_events_total{source="snowplow"} 2.0' in client.get("/metrics").text
     )
+
+
+def test_each_peer_is_the_client_address_of_its_own_events(container: Container) -> None:
+    # Peer addresses are remembered per connection: a second peer must not get the first's.
+    app = create_app(container)
+    peers = [("203.0.113.5", 40000), ("203.0.113.5", 40001), ("2001:db8::7", 40000)]
+    for n, peer in enumerate(peers * 2):
+        with TestClient(app, client=peer) as c:
+            body = {"anonymousId": "a", "messageId": f"m{n}"}
+            assert c.post("/v1/page", json=body, auth=("wk", "")).status_code == 200
+    by_id = {s.event.event_id: s.event.client for s in container.event_log.read()}
+    assert [(a.ip, a.port) for a in (by_id[f"m{n}"] for n in range(6)) if a] == peers * 2

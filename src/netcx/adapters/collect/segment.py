@@ -9,7 +9,6 @@ import msgspec
 
 from netcx.adapters.collect.common import (
     Arrival,
-    as_dict,
     decode_json,
     new_event_id,
     text_id,
@@ -176,30 +175,41 @@ def _event(
     elif type(m) is Alias:
         previous_id = text_id(m.previous_id)
     user_agent = context.get("userAgent")
+    # Positional, in _EVENT_FIELDS order: msgspec matches 22 keyword arguments by name at
+    # 0.8 us an event, positional ones take 0.2 us (a quarter of decoding a page event).
     return Event(
-        source=_SEGMENT,
-        event_id=text_id(m.message_id) or new_event_id(),
-        type=m.__struct_config__.tag,  # type: ignore[arg-type]
-        received_ms=arrival.received_ms,
-        occurred_ms=to_ms(m.timestamp or m.original_timestamp),
-        sent_ms=to_ms(m.sent_at) if m.sent_at is not None else sent_ms,
-        visitor_id=anonymous_id,
-        user_id=user_id,
-        name=name,
-        url=_text(properties, page, "url"),
-        title=_text(properties, page, "title"),
-        referrer=_text(properties, page, "referrer"),
-        search=_text(properties, page, "search"),
-        screen=screen,
-        group_id=group_id,
-        previous_id=previous_id,
-        user_agent=user_agent if type(user_agent) is str and user_agent else arrival.user_agent,
-        properties=dict(properties) if properties is _EMPTY else properties,
-        traits=dict(traits) if traits is _EMPTY else traits,
-        contexts=[context] if context else [],
-        consent=_consent(context) if "consent" in context else _NO_CONSENT,
-        client=arrival.client,
+        _SEGMENT,
+        text_id(m.message_id) or new_event_id(),
+        m.__struct_config__.tag,  # type: ignore[arg-type]
+        arrival.received_ms,
+        to_ms(m.timestamp or m.original_timestamp),
+        to_ms(m.sent_at) if m.sent_at is not None else sent_ms,
+        anonymous_id,
+        user_id,
+        name,
+        _text(properties, page, "url"),
+        _text(properties, page, "title"),
+        _text(properties, page, "referrer"),
+        _text(properties, page, "search"),
+        screen,
+        group_id,
+        previous_id,
+        user_agent if type(user_agent) is str and user_agent else arrival.user_agent,
+        dict(properties) if properties is _EMPTY else properties,
+        dict(traits) if traits is _EMPTY else traits,
+        [context] if context else [],
+        _consent(context) if "consent" in context else _NO_CONSENT,
+        arrival.client,
     )
+
+
+_EVENT_FIELDS = (
+    "source", "event_id", "type", "received_ms", "occurred_ms", "sent_ms", "visitor_id",
+    "user_id", "name", "url", "title", "referrer", "search", "screen", "group_id",
+    "previous_id", "user_agent", "properties", "traits", "contexts", "consent", "client",
+)  # fmt: skip
+if Event.__struct_fields__ != _EVENT_FIELDS:  # _event passes them by position
+    raise ImportError(f"Event fields changed: {Event.__struct_fields__}; update _event")
 
 
 _CONSENTS: dict[tuple[tuple[str, bool], ...], ConsentState] = {}
@@ -211,11 +221,13 @@ def _consent(context: dict[str, Any]) -> ConsentState:
 
     A site's consent tool sends a few combinations over and over: their mapping is kept
     (only all-boolean ones, so a `1` is never taken for a `true`)."""
-    prefs = as_dict(as_dict(context.get("consent")).get("categoryPreferences"))
-    if not prefs:
+    consent = context.get("consent")
+    prefs = consent.get("categoryPreferences") if type(consent) is dict else None
+    if type(prefs) is not dict or not prefs:
         return _NO_CONSENT
-    if not all(type(v) is bool for v in prefs.values()):
-        return consent_from_categories(prefs)
+    for value in prefs.values():
+        if value is not True and value is not False:
+            return consent_from_categories(prefs)
     key = tuple(prefs.items())
     found = _CONSENTS.get(key)
     if found is None:

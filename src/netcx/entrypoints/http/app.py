@@ -36,6 +36,6 @@ def create_app(container: Container) -> Starlette:
     routes += intents.routes(container)
     routes += decide.routes(container)
     routes += dashboard.routes(container)
-    app = Starlette(routes=routes)
+    app = collect.App(routes=routes)  # the collector's paths first, by exact match
     app.state.container = container
     return app

@@ -7,13 +7,14 @@ i.e. after the events are in the durable log.
 The endpoints are plain ASGI callables mounted as Starlette routes: on the hot path a
 Request/Response pair per event cost as much CPU as decoding and storing the event
 (measured with bench/collect.py), so they read the few headers they need straight from
-the ASGI scope.
+the ASGI scope; `App` finds them by exact path ahead of Starlette's middlewares and router.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import re
 import secrets
 import time
@@ -33,21 +34,23 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from starlette._utils import get_route_path
+from starlette.applications import Starlette
 from starlette.requests import cookie_parser
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from netcx.adapters.collect import segment, snowplow, tag
 from netcx.adapters.collect.common import Arrival
 from netcx.bootstrap import Container
 from netcx.domain.client_address import TrustedProxies, client_address
-from netcx.domain.events import Event
+from netcx.domain.events import ClientAddress, Event
 from netcx.entrypoints.http.collect_openapi import openapi_document
 from netcx.errors import InvalidInput, NetcxError, Unauthorized
 from netcx.services.collect import PENDING
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+log = logging.getLogger(__name__)
+
 Headers = list[tuple[bytes, bytes]]
 
 TAG_JS = Path(__file__).with_name("tag.js").read_bytes()
@@ -186,6 +189,9 @@ class CollectMetrics:
         return found
 
 
+_PEERS_MAX = 65536
+
+
 def _port(value: object) -> int | None:
     """The peer's source port; granian hands it over as a string."""
     try:
@@ -250,6 +256,12 @@ class Endpoint:
             reply = _error_reply(err)
         except _Disconnected:
             return
+        except Exception:
+            # What Starlette's ServerErrorMiddleware did before the fast paths skipped it.
+            log.exception("collect_failed endpoint=%s", scope["path"])
+            reply = Reply(
+                500, [(b"content-type", b"text/plain; charset=utf-8")], b"Internal Server Error"
+            )
         self._collect.finish(call, reply)
         self._latency.observe(time.perf_counter() - started)
         await reply.send(send, head=scope["method"] == "HEAD")
@@ -271,17 +283,39 @@ class Collect:
         self.tag_origins = set(c.tag_allowed_origins)
         self.metrics = CollectMetrics()
         self.openapi = msgspec.json.encode(openapi_document())
+        self._peers: dict[tuple[str, object], ClientAddress] = {}
 
     # ------------------------------------------------------------ shared steps
 
     def arrival(self, call: Call) -> Arrival:
         peer = call.scope.get("client")
+        if peer and not self.trusted:
+            address = self.peer_address(peer[0], peer[1])
+        else:
+            address = self.forwarded_address(call, peer)
+        return Arrival(time.time_ns() // 1_000_000, address, call.header(b"user-agent"))
+
+    def peer_address(self, ip: str, port: object) -> ClientAddress | None:
+        """With no trusted proxy the TCP peer is the client: its address is remembered per
+        connection (a keep-alive connection sends many requests; parsing and formatting
+        the address was a tenth of handling a single event)."""
+        key = (ip, port)
+        found = self._peers.get(key)
+        if found is None:
+            found = client_address(ip, _port(port), self.trusted)
+            if found is not None:
+                if len(self._peers) >= _PEERS_MAX:
+                    self._peers.clear()
+                self._peers[key] = found
+        return found
+
+    def forwarded_address(self, call: Call, peer: Any) -> ClientAddress | None:
         forwarded = xff = port = None
         if self.trusted:
             forwarded = call.header(b"forwarded")
             xff = call.header(b"x-forwarded-for")
             port = call.header(self.port_header)
-        address = client_address(
+        return client_address(
             peer[0] if peer else None,
             _port(peer[1]) if peer else None,
             self.trusted,
@@ -289,7 +323,6 @@ class Collect:
             x_forwarded_for=xff,
             client_port=port,
         )
-        return Arrival(time.time_ns() // 1_000_000, address, call.header(b"user-agent"))
 
     async def store(self, source: str, events: list[Event]) -> None:
         accepted = await self.collector.accept(events)
@@ -426,3 +459,48 @@ def routes(container: Container) -> list[BaseRoute]:
         route("/metrics", "GET", "-", c.metrics_text),
         route("/openapi.json", "GET", "-", c.openapi_json),
     ]
+
+
+class App(Starlette):
+    """Starlette with the collector's endpoints found by one dict lookup on (method, path)
+    ahead of its middleware and router; every other request goes through Starlette.
+
+    A tracker's request spent as much CPU in Starlette's error middlewares and in matching
+    the path against each route's pattern as the collector spent storing its event
+    (measured with bench/collect.py). A path goes on the fast table only when Starlette
+    itself would hand it, with that method, to a collector `Endpoint`, so answers are the
+    same either way (other methods, trailing slashes, HEAD for GET).
+    """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return _FastPaths(_fast_table(self.routes), super().build_middleware_stack())
+
+
+class _FastPaths:
+    def __init__(self, table: dict[tuple[str, str], Endpoint], app: ASGIApp) -> None:
+        self._table = table
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            endpoint = self._table.get((scope["method"], get_route_path(scope)))
+            if endpoint is not None:
+                await endpoint(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
+
+
+def _fast_table(routes: list[BaseRoute]) -> dict[tuple[str, str], Endpoint]:
+    """(method, path) → the collector Endpoint that Starlette's router would pick for it."""
+    table: dict[tuple[str, str], Endpoint] = {}
+    for route in routes:
+        if not isinstance(route, Route) or not isinstance(route.endpoint, Endpoint):
+            continue
+        if route.param_convertors:
+            continue
+        for method in route.methods or ():
+            probe = {"type": "http", "path": route.path, "root_path": "", "method": method}
+            first = next(r for r in routes if r.matches(probe)[0] is Match.FULL)
+            if first is route:
+                table[(method, route.path)] = route.endpoint
+    return table
