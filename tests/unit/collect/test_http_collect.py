@@ -124,6 +124,15 @@ def test_fast_paths_answer_what_starlette_would_route(client: TestClient) -> Non
     assert client.delete("/tag.js").status_code == 405
 
 
+def test_behind_a_root_path_collector_paths_are_routed_by_starlette(container: Container) -> None:
+    """Mounted under a prefix (ASGI root_path), the exact-path table is skipped and Starlette
+    strips the prefix as usual: events are still stored."""
+    with TestClient(create_app(container), root_path="/netcx") as prefixed:
+        answer = prefixed.post("/netcx/v1/page", json={"anonymousId": "a"}, auth=("wk", ""))
+        assert answer.status_code == 200
+        assert [e.visitor_id for e in stored(prefixed)] == ["a"]
+
+
 def test_an_unexpected_failure_is_a_500_and_the_next_request_is_served(
     client: TestClient, container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:

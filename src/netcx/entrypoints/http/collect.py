@@ -34,7 +34,6 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from starlette._utils import get_route_path
 from starlette.applications import Starlette
 from starlette.requests import cookie_parser
 from starlette.routing import BaseRoute, Match, Route
@@ -482,8 +481,9 @@ class _FastPaths:
         self._app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            endpoint = self._table.get((scope["method"], get_route_path(scope)))
+        # (behind a root path, Starlette's router strips it: that rare setup takes its path)
+        if scope["type"] == "http" and not scope.get("root_path"):
+            endpoint = self._table.get((scope["method"], scope["path"]))
             if endpoint is not None:
                 await endpoint(scope, receive, send)
                 return
