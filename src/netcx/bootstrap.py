@@ -294,7 +294,13 @@ def build_container(settings: Settings) -> Container:
         settings, pseudonymizer, event_log, intent_state, decision_log
     )
     identity.event_log = event_log
-    recognizer = EventRecognizer(identity, intents, score=settings.intents.score_inline)
+    recognizer = EventRecognizer(
+        identity,
+        intents,
+        score=settings.intents.score_inline,
+        linger_s=settings.collect.recognition_linger_ms / 1000,
+        group_events=settings.collect.recognition_group_events,
+    )
     sources = DecisionSources(identity, intents)
     world = open_world(settings.world) if settings.world is not None else None
     return Container(

