@@ -76,8 +76,8 @@ def test_a_batch_is_recognised_as_if_one_event_at_a_time() -> None:
     assert "churn_research" in {a.intent for a in grouped_intents.active_intents(subjects, at)}
 
 
-def test_concurrent_requests_share_one_group_and_get_their_own_answers() -> None:
-    rec, _, _ = recognizer()
+def counted_groups(rec: EventRecognizer) -> list[int]:
+    """The sizes of the groups `rec` recognises from now on."""
     groups: list[int] = []
     recognise_now = rec.recognise_now
 
@@ -86,6 +86,12 @@ def test_concurrent_requests_share_one_group_and_get_their_own_answers() -> None
         return recognise_now(batch)
 
     rec.recognise_now = counting  # type: ignore[method-assign]
+    return groups
+
+
+def test_concurrent_requests_share_one_group_and_get_their_own_answers() -> None:
+    rec, _, _ = recognizer()
+    groups = counted_groups(rec)
 
     async def run() -> list[list[Any]]:
         requests = [[ev(10 * r + i, f"v{r}") for i in range(3)] for r in range(5)]
@@ -183,14 +189,7 @@ def test_a_small_group_lingers_for_requests_that_arrive_meanwhile() -> None:
     started) share one group, which goes as soon as it is full; without, they do not."""
 
     async def staggered(rec: EventRecognizer) -> list[int]:
-        groups: list[int] = []
-        recognise_now = rec.recognise_now
-
-        def counting(batch: Any) -> Any:
-            groups.append(len(batch))
-            return recognise_now(batch)
-
-        rec.recognise_now = counting  # type: ignore[method-assign]
+        groups = counted_groups(rec)
 
         async def request(r: int) -> None:
             await asyncio.sleep(0.02 * r)  # one after the other, 20 ms apart
