@@ -23,8 +23,15 @@ _FRESH_RATIO = 0.01
 journey (new first_signal_ms, new evidence)."""
 
 
-class Evidence(msgspec.Struct, frozen=True, omit_defaults=True):
-    """One event that added to an intent's score."""
+class Evidence(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
+    """One event that added to an intent's score.
+
+    Scorer state (Evidence, IntentScore, SubjectState) holds only scalars, strings and
+    tuples/dicts of them — it can never be part of a reference cycle — so it is not tracked
+    by Python's cycle collector (`gc=False`): busy subjects' states hold dozens of evidence
+    items, and a process keeping many of them (the stores' decoded-state cache, the memory
+    store) otherwise paid for them in every collection (collector batches: 35 → 30 µs per
+    event)."""
 
     ts_ms: int
     family: str
@@ -37,7 +44,7 @@ class Evidence(msgspec.Struct, frozen=True, omit_defaults=True):
     topic: str = ""  # the rule's facet of the intent, if it has one
 
 
-class IntentScore(msgspec.Struct, frozen=True, omit_defaults=True):
+class IntentScore(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
     """An intent's score as of `updated_ms` (decay it to read it at another time)."""
 
     score: float
@@ -48,7 +55,7 @@ class IntentScore(msgspec.Struct, frozen=True, omit_defaults=True):
     evidence: tuple[Evidence, ...] = ()
 
 
-class SubjectState(msgspec.Struct, frozen=True, omit_defaults=True):
+class SubjectState(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
     """Everything the scorer keeps about one subject.
 
     `applied` is the bus intent worker's ledger: the keys of the latest events it scored
