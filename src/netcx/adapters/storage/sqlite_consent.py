@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from netcx.adapters.storage._sqlite import SqliteFile
-from netcx.domain.consent import ConsentDecision, Purpose
+from netcx.domain.consent import ConsentDecision, parse_purpose
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS consent_decisions (
@@ -59,7 +60,7 @@ class SqliteConsentLedger:
                 "FROM consent_decisions WHERE subject = ? ORDER BY seq",
                 (subject,),
             ).fetchall()
-        return [ConsentDecision(r[0], Purpose(r[1]), bool(r[2]), r[3], r[4], r[5]) for r in rows]
+        return [_decision(r) for r in rows]
 
     def histories(self, subjects: Sequence[str]) -> dict[str, list[ConsentDecision]]:
         """One query for all (a query per subject was a tenth of a visit's recognition)."""
@@ -73,10 +74,8 @@ class SqliteConsentLedger:
                 "ORDER BY subject, seq",
                 (json.dumps(list(out)),),
             ).fetchall()
-        purposes = {p.value: p for p in Purpose}  # (calling the enum per row cost more)
         for r in rows:
-            decision = ConsentDecision(r[0], purposes[r[1]], bool(r[2]), r[3], r[4], r[5])
-            out[r[0]].append(decision)
+            out[r[0]].append(_decision(r))
         return out
 
     def erase_subject(self, subject: str) -> int:
@@ -88,3 +87,8 @@ class SqliteConsentLedger:
     def purge(self, before_ms: int) -> int:
         with self._db.transaction() as con:
             return con.execute(_PURGE, (before_ms,)).rowcount
+
+
+def _decision(row: tuple[Any, ...]) -> ConsentDecision:
+    """A ledger row (subject, purpose, granted, at_ms, source, text_version) as a decision."""
+    return ConsentDecision(row[0], parse_purpose(row[1]), bool(row[2]), row[3], row[4], row[5])
