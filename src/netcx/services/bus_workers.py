@@ -138,21 +138,29 @@ class _GroupMember(Protocol[_T]):
     async def commit(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class Polling:
+    """How a bus worker reads its group: up to `batch_size` records per poll, waiting up to
+    `poll_ms` for them; `retry_s` between attempts while the bus or its state is down."""
+
+    batch_size: int = 500
+    poll_ms: int = 100
+    retry_s: float = 0.2
+
+
 async def _consume(
     consumer: _GroupMember[_T],
     status: WorkerStatus,
     stop: asyncio.Event,
     apply: Callable[[list[_T]], Awaitable[bool]],
-    *,
-    batch_size: int,
-    poll_ms: int,
-    retry_s: float,
+    polling: Polling,
 ) -> None:
     """The at-least-once loop every bus worker shares: poll a batch, `apply` it, commit.
 
     `apply` returns False when its state is unreachable (it sets the status): the batch is
-    neither committed nor dropped but applied again after `retry_s`. An `apply` must be
-    idempotent: a batch applied before a crash (or a failed commit) comes back."""
+    neither committed nor dropped but applied again after `polling.retry_s`. An `apply` must
+    be idempotent: a batch applied before a crash (or a failed commit) comes back."""
+    batch_size, poll_ms, retry_s = polling.batch_size, polling.poll_ms, polling.retry_s
     pending: list[_T] = []
     while not stop.is_set():
         if not pending:
@@ -181,10 +189,7 @@ async def run_resolve_worker(
     answers: ResolvedEvents,
     status: WorkerStatus,
     stop: asyncio.Event,
-    *,
-    batch_size: int = 500,
-    poll_ms: int = 100,
-    retry_s: float = 0.2,
+    polling: Polling = Polling(),
 ) -> None:
     """Consume, resolve, store, commit — until `stop` is set."""
     guarded = DegradingResolver(resolver, status)
@@ -203,9 +208,7 @@ async def run_resolve_worker(
         status.redeliveries += len(results) - new
         return True
 
-    await _consume(
-        consumer, status, stop, apply, batch_size=batch_size, poll_ms=poll_ms, retry_s=retry_s
-    )
+    await _consume(consumer, status, stop, apply, polling)
 
 
 # ---------------------------------------------------------------- intent scoring
@@ -302,10 +305,7 @@ async def run_intent_worker(
     scorer: BusIntentScorer,
     status: WorkerStatus,
     stop: asyncio.Event,
-    *,
-    batch_size: int = 500,
-    poll_ms: int = 100,
-    retry_s: float = 0.2,
+    polling: Polling = Polling(),
 ) -> None:
     """Consume, score into the intent state, commit — until `stop` is set. While the intent
     state is unreachable the worker reports `degraded` and retries the batch uncommitted."""
@@ -322,9 +322,7 @@ async def run_intent_worker(
         status.redeliveries += old
         return True
 
-    await _consume(
-        consumer, status, stop, apply, batch_size=batch_size, poll_ms=poll_ms, retry_s=retry_s
-    )
+    await _consume(consumer, status, stop, apply, polling)
 
 
 # ---------------------------------------------------------------- trigger delivery
@@ -446,10 +444,8 @@ async def run_trigger_worker(
     delivery: TriggerDelivery,
     status: WorkerStatus,
     stop: asyncio.Event,
+    polling: Polling = Polling(batch_size=50),
     *,
-    batch_size: int = 50,
-    poll_ms: int = 100,
-    retry_s: float = 0.2,
     flush_poll_s: float = 0.2,
 ) -> None:
     """Consume triggers, deliver each (or dead-letter it), commit — until `stop` is set. A
@@ -471,8 +467,6 @@ async def run_trigger_worker(
         return True
 
     try:
-        await _consume(
-            consumer, status, stop, apply, batch_size=batch_size, poll_ms=poll_ms, retry_s=retry_s
-        )
+        await _consume(consumer, status, stop, apply, polling)
     finally:
         delivery.sink.close()

@@ -13,6 +13,7 @@ from netcx.domain.pseudonyms import IdKind
 from netcx.errors import Unavailable
 from netcx.services.bus_workers import (
     BusIntentScorer,
+    Polling,
     WorkerStatus,
     intent_subjects,
     run_intent_worker,
@@ -83,7 +84,9 @@ def run(store: MemoryIntentStateStore, batches: list[list[StoredEvent]]) -> Work
         stop = asyncio.Event()
         status = WorkerStatus()
         scorer = BusIntentScorer(IntentService(load_taxonomy(), store), fake_pseudonym)
-        await run_intent_worker(ListConsumer(batches, stop), scorer, status, stop, retry_s=0)
+        await run_intent_worker(
+            ListConsumer(batches, stop), scorer, status, stop, Polling(retry_s=0)
+        )
         return status
 
     return asyncio.run(go())

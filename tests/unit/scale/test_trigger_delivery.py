@@ -20,6 +20,7 @@ from netcx.domain.decisions.triggers import Trigger, TriggerRecord
 from netcx.errors import ConfigError, Unavailable
 from netcx.services.bus_workers import (
     OnceTransport,
+    Polling,
     TriggerDelivery,
     WorkerStatus,
     run_trigger_worker,
@@ -73,7 +74,7 @@ def run(d: TriggerDelivery, records: list[TriggerRecord]) -> tuple[WorkerStatus,
     async def go() -> tuple[WorkerStatus, int]:
         stop, status = asyncio.Event(), WorkerStatus()
         consumer = ListConsumer(records, stop)
-        await run_trigger_worker(consumer, d, status, stop, poll_ms=1)
+        await run_trigger_worker(consumer, d, status, stop, Polling(batch_size=50, poll_ms=1))
         return status, consumer.commits
 
     return asyncio.run(go())

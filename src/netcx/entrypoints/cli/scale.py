@@ -35,11 +35,12 @@ from netcx.bootstrap import (
     build_trigger_bus,
     build_trigger_delivery,
 )
-from netcx.config import Settings, load_settings
+from netcx.config import BusSettings, Settings, load_settings
 from netcx.errors import InvalidInput, NotFound, Unavailable
 from netcx.ports import BusConsumer, TriggerConsumer
 from netcx.services.bus_workers import (
     BusIntentScorer,
+    Polling,
     WorkerStatus,
     run_intent_worker,
     run_resolve_worker,
@@ -79,6 +80,14 @@ class _Bus(Protocol[_C_co]):
     def consumer(self, group: str, member: str) -> _C_co: ...
 
     async def close(self) -> None: ...
+
+
+def _polling(bus: BusSettings, batch_size: int | None = None) -> Polling:
+    """The configured polling (`batch_size` overrides the bus setting: triggers' own)."""
+    return Polling(
+        batch_size=bus.batch_size if batch_size is None else batch_size,
+        poll_ms=bus.poll_interval_ms,
+    )
 
 
 def _run_bus_worker(
@@ -222,13 +231,10 @@ def register(app: typer.Typer) -> None:
         settings = load_settings()
         resolver, answers = build_online_state(settings, build_pseudonymizer(settings))
         status = WorkerStatus()
+        polling = _polling(settings.scale.bus)
 
         def work(consumer: BusConsumer, stop: asyncio.Event) -> Awaitable[None]:
-            cfg = settings.scale.bus
-            return run_resolve_worker(
-                consumer, resolver, answers, status, stop,
-                batch_size=cfg.batch_size, poll_ms=cfg.poll_interval_ms,
-            )  # fmt: skip
+            return run_resolve_worker(consumer, resolver, answers, status, stop, polling)
 
         _run_bus_worker(
             settings, group, member, (metrics_host, metrics_port), status, work, build_event_bus
@@ -248,13 +254,10 @@ def register(app: typer.Typer) -> None:
         pseudonymizer = build_pseudonymizer(settings)
         scorer = BusIntentScorer(build_intent_service(settings), pseudonymizer.pseudonym)
         status = WorkerStatus()
+        polling = _polling(settings.scale.bus)
 
         def work(consumer: BusConsumer, stop: asyncio.Event) -> Awaitable[None]:
-            cfg = settings.scale.bus
-            return run_intent_worker(
-                consumer, scorer, status, stop,
-                batch_size=cfg.batch_size, poll_ms=cfg.poll_interval_ms,
-            )  # fmt: skip
+            return run_intent_worker(consumer, scorer, status, stop, polling)
 
         _run_bus_worker(
             settings, group, member, (metrics_host, metrics_port), status, work, build_event_bus
@@ -280,12 +283,10 @@ def register(app: typer.Typer) -> None:
         settings = load_settings()
         delivery = build_trigger_delivery(settings)
         status = WorkerStatus()
+        polling = _polling(settings.scale.bus, batch_size)
 
         def work(consumer: TriggerConsumer, stop: asyncio.Event) -> Awaitable[None]:
-            return run_trigger_worker(
-                consumer, delivery, status, stop,
-                batch_size=batch_size, poll_ms=settings.scale.bus.poll_interval_ms,
-            )  # fmt: skip
+            return run_trigger_worker(consumer, delivery, status, stop, polling)
 
         _run_bus_worker(
             settings, group, member, (metrics_host, metrics_port), status, work, build_trigger_bus
