@@ -42,11 +42,12 @@ from typing import Any
 import httpx
 
 from _results import help_or_run, record
+from netcx.adapters.storage.eventlog_follower import unrecognised_bytes
 from netcx.bootstrap import build_container
 from netcx.config import load_settings
 from netcx.domain.events import Event, Recognition
+from netcx.entrypoints.gc_policy import tune_gc
 from netcx.entrypoints.http.app import create_app
-from netcx.entrypoints.http.asgi import tune_gc
 from netcx.services.collect import Collector
 
 HERE = Path(__file__).parent
@@ -57,6 +58,9 @@ BATCH = 100
 VISITORS = 2000
 MIXED_VISITS = 10  # visitors per batch of a server-side library's flush
 WORKERS = int(os.environ.get("NETCX_BENCH_WORKERS", "2"))  # one per core
+# follower: workers store, one follower process recognises (the multi-worker setting);
+# inline: each worker recognises before its 2xx
+RECOGNITION = os.environ.get("NETCX_BENCH_RECOGNITION", "follower")
 
 LUA = r"""
 local tids = 0
@@ -137,8 +141,10 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def worker_cpu_s(proc: subprocess.Popen[bytes]) -> float:
-    """CPU seconds used so far by the server's granian workers (children of `proc`)."""
-    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    """CPU seconds used so far by the server's children: granian workers and, in follower
+    mode, the recognition follower."""
+    tasks = Path(f"/proc/{proc.pid}/task").iterdir()  # the follower's parent is a thread
+    children = [pid for t in tasks for pid in (t / "children").read_text().split()]
     total = 0.0
     for pid in children:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -164,6 +170,19 @@ def wrk(
     return float(m.group(1))
 
 
+def drained_s(events_dir: Path | None) -> float:
+    """Seconds until the recognition follower has handled everything stored (0 without
+    one: inline recognition answered before each 2xx)."""
+    if events_dir is None:
+        return 0.0
+    started = time.monotonic()
+    while unrecognised_bytes(events_dir):
+        if time.monotonic() - started > 300:
+            raise RuntimeError("the recognition follower did not catch up within 300 s")
+        time.sleep(0.01)
+    return time.monotonic() - started
+
+
 def measure(
     proc: subprocess.Popen[bytes],
     url: str,
@@ -172,11 +191,16 @@ def measure(
     run: str,
     batch: int,
     visits: int = 1,
-) -> tuple[float, float]:
-    """(requests/s, server CPU seconds per request) of one wrk run."""
+    events_dir: Path | None = None,
+) -> tuple[float, float, float]:
+    """(requests/s, server CPU seconds per request, drain seconds) of one wrk run. With a
+    recognition follower (`events_dir`), the rate counts the wait until every stored event
+    is recognised and the CPU includes the follower's: sustained, not just acknowledged."""
     cpu0 = worker_cpu_s(proc)
     rps = wrk(url, script, path, run, batch, visits)
-    return rps, (worker_cpu_s(proc) - cpu0) / (rps * DURATION_S)
+    drain = drained_s(events_dir)
+    requests = rps * DURATION_S
+    return requests / (DURATION_S + drain), (worker_cpu_s(proc) - cpu0) / requests, drain
 
 
 def main() -> None:
@@ -186,7 +210,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="netcx-bench-collect-") as tmp:
         script = Path(tmp) / "post.lua"
         script.write_text(LUA.replace("AUTH", auth).replace("VISITORS", str(VISITORS)))
-        env = {**os.environ, "NETCX_HTTP__WRITE_KEYS": f'["{WRITE_KEY}"]'}
+        env = {
+            **os.environ,
+            "NETCX_HTTP__WRITE_KEYS": f'["{WRITE_KEY}"]',
+            "NETCX_COLLECT__RECOGNITION": RECOGNITION,
+        }
+        events_dir = Path(tmp) / "data" / "events" if RECOGNITION == "follower" else None
         raw_port, netcx_port = free_port(), free_port()
         raw = start(
             [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
@@ -200,7 +229,7 @@ def main() -> None:
             env, HERE, netcx_port,
         )  # fmt: skip
         raw_url, base = f"http://127.0.0.1:{raw_port}", f"http://127.0.0.1:{netcx_port}"
-        runs: dict[str, list[tuple[float, float]]] = {
+        runs: dict[str, list[tuple[float, float, float]]] = {
             "raw": [],
             "single": [],
             "batch": [],
@@ -211,15 +240,22 @@ def main() -> None:
             # first visit's consent records.
             wrk(base, script, "/v1/batch", "w", BATCH, MIXED_VISITS, seconds=2)
             wrk(base, script, "/v1/page", "w", 0, 1, seconds=2)
+            drained_s(events_dir)
             load = os.getloadavg()
             # Interleaved rounds: the machine is shared, so load from others hits all three.
             for n in range(ROUNDS):
                 runs["raw"].append(measure(raw, raw_url, script, "/v1/page", f"r{n}", 0))
-                runs["single"].append(measure(netcx, base, script, "/v1/page", f"s{n}", 0))
-                runs["batch"].append(
-                    measure(netcx, base, script, "/v1/batch", f"b{n}", BATCH, MIXED_VISITS)
+                runs["single"].append(
+                    measure(netcx, base, script, "/v1/page", f"s{n}", 0, 1, events_dir)
                 )
-                runs["browser"].append(measure(netcx, base, script, "/v1/batch", f"v{n}", BATCH))
+                runs["batch"].append(
+                    measure(
+                        netcx, base, script, "/v1/batch", f"b{n}", BATCH, MIXED_VISITS, events_dir
+                    )
+                )
+                runs["browser"].append(
+                    measure(netcx, base, script, "/v1/batch", f"v{n}", BATCH, 1, events_dir)
+                )
             metrics = httpx.get(f"{base}/metrics").text
         finally:
             stop(raw)
@@ -227,16 +263,28 @@ def main() -> None:
     stored = float(
         re.search(r'^netcx_collect_events_total\{source="segment"\} ([\d.e+]+)$', metrics, re.M)[1]  # type: ignore[index]
     )
-    raw_rps, raw_cpu = (statistics.median(x) for x in zip(*runs["raw"], strict=True))
-    single_rps, single_cpu = (statistics.median(x) for x in zip(*runs["single"], strict=True))
-    batch_rps, batch_cpu = (statistics.median(x) for x in zip(*runs["batch"], strict=True))
-    browser_rps, browser_cpu = (statistics.median(x) for x in zip(*runs["browser"], strict=True))
+    raw_rps, raw_cpu, _ = (statistics.median(x) for x in zip(*runs["raw"], strict=True))
+    single_rps, single_cpu, single_drain = (
+        statistics.median(x) for x in zip(*runs["single"], strict=True)
+    )
+    batch_rps, batch_cpu, batch_drain = (
+        statistics.median(x) for x in zip(*runs["batch"], strict=True)
+    )
+    browser_rps, browser_cpu, browser_drain = (
+        statistics.median(x) for x in zip(*runs["browser"], strict=True)
+    )
     single_eps, batch_eps = single_rps, batch_rps * BATCH
     ratio = single_rps / raw_rps
     print(
         f"median of {ROUNDS} interleaved {DURATION_S}s rounds, wrk -t2 -c64, "
-        f"{os.cpu_count()} CPUs, {WORKERS} granian worker(s) per server"
+        f"{os.cpu_count()} CPUs, {WORKERS} granian worker(s) per server, "
+        f"recognition {RECOGNITION}"
     )
+    if events_dir is not None:
+        print(
+            "(collector rates are sustained: events over the load plus the wait until the "
+            "follower had recognised every one; CPU includes the follower's)"
+        )
     print(
         f"raw ASGI 204 app        : {raw_rps:9.0f} requests/s  {raw_cpu * 1e6:6.0f} us CPU/request"
     )
@@ -256,16 +304,24 @@ def main() -> None:
         f"events durably stored   : {stored:9.0f} by the worker that answered /metrics "
         "(segment log, fsync=always, group commit)"
     )
-    levels = dict(
-        re.findall(
-            r'^netcx_collect_recognised_events_total\{level="(\w+)"\} ([\d.e+]+)$', metrics, re.M
+    if events_dir is not None:
+        print(
+            f"follower caught up      : {single_drain:.2f} / {batch_drain:.2f} / "
+            f"{browser_drain:.2f} s after the load stopped (single / batch / 1-visitor batch)"
         )
-    )
-    print(
-        "recognised, by level    : "
-        + ", ".join(f"{level} {float(n):.0f}" for level, n in sorted(levels.items()))
-        + " (same worker; `pending`: not recognised)"
-    )
+    else:
+        levels = dict(
+            re.findall(
+                r'^netcx_collect_recognised_events_total\{level="(\w+)"\} ([\d.e+]+)$',
+                metrics,
+                re.M,
+            )
+        )
+        print(
+            "recognised, by level    : "
+            + ", ".join(f"{level} {float(n):.0f}" for level, n in sorted(levels.items()))
+            + " (same worker; `pending`: not recognised)"
+        )
     print(f"load average            : {load[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end")
     record(
         {
@@ -279,6 +335,8 @@ def main() -> None:
             "collect.batch_one_visitor_events_per_s": browser_rps * BATCH,
             "collect.batch_one_visitor_server_cpu_us_per_event": browser_cpu / BATCH * 1e6,
             "collect.load_average_1m": load[0],
+            "collect.follower_drain_s_single": single_drain,
+            "collect.follower_drain_s_batch": batch_drain,
         }
     )
 

@@ -292,7 +292,7 @@ def _live_rounds(
     from netcx.domain.network.config import NetworkConfig
     from netcx.domain.network.records import BlockEvent
     from netcx.domain.pseudonyms import Pseudonymizer
-    from netcx.entrypoints.http.asgi import tune_gc
+    from netcx.entrypoints.gc_policy import tune_gc
     from netcx.services.network import NetworkService
 
     hour, per_round, lookups, period_s = 3_600_000, 100, 50, 0.02

@@ -21,6 +21,7 @@ from netcx.adapters.storage.bindings_config import lines_from_table, load_networ
 from netcx.adapters.storage.bindings_duckdb import DuckDbBatchResolver
 from netcx.adapters.storage.bindings_journal import FileJournal
 from netcx.adapters.storage.bindings_packed import PackedBlockBase
+from netcx.adapters.storage.eventlog_follower import FollowerPacing, RecognitionFollower
 from netcx.adapters.storage.eventlog_memory import MemoryEventLog
 from netcx.adapters.storage.eventlog_segments import SegmentEventLog
 from netcx.adapters.storage.intent_state_memory import MemoryIntentStateStore
@@ -311,7 +312,7 @@ def build_container(settings: Settings) -> Container:
         resolve_consent_gate=gate,
         event_log=event_log,
         recognizer=recognizer,
-        collector=Collector(event_log, recognizer),
+        collector=build_collector(settings, event_log, recognizer),
         identity=identity,
         intents=intents,
         decisions=build_decision_service(
@@ -330,6 +331,35 @@ def build_container(settings: Settings) -> Container:
             ),
             consent=LineConsent(gate),
         ),
+    )
+
+
+def build_collector(settings: Settings, event_log: EventLog, recognizer: Recognizer) -> Collector:
+    """Inline recognition, or storing at the recognition follower's pace."""
+    c = settings.collect
+    if c.recognition == "inline":
+        return Collector(event_log, recognizer)
+    pacing = FollowerPacing(
+        settings.storage.data_dir / "events",
+        c.follower_max_lag_bytes,
+        c.follower_max_wait_ms / 1000,
+    )
+    return Collector(event_log, None, pacing)
+
+
+def build_recognition_follower(settings: Settings) -> RecognitionFollower:
+    """The data directory's recognition follower (`collect.recognition=follower`), over the
+    same recognition the inline path runs."""
+    container = build_container(settings)
+    c = settings.collect
+    recognizer = container.recognizer
+    assert isinstance(recognizer, EventRecognizer)
+    return RecognitionFollower(
+        settings.storage.data_dir / "events",
+        recognizer.recognise_now,
+        group_events=c.follower_group_events,
+        fsync=c.fsync,
+        dedupe_window_s=c.dedupe_window_s,
     )
 
 

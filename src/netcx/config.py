@@ -96,6 +96,16 @@ class CollectSettings(BaseModel):
     fsync: `always` = fdatasync each group commit before acknowledging (survives power loss);
     `interval` = write before acknowledging, fdatasync every `fsync_interval_ms` (survives a
     process crash); `never` = leave flushing to the OS.
+
+    recognition: `inline` = each worker recognises a request's events before its 2xx (read
+    your writes: the next call sees the recognition and intents); `follower` = workers only
+    store, and one recognition follower per data directory (started by `netcx serve`, or
+    `netcx events recognise`) recognises the stored events a few ms later in groups of up to
+    `follower_group_events`, polling every `follower_poll_ms` — the throughput setting for
+    several workers on the embedded stores (docs/collector.md, "Speed"). While it is more
+    than `follower_max_lag_bytes` of log behind, collector replies wait for it (at most
+    `follower_max_wait_ms`). The segment log only, and not with a bus backend (the forwarder
+    keys events by their inline recognition).
     """
 
     event_log: Literal["segments", "memory"] = "segments"
@@ -111,6 +121,13 @@ class CollectSettings(BaseModel):
     # more requests: each group pays fixed costs (a thread hop, a transaction per store).
     recognition_linger_ms: float = Field(default=1.0, ge=0, le=50)
     recognition_group_events: int = Field(default=64, ge=1)
+    recognition: Literal["inline", "follower"] = "inline"
+    follower_group_events: int = Field(default=500, ge=1, le=100_000)
+    follower_poll_ms: float = Field(default=5.0, gt=0, le=1000)
+    # Backpressure: while the follower is this far behind, collector replies wait (up to
+    # follower_max_wait_ms, then the events are accepted anyway).
+    follower_max_lag_bytes: int = Field(default=4 * 1024 * 1024, ge=0)
+    follower_max_wait_ms: float = Field(default=2000, ge=0)
 
 
 class IdentitySettings(BaseModel):
@@ -298,6 +315,23 @@ class Settings(BaseSettings):
         keys = [k.strip() for k in os.environ.get("NETCX_WRITE_KEYS", "").split(",")]
         known = {k.get_secret_value() for k in self.http.write_keys}
         self.http.write_keys += [SecretStr(k) for k in keys if k and k not in known]
+        return self
+
+    @model_validator(mode="after")
+    def _follower_on_segments_only(self) -> Settings:
+        if self.collect.recognition != "follower":
+            return self
+        if self.collect.event_log != "segments":
+            raise ValueError(
+                "collect.recognition=follower needs collect.event_log=segments "
+                f"(not {self.collect.event_log}): the follower tails the segment files"
+            )
+        if self.scale.bus.backend != "none":
+            raise ValueError(
+                "collect.recognition=follower cannot be combined with scale.bus.backend="
+                f"{self.scale.bus.backend}: the forwarder keys each event by its inline "
+                "recognition; use collect.recognition=inline with a bus"
+            )
         return self
 
     @classmethod

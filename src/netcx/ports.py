@@ -218,6 +218,14 @@ class EventLog(Protocol):
     def close(self) -> None: ...
 
 
+class Admission(Protocol):
+    """Flow control ahead of the collector's durable append (`collect.recognition=follower`):
+    returns at once while recognition keeps up; while it is too far behind, returns once it
+    has caught up or a bounded wait has passed (the wait, in seconds)."""
+
+    async def admit(self) -> float: ...
+
+
 class Recognizer(Protocol):
     """Called by the collector with a request's newly stored events: who (pseudonymously)
     sent each? One answer per event, in order.

@@ -110,7 +110,7 @@ class Event(msgspec.Struct, frozen=True, omit_defaults=True):
     @property
     def key(self) -> tuple[str, str]:
         """Dedupe key: a retried event (same source and id) is stored once."""
-        return (self.source.value, self.event_id)
+        return (self.source._value_, self.event_id)  # not .value: a property, 4x slower
 
 
 class RecognitionLevel(StrEnum):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from netcx.domain.events import Event, Recognition, RecognitionLevel, StoredEvent
 from netcx.errors import Unavailable
-from netcx.ports import EventLog, Recognizer
+from netcx.ports import Admission, EventLog, Recognizer
 
 log = logging.getLogger(__name__)
 
@@ -27,15 +27,26 @@ class Accepted:
 
 class Collector:
     """Accept events: durable append first (a 2xx promises it), then recognition of the
-    new ones, as one batch."""
+    new ones, as one batch — or, with an `admission` instead of a recognizer
+    (`collect.recognition=follower`), store only, admitted at the pace the recognition
+    follower keeps up with."""
 
-    def __init__(self, log: EventLog, recognizer: Recognizer) -> None:
+    def __init__(
+        self, log: EventLog, recognizer: Recognizer | None, admission: Admission | None = None
+    ) -> None:
+        if (recognizer is None) == (admission is None):
+            raise ValueError("a Collector recognises inline or is paced by a follower")
         self._log = log
         self._recognizer = recognizer
+        self._admission = admission
 
     async def accept(self, events: Sequence[Event]) -> Accepted:
+        if self._admission is not None:
+            await self._admission.admit()
         flags = await self._log.append(events)
         new = [e for e, is_new in zip(events, flags, strict=True) if is_new]
+        if self._recognizer is None:
+            return Accepted(len(new), len(events) - len(new))
         recognitions: list[Recognition] = []
         try:
             recognitions = await self._recognizer.recognise_many(new)

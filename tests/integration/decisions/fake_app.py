@@ -20,8 +20,8 @@ from netcx.adapters.decisions.memory_sources import (
 from netcx.bootstrap import build_container, build_decision_service
 from netcx.config import load_settings
 from netcx.domain.decisions.context import ActiveIntent, CustomerFacts, Recognition
+from netcx.entrypoints.gc_policy import tune_gc
 from netcx.entrypoints.http.app import create_app
-from netcx.entrypoints.http.asgi import tune_gc
 from tests.servers import free_port, http_process
 
 ROOT = Path(__file__).parents[3]

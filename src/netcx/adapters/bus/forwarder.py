@@ -23,14 +23,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from netcx.adapters.storage.eventlog_segments import SegmentEventLog, copying
+from netcx.adapters.storage.eventlog_segments import Checkpoint, SegmentEventLog, copying
 from netcx.domain.events import Event, Recognition, StoredEvent
 from netcx.domain.pseudonyms import IdKind, Pseudonymizer
 from netcx.errors import Unavailable
@@ -71,10 +70,7 @@ def unforwarded_bytes(directory: Path) -> int:
     """Bytes of the local log past the forwarder's checkpoint (0: the bus has everything)."""
     if not directory.is_dir():
         return 0
-    path = directory / CHECKPOINT
-    offsets: dict[str, int] = json.loads(path.read_text("utf-8")) if path.is_file() else {}
-    segments = SegmentEventLog(directory).segments()
-    return sum(max(0, s.stat().st_size - offsets.get(s.name, 0)) for s in segments)
+    return Checkpoint(directory / CHECKPOINT).unread_bytes(SegmentEventLog(directory).segments())
 
 
 class SegmentForwarder:
@@ -95,17 +91,10 @@ class SegmentForwarder:
         self._batch = batch_size
         self._wait_s = recognition_wait_ms / 1000
         self._clock_s = clock_s
-        self._checkpoint_path = directory / CHECKPOINT
-        self._offsets: dict[str, int] = self._load_checkpoint()
+        self._checkpoint = Checkpoint(directory / CHECKPOINT)
         self._lock_fd: int | None = None
         self._held_since: dict[tuple[str, int], float] = {}
         self.forwarded = 0
-
-    def _load_checkpoint(self) -> dict[str, int]:
-        if not self._checkpoint_path.is_file():
-            return {}
-        loaded: dict[str, int] = json.loads(self._checkpoint_path.read_text(encoding="utf-8"))
-        return loaded
 
     def take_lock(self) -> bool:
         """Become the data directory's forwarder (False: another one is); the checkpoint
@@ -113,7 +102,7 @@ class SegmentForwarder:
         if self._lock_fd is None:
             self._lock_fd = try_lock(self._dir)
             if self._lock_fd is not None:
-                self._offsets = self._load_checkpoint()
+                self._checkpoint.reload()
         return self._lock_fd is not None
 
     def release_lock(self) -> None:
@@ -121,19 +110,11 @@ class SegmentForwarder:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def _save_checkpoint(self) -> None:
-        tmp = self._checkpoint_path.with_suffix(".tmp")
-        with tmp.open("w", encoding="utf-8") as f:
-            json.dump(self._offsets, f)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(self._checkpoint_path)
-
     def _ready(self, segment: Path) -> tuple[list[tuple[int, str, StoredEvent]], int]:
         """Events of `segment` ready to send, each with the offset just after it, and the
         offset up to which everything read is handled (held events stop the scan)."""
         name = segment.name
-        start = self._offsets.get(name, 0)
+        start = self._checkpoint.offsets.get(name, 0)
         entries = list(self._log.read_segment(segment, start))
         recognitions = {key: r for e in entries for key, r in e.recognitions}
         now = self._clock_s()
@@ -162,10 +143,7 @@ class SegmentForwarder:
         if not self._dir.is_dir():
             return 0
         segments = self._log.segments()
-        present = {s.name for s in segments}
-        if any(name not in present for name in self._offsets):  # spent segments deleted
-            self._offsets = {n: o for n, o in self._offsets.items() if n in present}
-            self._save_checkpoint()
+        self._checkpoint.keep_only(segments)
         for segment in segments:
             with copying(self._dir):
                 sent += await self._forward(segment)
@@ -180,12 +158,12 @@ class SegmentForwarder:
             batch = ready[i : i + self._batch]
             await self._bus.publish([(key, item) for _, key, item in batch])
             last = i + self._batch >= len(ready)
-            self._offsets[segment.name] = offset if last else batch[-1][0]
-            self._save_checkpoint()
+            self._checkpoint.offsets[segment.name] = offset if last else batch[-1][0]
+            self._checkpoint.save()
             sent += len(batch)
-        if not ready and offset != self._offsets.get(segment.name, 0):
-            self._offsets[segment.name] = offset  # only recognitions were new
-            self._save_checkpoint()
+        if not ready and offset != self._checkpoint.offsets.get(segment.name, 0):
+            self._checkpoint.offsets[segment.name] = offset  # only recognitions were new
+            self._checkpoint.save()
         return sent
 
     async def close(self) -> None:

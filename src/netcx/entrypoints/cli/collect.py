@@ -1,9 +1,12 @@
-"""CLI commands of the collect area: `netcx events count|tail` over the stored event log."""
+"""CLI commands of the collect area: `netcx events count|tail|lag` over the stored event log,
+and `netcx events recognise`, the recognition follower."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -13,7 +16,9 @@ import typer
 from netcx.bootstrap import build_event_log
 from netcx.config import load_settings
 from netcx.domain.events import StoredEvent
-from netcx.errors import NotFound
+from netcx.entrypoints.cli import stop_on_signals
+from netcx.entrypoints.gc_policy import tune_gc
+from netcx.errors import ConfigError, NotFound
 from netcx.ports import EventLog
 from netcx.services.collect import PENDING, count_events
 
@@ -93,3 +98,53 @@ def register(app: typer.Typer) -> None:
         recent = list(_open(data).read())[-lines:]
         for item in recent:
             typer.echo(_line(item))
+
+    @events.command("recognise")
+    def recognise(
+        data: DataOption = Path("data"),
+        once: Annotated[
+            bool, typer.Option("--once", help="Recognise what is stored now, then exit.")
+        ] = False,
+    ) -> None:
+        """The recognition follower (collect.recognition=follower): recognise each stored
+        event once, in groups, as the only writer of the recognition stores. `netcx serve`
+        starts it; run it yourself to catch up (--once) or beside a serve that does not."""
+        from netcx.bootstrap import build_recognition_follower
+
+        if not data.is_dir():
+            raise NotFound(f"--data {data}: no such directory")
+        settings = load_settings()
+        settings.storage.data_dir = data
+        if settings.collect.event_log != "segments":
+            raise ConfigError("netcx events recognise follows the segment log (collect.event_log)")
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        follower = build_recognition_follower(settings)
+        tune_gc()
+
+        async def run() -> None:
+            if once:
+                if not follower.take_lock():
+                    raise ConfigError(
+                        f"--data {data}: another recognition follower (netcx serve or "
+                        "netcx events recognise) is running; --once would race it"
+                    )
+                while await follower.drain_once():
+                    pass
+                return
+            await follower.run(stop_on_signals(), settings.collect.follower_poll_ms / 1000)
+
+        try:
+            asyncio.run(run())
+        finally:
+            follower.close()
+        levels = " ".join(f"{k}={v}" for k, v in sorted(follower.levels.items()))
+        typer.echo(f"recognised={follower.recognised}" + (f" {levels}" if levels else ""))
+
+    @events.command("lag")
+    def lag(data: DataOption = Path("data")) -> None:
+        """Bytes of the log the recognition follower has not handled yet (JSON)."""
+        from netcx.adapters.storage.eventlog_follower import unrecognised_bytes
+
+        if not data.is_dir():
+            raise NotFound(f"--data {data}: no such directory")
+        typer.echo(json.dumps({"unrecognised_bytes": unrecognised_bytes(data / "events")}))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import socket
 import tempfile
 import time
@@ -36,6 +35,7 @@ from netcx.bootstrap import (
     build_trigger_delivery,
 )
 from netcx.config import BusSettings, Settings, load_settings
+from netcx.entrypoints.cli import stop_on_signals
 from netcx.errors import InvalidInput, NotFound, Unavailable
 from netcx.ports import BusConsumer, TriggerConsumer
 from netcx.services.bus_workers import (
@@ -56,14 +56,6 @@ MetricsPortOption = Annotated[
     int | None, typer.Option(help="Serve Prometheus metrics on this port.")
 ]
 MetricsHostOption = Annotated[str, typer.Option(help="Address for the metrics.")]
-
-
-def _stop_on_signals() -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    return stop
 
 
 class _Closing(Protocol):
@@ -112,7 +104,7 @@ def _run_bus_worker(
         event_bus = open_bus(settings)
         consumer = event_bus.consumer(group, member or f"{socket.gethostname()}-{os.getpid()}")
         try:
-            await work(consumer, _stop_on_signals())
+            await work(consumer, stop_on_signals())
         finally:
             await consumer.close()
             await event_bus.close()
@@ -204,7 +196,7 @@ def register(app: typer.Typer) -> None:
                     await forwarder.drain_once()
                 else:
                     poll_s = settings.scale.bus.poll_interval_ms / 1000
-                    await forwarder.run(_stop_on_signals(), poll_s)
+                    await forwarder.run(stop_on_signals(), poll_s)
             finally:
                 await forwarder.close()
             typer.echo(f"forwarded={forwarder.forwarded}")

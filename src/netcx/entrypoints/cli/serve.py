@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -49,6 +51,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(_load_crm_links(world, settings))
         radius = _start_radius_listener()
         stop_forwarder = _start_forwarder()
+        stop_follower = _start_follower(data.resolve())
         Granian(
             "netcx.entrypoints.http.asgi:create",
             address=host,
@@ -62,6 +65,8 @@ def register(app: typer.Typer) -> None:
             radius.set()
         if stop_forwarder is not None:
             stop_forwarder()
+        if stop_follower is not None:
+            stop_follower()
 
 
 def _load_crm_links(world: Path, settings: Settings) -> str:
@@ -131,5 +136,49 @@ def _start_forwarder() -> Callable[[], None] | None:
         thread.join(10)
         if not thread.is_alive():
             loop.close()
+
+    return stop_it
+
+
+def _start_follower(data: Path) -> Callable[[], None] | None:
+    """With collect.recognition=follower, the recognition follower runs as its own process
+    (`netcx events recognise`: its own interpreter, so it never shares a GIL with the HTTP
+    workers), restarted a second after an unexpected exit. Returns a function that stops
+    it (SIGTERM: it finishes its group, then exits)."""
+    from netcx.config import load_settings
+
+    if load_settings().collect.recognition != "follower":
+        return None
+    cmd = [sys.executable, "-m", "netcx", "events", "recognise", "--data", str(data)]
+    stopping = threading.Event()
+    lock = threading.Lock()  # no process is started once stopping is set
+    current: list[subprocess.Popen[bytes]] = []
+
+    def supervise() -> None:
+        while True:
+            with lock:
+                if stopping.is_set():
+                    return
+                proc = subprocess.Popen(cmd)
+                current[:] = [proc]
+            code = proc.wait()
+            if stopping.is_set():
+                return
+            typer.echo(f"warning: recognition follower exited ({code}); restarting", err=True)
+            stopping.wait(1.0)
+
+    thread = threading.Thread(target=supervise, name="netcx-follower", daemon=True)
+    thread.start()
+
+    def stop_it() -> None:
+        with lock:
+            stopping.set()
+        for proc in current:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        thread.join(5)
 
     return stop_it

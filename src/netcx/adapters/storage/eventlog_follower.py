@@ -1,0 +1,300 @@
+"""Recognition follower: recognises the collector's stored events once each, in groups, in
+one process per data directory (`collect.recognition = "follower"`).
+
+With it the collector's workers only store: the 2xx means "durable in the segment log", and
+this single owner of the recognition stores tails every worker's segments from a checkpoint
+(`recognised.json`, byte offset per segment), recognises what is new in groups of up to
+`group_events` (consent gate, resolution, identity graph, audit, intent scoring — the same
+`EventRecognizer.recognise_now` the inline path calls) and appends the answers to the log
+as recognition records in a writer slot of its own. One writer to the embedded SQLite stores
+instead of every worker: no lock waits, a warm page cache, groups of hundreds of visitors
+instead of two or three (docs/collector.md, "Speed").
+
+Once each: an event whose recognition record is in the log is never recognised again — on
+start the follower reads the recognition records past its checkpoint, so a checkpoint that
+lags (it is saved without fsync; the records are the truth) replays nothing; a retry that
+two workers both stored is recognised once (keys seen within `dedupe_window_s`). A crash
+between a group's store writes and its recognition record recognises that group again
+(at most one group: its consent reports and graph edges are idempotent, its audit records
+and intent observations are counted twice).
+
+Erasure-safe like the forwarder: a segment is read and its events recognised under the
+log's `copying` lock, so an erasure waits for a group in flight, and the group cannot
+re-create what the erasure removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from netcx.adapters.storage.eventlog_segments import (
+    Checkpoint,
+    FsyncPolicy,
+    SegmentEventLog,
+    copying,
+)
+from netcx.domain.events import Event, Recognition
+from netcx.errors import Unavailable
+
+log = logging.getLogger("netcx.collect.follower")
+
+CHECKPOINT = "recognised.json"
+LOCK = "follower.lock"
+
+Recognise = Callable[[Sequence[Event]], list[Recognition]]
+Key = tuple[str, str]
+
+
+def unrecognised_bytes(directory: Path) -> int:
+    """Bytes of the log the follower has not handled yet (0: every event is recognised)."""
+    if not directory.is_dir():
+        return 0
+    return Checkpoint(directory / CHECKPOINT).unread_bytes(SegmentEventLog(directory).segments())
+
+
+def follower_running(directory: Path) -> bool:
+    """Whether a process holds the directory's follower lock."""
+    try:
+        fd = os.open(directory / LOCK, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # releases the probe's shared lock, if it got one
+    return False
+
+
+class FollowerPacing:
+    """The collector's `Admission` in follower mode: a request waits while the follower is
+    more than `max_lag_bytes` of log behind, so a sustained overload slows clients down
+    (their 2xx comes later) instead of growing recognition delay without bound. The wait
+    ends after `max_wait_s` whatever the lag (the event is accepted; a follower that is
+    stuck must not stop collection), and never starts while no follower runs. The lag is
+    read from the files at most every `check_s`, shared by every waiting request."""
+
+    def __init__(
+        self, directory: Path, max_lag_bytes: int, max_wait_s: float, check_s: float = 0.02
+    ) -> None:
+        self._dir = directory
+        self._max = max_lag_bytes
+        self._max_wait_s = max_wait_s
+        self._check_s = check_s
+        self._lag = 0
+        self._checked_at = -1.0
+        self._log = SegmentEventLog(directory)  # read only: never takes a writer slot
+        self._warned_at = -1.0
+
+    def lag_bytes(self) -> int:
+        now = time.monotonic()
+        if now - self._checked_at >= self._check_s:
+            self._checked_at = now
+            running = follower_running(self._dir)
+            self._lag = (
+                Checkpoint(self._dir / CHECKPOINT).unread_bytes(self._log.segments())
+                if running
+                else 0
+            )
+        return self._lag
+
+    async def admit(self) -> float:
+        if self.lag_bytes() <= self._max:
+            return 0.0
+        started = time.monotonic()
+        while time.monotonic() - started < self._max_wait_s:
+            await asyncio.sleep(self._check_s)
+            if self.lag_bytes() <= self._max:
+                return time.monotonic() - started
+        if time.monotonic() - self._warned_at > 60:
+            self._warned_at = time.monotonic()
+            log.warning(
+                "follower_behind lag_bytes=%d max_lag_bytes=%d accepting_after_s=%.1f",
+                self._lag,
+                self._max,
+                self._max_wait_s,
+            )
+        return time.monotonic() - started
+
+
+class _RecentKeys:
+    """Event keys handled within the last `window_s` (two generations of half a window)."""
+
+    def __init__(self, window_s: float) -> None:
+        self._half_s = window_s / 2
+        self._now: set[Key] = set()
+        self._before: set[Key] = set()
+        self._ends = time.monotonic() + self._half_s
+
+    def __contains__(self, key: Key) -> bool:
+        return key in self._now or key in self._before
+
+    def add_all(self, keys: Iterable[Key]) -> None:
+        now = time.monotonic()
+        if now > self._ends:
+            recent = now <= self._ends + self._half_s
+            self._before, self._now = (self._now if recent else set()), set()
+            self._ends = now + self._half_s
+        self._now.update(keys)
+
+
+class RecognitionFollower:
+    """Tails the segment log and recognises each new event once (module docstring)."""
+
+    def __init__(
+        self,
+        directory: Path,
+        recognise: Recognise,
+        *,
+        group_events: int = 500,
+        fsync: FsyncPolicy = "always",
+        dedupe_window_s: float = 3600,
+    ) -> None:
+        self._dir = directory
+        self._recognise = recognise
+        self._group = group_events
+        self._log = SegmentEventLog(directory, fsync=fsync)  # its writer holds the answers
+        self._checkpoint = Checkpoint(directory / CHECKPOINT, sync=False)
+        self._seen = _RecentKeys(dedupe_window_s)
+        self._lock_fd: int | None = None
+        self.recognised = 0
+        self.levels: Counter[str] = Counter()
+
+    # ------------------------------------------------------------ one per data directory
+
+    def take_lock(self) -> bool:
+        """Become the directory's follower (False: another process is). The checkpoint is
+        re-read and the recognitions recorded past it are remembered, so nothing already
+        answered is recognised again."""
+        if self._lock_fd is not None:
+            return True
+        self._dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._dir / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._lock_fd = fd
+        self._checkpoint.reload()
+        for segment in self._log.segments():
+            offset = self._checkpoint.offsets.get(segment.name, 0)
+            while True:  # only the keys are kept, a group's worth of events at a time
+                read = self._log.follow(segment, offset, self._group)
+                self._seen.add_all(read.recognised)
+                if read.end == offset:
+                    break
+                offset = read.end
+        return True
+
+    def release_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def close(self) -> None:
+        self._log.close()
+        self.release_lock()
+
+    # ------------------------------------------------------------ following
+
+    async def drain_once(self) -> int:
+        """Recognise the events stored so far and not yet answered, up to `group_events`
+        of them in one group across every writer's segments; return how many.
+
+        Raises Unavailable when the recognition stores are (the checkpoint stays put)."""
+        if not self._dir.is_dir():
+            return 0
+        segments = self._log.segments()
+        self._checkpoint.keep_only(segments)
+        group: list[Event] = []
+        taken: set[Key] = set()
+        moved: dict[str, int] = {}
+        with copying(self._dir):
+            for segment in segments:
+                start = self._checkpoint.offsets.get(segment.name, 0)
+                read = self._log.follow(segment, start, self._group - len(group))
+                self._seen.add_all(read.recognised)
+                for event in read.events:  # a retry two workers both stored: once
+                    key = event.key
+                    if key not in self._seen and key not in taken:
+                        taken.add(key)
+                        group.append(event)
+                if read.end != start:
+                    moved[segment.name] = read.end
+                if len(group) >= self._group:
+                    break
+            if group:
+                answers = self._recognise_each_once(group)
+                recognised = list(zip(group, answers, strict=True))
+                written, size = await self._log.commit_recognitions(recognised)
+                self._seen.add_all(taken)
+                moved[written.name] = size  # our own records: nothing to follow there
+                self.recognised += len(group)
+                self.levels.update(a.level.value for a in answers)
+        if moved:
+            self._checkpoint.offsets.update(moved)
+            self._checkpoint.save()
+        return len(group)
+
+    def _recognise_each_once(self, group: list[Event]) -> list[Recognition]:
+        """The group's answers; if recognising it fails for a reason other than the stores
+        being unavailable, each event is tried alone and one that still fails is answered
+        `anonymous` (logged by key), so one bad event never stalls the follower."""
+        try:
+            return self._recognise(group)
+        except Unavailable:
+            raise
+        except Exception:
+            if len(group) == 1:
+                log.exception(
+                    "recognise_failed source=%s event_id=%s",
+                    group[0].source.value,
+                    group[0].event_id,
+                )
+                return [Recognition.anonymous("recognition_failed")]
+            return [a for event in group for a in self._recognise_each_once([event])]
+
+    async def run(
+        self,
+        stop: asyncio.Event,
+        poll_interval_s: float = 0.005,
+        idle_interval_s: float = 0.1,
+        lock_retry_s: float = 1.0,
+    ) -> None:
+        """Follow until `stop` is set: poll every `poll_interval_s` while events arrive (at
+        once while a backlog lasts), backing off to `idle_interval_s` when none do;
+        unavailable stores are retried with bounded backoff. Waits (until `stop`) while
+        another process is the follower."""
+        if not self.take_lock():
+            log.info("follow_waiting reason=another_follower_holds_the_lock dir=%s", self._dir)
+        while not self.take_lock():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), lock_retry_s)
+            if stop.is_set():
+                return
+        delay_s = poll_interval_s
+        while not stop.is_set():
+            try:
+                done = await self.drain_once()
+            except Unavailable as err:
+                delay_s = min(max(delay_s * 2, 0.1), 5.0)
+                log.warning("recognise_unavailable retry_in_s=%.2f error=%s", delay_s, err)
+            else:
+                if done >= self._group:  # a backlog: the next group is waiting already
+                    await asyncio.sleep(0)
+                    continue
+                # Waiting a poll interval after a partial group lets the next one fill
+                # (a group's fixed costs shared by more events) at a few ms of delay.
+                delay_s = poll_interval_s if done else min(delay_s * 2, idle_interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay_s)
