@@ -270,6 +270,7 @@ def build_event_log(settings: Settings) -> EventLog:
             fsync_interval_ms=c.fsync_interval_ms,
             segment_bytes=c.segment_bytes,
             dedupe_window_s=c.dedupe_window_s,
+            linger_ms=c.fsync_linger_ms,
         ),
         "memory": MemoryEventLog,
     }

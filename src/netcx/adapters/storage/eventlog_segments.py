@@ -15,8 +15,10 @@ append returns only after its write (and sync) — so an acknowledged event is o
 concurrent requests share syscalls and fsyncs. The fdatasync runs inline on the loop while
 the disk is fast (a worker-thread hand-off measured 50-90 us more CPU per request); once one
 takes over a millisecond, syncs move to a worker thread so the loop keeps taking requests,
-and requests that arrive meanwhile form the next group. The recognitions recorded during an
-iteration are written with its flush, as one record.
+and requests that arrive meanwhile form the next group. With fsync=always and requests
+streaming in (a flush within the last 5 ms), a group first lingers `linger_ms` so that more
+requests share its write and fdatasync (at 1 ms: a sixth less worker CPU per single event).
+The recognitions recorded during an iteration are written with its flush, as one record.
 
 Erasure and retention never move a record: each dropped record is overwritten in place by
 a filler frame of the same length (payload 0xC1 — never valid msgpack — then zeros), so byte
@@ -215,6 +217,12 @@ def _stored_keys(directory: Path, since_s: float) -> set[Key]:
 
 _SLOW_SYNC_S = 0.001
 """An fdatasync slower than this moves to a worker thread, so the loop keeps serving."""
+
+_BUSY_S = 0.005
+"""A flush within this long before means requests are streaming in: the next one lingers."""
+
+_FLUSH_NOW_BYTES = 1 << 20
+"""A lingering group this large is written at once."""
 
 
 def _sync_and_close(fd: int) -> float:
@@ -432,10 +440,14 @@ class _Writer:
         fsync_interval_s: float,
         segment_bytes: int,
         dedupe_window_s: float,
+        linger_s: float = 0.0,
     ) -> None:
         self._dir = directory
         self._fsync = fsync
         self._interval_s = fsync_interval_s
+        self._linger_s = linger_s if fsync == "always" else 0.0
+        self._last_flush_s = -1.0
+        self._buffered = 0  # bytes in _buffer
         self._segment_bytes = segment_bytes
         self._slot, self._lock_fd = self._take_slot()
         # Dedupe keys in two generations of half a window each: a key is remembered for
@@ -512,6 +524,7 @@ class _Writer:
                 continue
             batch.add(key)
             self._buffer.append(frame)
+            self._buffered += len(frame)
             flags.append(True)
         self._seen |= batch
         if batch:
@@ -535,8 +548,17 @@ class _Writer:
         return self.path, self._size
 
     def _schedule_flush(self) -> None:
-        if self._flush_handle is None:
-            # Runs after every request handled in this loop iteration: one syscall for all.
+        handle = self._flush_handle
+        if handle is None:
+            loop = asyncio.get_running_loop()
+            if self._linger_s and time.monotonic() - self._last_flush_s < _BUSY_S:
+                # Requests are streaming in: wait a little for more to share the fdatasync.
+                self._flush_handle = loop.call_later(self._linger_s, self._flush)
+            else:
+                # After every request handled in this loop iteration: one syscall for all.
+                self._flush_handle = loop.call_soon(self._flush)
+        elif self._buffered >= _FLUSH_NOW_BYTES and isinstance(handle, asyncio.TimerHandle):
+            handle.cancel()
             self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
 
     async def durable(self, upto: int) -> None:
@@ -555,6 +577,8 @@ class _Writer:
 
     def _flush(self) -> None:
         self._flush_handle = None
+        self._last_flush_s = time.monotonic()
+        self._buffered = 0
         if self._recognised:
             self._buffer.append(_frame(_Recognitions(self._recognised)))
             self._recognised = []
@@ -685,10 +709,12 @@ class SegmentEventLog:
         fsync_interval_ms: int = 200,
         segment_bytes: int = 64 * 1024 * 1024,
         dedupe_window_s: float = 3600,
+        linger_ms: float = 0.0,
     ) -> None:
         self._dir = directory
         self._fsync: FsyncPolicy = fsync
         self._interval_s = fsync_interval_ms / 1000
+        self._linger_s = linger_ms / 1000
         self._segment_bytes = segment_bytes
         self._dedupe_window_s = dedupe_window_s
         self._writer: _Writer | None = None
@@ -707,6 +733,7 @@ class SegmentEventLog:
                         self._interval_s,
                         self._segment_bytes,
                         self._dedupe_window_s,
+                        self._linger_s,
                     )
         return self._writer
 
