@@ -222,15 +222,21 @@ class RecognitionFollower:
         with copying(self._dir):
             for segment in segments:
                 start = self._checkpoint.offsets.get(segment.name, 0)
-                read = self._log.follow(segment, start, self._group - len(group))
-                self._seen.add_all(read.recognised)
-                for event in read.events:  # a retry two workers both stored: once
-                    key = event.key
-                    if key not in self._seen and key not in taken:
-                        taken.add(key)
-                        group.append(event)
-                if read.end != start:
-                    moved[segment.name] = read.end
+                # Events answered already (a lost checkpoint, retries) fill no group: read
+                # on, so a drain that returns 0 means the log is handled to its end.
+                while len(group) < self._group:
+                    limit = self._group - len(group)
+                    read = self._log.follow(segment, start, limit)
+                    self._seen.add_all(read.recognised)
+                    for event in read.events:  # a retry two workers both stored: once
+                        key = event.key
+                        if key not in self._seen and key not in taken:
+                            taken.add(key)
+                            group.append(event)
+                    if read.end != start:
+                        moved[segment.name] = start = read.end
+                    if len(read.events) < limit:  # read to the end of the segment
+                        break
                 if len(group) >= self._group:
                     break
             if group:

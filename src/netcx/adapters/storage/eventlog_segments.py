@@ -551,7 +551,11 @@ class _Writer:
         handle = self._flush_handle
         if handle is None:
             loop = asyncio.get_running_loop()
-            if self._linger_s and time.monotonic() - self._last_flush_s < _BUSY_S:
+            if (
+                self._linger_s
+                and self._buffered < _FLUSH_NOW_BYTES
+                and time.monotonic() - self._last_flush_s < _BUSY_S
+            ):
                 # Requests are streaming in: wait a little for more to share the fdatasync.
                 self._flush_handle = loop.call_later(self._linger_s, self._flush)
             else:
