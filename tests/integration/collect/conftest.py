@@ -36,6 +36,7 @@ def collector(
     data_dir: Path,
     env: Mapping[str, str] | None = None,
     port: int | None = None,
+    workers: int = 1,
 ) -> Iterator[Served]:
     """`netcx serve` on a free port with a test write key; always stopped and reaped."""
     port = port or free_port()
@@ -48,7 +49,10 @@ def collector(
     }
     with output.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "netcx", "serve", "--port", str(port), "--data", str(data_dir)],
+            [
+                *(sys.executable, "-m", "netcx", "serve", "--port", str(port)),
+                *("--data", str(data_dir), "--workers", str(workers)),
+            ],
             env=full_env,
             stdout=out,
             stderr=subprocess.STDOUT,

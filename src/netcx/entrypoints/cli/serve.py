@@ -154,20 +154,28 @@ def _start_follower(data: Path) -> Callable[[], None] | None:
     lock = threading.Lock()  # no process is started once stopping is set
     current: list[subprocess.Popen[bytes]] = []
 
-    def supervise() -> None:
-        while True:
-            with lock:
-                if stopping.is_set():
-                    return
-                proc = subprocess.Popen(cmd)
-                current[:] = [proc]
+    def start() -> subprocess.Popen[bytes] | None:
+        with lock:
+            if stopping.is_set():
+                return None
+            proc = subprocess.Popen(cmd)
+            current[:] = [proc]
+            return proc
+
+    def supervise(proc: subprocess.Popen[bytes] | None) -> None:
+        while proc is not None:
             code = proc.wait()
             if stopping.is_set():
                 return
             typer.echo(f"warning: recognition follower exited ({code}); restarting", err=True)
             stopping.wait(1.0)
+            proc = start()
 
-    thread = threading.Thread(target=supervise, name="netcx-follower", daemon=True)
+    # The first one starts here, before granian forks its workers: a Popen in a thread
+    # racing that fork leaves its exec-status pipe open in a worker, so the Popen blocks
+    # until the worker exits and a follower that dies meanwhile is never restarted.
+    first = start()
+    thread = threading.Thread(target=supervise, args=(first,), name="netcx-follower", daemon=True)
     thread.start()
 
     def stop_it() -> None:

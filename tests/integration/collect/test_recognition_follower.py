@@ -1,0 +1,240 @@
+"""collect.recognition=follower through real processes: `netcx serve --workers 2` stores, its
+recognition follower child recognises each event once (and is restarted when it dies), and
+`netcx events recognise --once` / `netcx events lag` work on a data directory."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zlib
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+
+from netcx.adapters.storage.eventlog_follower import RecognitionFollower
+from netcx.adapters.storage.eventlog_segments import SegmentEventLog
+from netcx.domain.events import ClientAddress, ConsentState, Event, Source
+from tests.integration.collect.conftest import WRITE_KEY, collector, events_count
+
+pytestmark = pytest.mark.integration
+
+CONSENTING, SILENT = "visitor-yes", "visitor-no"
+
+
+def server_env(tmp: Path, recognition: str) -> dict[str, str]:
+    """The loopback peer is line L1 (static binding), so a visitor who consents to
+    personalisation is recognised at line level; one who states nothing stays anonymous."""
+    bindings = tmp / "bindings.json"
+    line = {"ip": "127.0.0.1", "level": "line", "confidence": 0.97, "line_id": "L1"}
+    bindings.write_text(
+        json.dumps([{**line, "subscriber_id": "S1", "household_id": "H1", "account_id": "A1"}])
+    )
+    return {
+        "NETCX_IDENTITY__STATIC_BINDINGS": str(bindings),
+        "NETCX_PSEUDONYMS__KEYS": json.dumps({"k1": "follower-test-key"}),
+        "NETCX_COLLECT__RECOGNITION": recognition,
+    }
+
+
+def message(event_id: str, visitor: str) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": "track",
+        "event": "Viewed Plans",
+        "anonymousId": visitor,
+        "messageId": event_id,
+    }
+    if visitor == CONSENTING:
+        body["context"] = {"consent": {"categoryPreferences": {"Personalisation": True}}}
+    return body
+
+
+def post_events(base: str, prefix: str, per_visitor: int) -> list[str]:
+    """Send each visitor's events in batches of 3, each on a fresh connection so both
+    workers take some; returns the event ids."""
+    ids: list[str] = []
+    for visitor in (CONSENTING, SILENT):
+        mine = [f"{prefix}-{visitor}-{n}" for n in range(per_visitor)]
+        for start in range(0, per_visitor, 3):
+            batch = [message(i, visitor) for i in mine[start : start + 3]]
+            r = httpx.post(f"{base}/v1/batch", json={"batch": batch}, auth=(WRITE_KEY, ""))
+            assert r.status_code == 200, r.text
+        ids += mine
+    return ids
+
+
+def wait_all_recognised(data: Path, total: int, timeout_s: float = 20) -> dict[str, int]:
+    """Poll `netcx events count --json` until every event has a level; the levels."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        counts = events_count(data)
+        levels: dict[str, int] = counts["by_level"]  # type: ignore[assignment]
+        if counts["total"] == total and "pending" not in levels:
+            return levels
+        assert time.monotonic() < deadline, f"still pending after {timeout_s}s: {counts}"
+        time.sleep(0.2)
+
+
+def follower_pids(root: int) -> list[int]:
+    """PIDs of the `events recognise` processes descending from `root` (read from /proc)."""
+    children: dict[int, list[int]] = {}
+    cmdlines: dict[int, bytes] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdlines[int(entry.name)] = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue  # exited meanwhile
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        if b"events\0recognise" in cmdlines.get(pid, b""):
+            found.append(pid)
+    return found
+
+
+def recognition_items(events_dir: Path) -> tuple[set[tuple[str, str]], Counter[tuple[str, str]]]:
+    """Event keys and how many recognition items each has, read straight from the segment
+    format (u32 length, u32 crc32, msgpack), without the adapter's own merging."""
+    events: set[tuple[str, str]] = set()
+    recognitions: Counter[tuple[str, str]] = Counter()
+    for seg in sorted(events_dir.glob("*.seg")):
+        data, pos = seg.read_bytes(), 0
+        while pos + 8 <= len(data):
+            length = int.from_bytes(data[pos : pos + 4], "little")
+            crc = int.from_bytes(data[pos + 4 : pos + 8], "little")
+            payload = data[pos + 8 : pos + 8 + length]
+            if len(payload) < length or zlib.crc32(payload) != crc:
+                break
+            record: dict[str, Any] = msgspec.msgpack.decode(payload)
+            if record["type"] == "e":
+                events.add((record["event"]["source"], record["event"]["event_id"]))
+            else:
+                recognitions.update((source, event_id) for source, event_id, _ in record["items"])
+            pos += 8 + length
+    return events, recognitions
+
+
+def wait_for(check: Any, timeout_s: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while not (found := check()):
+        if time.monotonic() > deadline:
+            tree = subprocess.run(["ps", "-eo", "pid,ppid,stat,etime,cmd"], capture_output=True)
+            raise AssertionError(f"no {what} within {timeout_s}s; processes:\n{tree.stdout!r}")
+        time.sleep(0.1)
+    return found
+
+
+def test_serve_in_follower_mode_recognises_like_inline_and_survives_a_killed_follower(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "follower"
+    env = server_env(tmp_path, "follower")
+    with collector(data, env=env, workers=2) as served:
+        first = post_events(served.base, "a", per_visitor=9)
+        levels = wait_all_recognised(data, len(first))
+        assert levels == {"network_line": 9, "anonymous": 9}
+
+        (pid,) = wait_for(lambda: follower_pids(served.proc.pid), 10, "one follower child")
+        os.kill(pid, signal.SIGKILL)
+        second = post_events(served.base, "b", per_visitor=6)
+        restarted = wait_for(
+            lambda: [p for p in follower_pids(served.proc.pid) if p != pid],
+            10,
+            "a restarted follower",
+        )
+        assert len(restarted) == 1
+        levels = wait_all_recognised(data, len(first) + len(second))
+        assert levels == {"network_line": 15, "anonymous": 15}
+        assert "recognition follower exited" in served.output.read_text()
+        root = served.proc.pid
+    # serve's shutdown stopped its follower too
+    wait_for(lambda: not follower_pids(root) and not _recognisers_of(data), 10, "follower stopped")
+
+    events, recognitions = recognition_items(data / "events")
+    assert {k for _, k in events} == set(first + second)
+    assert recognitions == Counter(dict.fromkeys(events, 1))  # each recognised exactly once
+
+    inline = tmp_path / "inline"
+    with collector(inline, env=server_env(tmp_path, "inline")) as served:
+        post_events(served.base, "a", per_visitor=9)
+        post_events(served.base, "b", per_visitor=6)
+    assert events_count(inline)["by_level"] == levels
+
+
+def _recognisers_of(data: Path) -> list[int]:
+    """Any `events recognise` process on `data` (stray followers after a serve stopped)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmd = (entry / "cmdline").read_bytes() if entry.name.isdigit() else b""
+        except OSError:
+            continue
+        if b"events\0recognise" in cmd and str(data.resolve()).encode() in cmd:
+            found.append(int(entry.name))
+    return found
+
+
+def cli(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "netcx", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_recognise_once_catches_up_a_data_directory_and_lag_reports_it(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = server_env(tmp_path, "follower")
+    log = SegmentEventLog(data / "events")  # written as the HTTP workers would
+    client = ClientAddress("127.0.0.1", 50000)
+    events = [
+        Event(
+            Source.SEGMENT,
+            f"e{n}",
+            "track",
+            received_ms=1_700_000_000_000 + n,
+            visitor_id=CONSENTING if n % 2 else SILENT,
+            consent=ConsentState(personalisation=True) if n % 2 else ConsentState(),
+            client=client,
+        )
+        for n in range(8)
+    ]
+    asyncio.run(log.append(events))
+    log.close()
+
+    lag = json.loads(cli("events", "lag", "--data", str(data), env=env).stdout)
+    assert lag["unrecognised_bytes"] > 0
+
+    holder = RecognitionFollower(data / "events", lambda batch: [])
+    assert holder.take_lock()  # another follower runs
+    refused = cli("events", "recognise", "--once", "--data", str(data), env=env)
+    holder.close()
+    assert refused.returncode != 0
+    assert "another recognition follower" in " ".join(refused.stderr.split())  # wrapped
+
+    done = cli("events", "recognise", "--once", "--data", str(data), env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "recognised=8 anonymous=4 network_line=4"
+    again = cli("events", "recognise", "--once", "--data", str(data), env=env)
+    assert again.stdout.strip().splitlines()[-1] == "recognised=0"
+    assert json.loads(cli("events", "lag", "--data", str(data), env=env).stdout) == {
+        "unrecognised_bytes": 0
+    }
+    assert events_count(data)["by_level"] == {"network_line": 4, "anonymous": 4}
