@@ -82,11 +82,20 @@ def levels_read(directory: Path) -> dict[str, str | None]:
     }
 
 
+def stored_copies(directory: Path) -> Counter[str]:
+    """How many times each event id is physically in the segments (retries included)."""
+    log = SegmentEventLog(directory)
+    return Counter(e.event_id for seg in log.segments() for e in log.follow(seg, 0, 10**9).events)
+
+
 def test_events_of_two_writers_are_recognised_once_each_and_readable(tmp_path: Path) -> None:
     first, second = SegmentEventLog(tmp_path), SegmentEventLog(tmp_path)
-    store(tmp_path, [ev(1), ev(2), ev(3)], first)
-    # a client retried e3 and the retry reached the other worker, which stored it again
-    store(tmp_path, [ev(3), ev(4), ev(5)], second)
+    store(tmp_path, [ev(1)], first)
+    store(tmp_path, [ev(2)], second)  # both workers are running now
+    # a client retried e3 and the retry reached the other worker: both stored it
+    store(tmp_path, [ev(3), ev(4)], first)
+    store(tmp_path, [ev(3), ev(5)], second)
+    assert stored_copies(tmp_path)["e3"] == 2
     assert unrecognised_bytes(tmp_path) > 0
     recognise = Recogniser()
     follower = RecognitionFollower(tmp_path, recognise)
@@ -100,11 +109,14 @@ def test_events_of_two_writers_are_recognised_once_each_and_readable(tmp_path: P
         f"e{n}": Recognition(RecognitionLevel.NETWORK_LINE, "test", 0.9, {"line": f"L-e{n}"})
         for n in range(1, 6)
     }
-    # the writers go on: only what is new is recognised
-    store(tmp_path, [ev(6)], second)
-    store(tmp_path, [ev(7), ev(1)], first)
-    assert drain_all(follower) == [2, 0]
-    assert max(recognise.recognised.values()) == 1 and len(recognise.recognised) == 7
+    # the writers go on; a retry stored after its first copy was recognised is not
+    # recognised again
+    store(tmp_path, [ev(6)], first)
+    assert drain_all(follower) == [1, 0]
+    store(tmp_path, [ev(6), ev(7)], second)
+    assert stored_copies(tmp_path)["e6"] == 2
+    assert drain_all(follower) == [1, 0]
+    assert recognise.recognised == Counter({f"e{n}": 1 for n in range(1, 8)})
     follower.close()
     first.close()
     second.close()
@@ -427,3 +439,25 @@ def test_a_single_append_of_a_megabyte_does_not_linger(tmp_path: Path) -> None:
     asyncio.run(stream())
     log.close()
     assert list(levels_read(tmp_path)) == ["e0", "e1"]
+
+
+def test_a_retry_stored_after_a_follower_restart_is_not_recognised_again(tmp_path: Path) -> None:
+    first, second = SegmentEventLog(tmp_path), SegmentEventLog(tmp_path)
+    store(tmp_path, [ev(1)], first)
+    store(tmp_path, [ev(2)], second)  # both workers are running now
+    store(tmp_path, [ev(3)], first)
+    recognise = Recogniser()
+    follower = RecognitionFollower(tmp_path, recognise)
+    assert follower.take_lock()
+    assert drain_all(follower) == [3, 0]
+    follower.close()  # e.g. serve restarts it
+    # the client's retry of e3 reached the other worker, which had not seen e3
+    store(tmp_path, [ev(3), ev(4)], second)
+    assert stored_copies(tmp_path)["e3"] == 2
+    restarted = RecognitionFollower(tmp_path, recognise)
+    assert restarted.take_lock()
+    assert drain_all(restarted) == [1, 0]
+    restarted.close()
+    first.close()
+    second.close()
+    assert recognise.recognised == Counter({f"e{n}": 1 for n in range(1, 5)})

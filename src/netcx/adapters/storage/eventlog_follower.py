@@ -11,9 +11,10 @@ instead of every worker: no lock waits, a warm page cache, groups of hundreds of
 instead of two or three (docs/collector.md, "Speed").
 
 Once each: an event whose recognition record is in the log is never recognised again — on
-start the follower reads the recognition records past its checkpoint, so a checkpoint that
-lags (it is saved without fsync; the records are the truth) replays nothing; a retry that
-two workers both stored is recognised once (keys seen within `dedupe_window_s`). A crash
+start the follower reads the recognition records past its checkpoint and in the segments
+written to within `dedupe_window_s`, so a checkpoint that lags (it is saved without fsync;
+the records are the truth) replays nothing, and a retry that two workers both stored is
+recognised once, even across a follower restart (keys seen within the window). A crash
 between a group's store writes and its recognition record recognises that group again
 (at most one group: its consent reports and graph edges are idempotent, its audit records
 and intent observations are counted twice).
@@ -165,6 +166,7 @@ class RecognitionFollower:
         self._log = SegmentEventLog(directory, fsync=fsync)  # its writer holds the answers
         self._checkpoint = Checkpoint(directory / CHECKPOINT, sync=False)
         self._seen = _RecentKeys(dedupe_window_s)
+        self._dedupe_window_s = dedupe_window_s
         self._lock_fd: int | None = None
         self.recognised = 0
         self.levels: Counter[str] = Counter()
@@ -173,8 +175,9 @@ class RecognitionFollower:
 
     def take_lock(self) -> bool:
         """Become the directory's follower (False: another process is). The checkpoint is
-        re-read and the recognitions recorded past it are remembered, so nothing already
-        answered is recognised again."""
+        re-read and the recognitions recorded past it, and in every segment written to
+        within the dedupe window, are remembered, so nothing already answered is recognised
+        again (not even a retry another worker stores after this restart)."""
         if self._lock_fd is not None:
             return True
         self._dir.mkdir(parents=True, exist_ok=True)
@@ -186,8 +189,11 @@ class RecognitionFollower:
             return False
         self._lock_fd = fd
         self._checkpoint.reload()
+        recent_s = time.time() - self._dedupe_window_s
         for segment in self._log.segments():
             offset = self._checkpoint.offsets.get(segment.name, 0)
+            if segment.stat().st_mtime >= recent_s:
+                offset = 0
             while True:  # only the keys are kept, a group's worth of events at a time
                 read = self._log.follow(segment, offset, self._group)
                 self._seen.add_all(read.recognised)
