@@ -238,3 +238,37 @@ def test_recognise_once_catches_up_a_data_directory_and_lag_reports_it(tmp_path:
         "unrecognised_bytes": 0
     }
     assert events_count(data)["by_level"] == {"network_line": 4, "anonymous": 4}
+
+
+def test_collector_replies_wait_while_the_follower_is_behind_at_most_max_wait(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    env = {
+        **server_env(tmp_path, "follower"),
+        "NETCX_COLLECT__FOLLOWER_MAX_LAG_BYTES": "0",
+        "NETCX_COLLECT__FOLLOWER_MAX_WAIT_MS": "2000",
+    }
+
+    def post(event_id: str) -> float:
+        started = time.monotonic()
+        batch = {"batch": [message(event_id, CONSENTING)]}
+        r = httpx.post(f"{served.base}/v1/batch", json=batch, auth=(WRITE_KEY, ""), timeout=10)
+        assert r.status_code == 200, r.text
+        return time.monotonic() - started
+
+    with collector(data, env=env) as served:
+        post("p0")
+        wait_all_recognised(data, 1)
+        (pid,) = wait_for(lambda: follower_pids(served.proc.pid), 10, "one follower child")
+        os.kill(pid, signal.SIGSTOP)  # a follower that holds the lock and makes no progress
+        try:
+            post("p1")  # nothing was behind yet: stored at once
+            time.sleep(0.1)
+            assert post("p2") >= 1.9  # behind: the reply waits max_wait, then accepts
+            assert events_count(data)["by_level"] == {"network_line": 1, "pending": 2}
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert wait_all_recognised(data, 3) == {"network_line": 3}
+        assert post("p3") < 1.9  # caught up: no wait
+        assert wait_all_recognised(data, 4) == {"network_line": 4}

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -461,3 +462,79 @@ def test_a_retry_stored_after_a_follower_restart_is_not_recognised_again(tmp_pat
     first.close()
     second.close()
     assert recognise.recognised == Counter({f"e{n}": 1 for n in range(1, 5)})
+
+
+def test_run_follows_new_events_and_a_waiting_follower_takes_over(tmp_path: Path) -> None:
+    store(tmp_path, [ev(1)])
+    first_calls, second_calls = Recogniser(), Recogniser()
+    first = RecognitionFollower(tmp_path, first_calls)
+    second = RecognitionFollower(tmp_path, second_calls)
+    writer = SegmentEventLog(tmp_path)
+
+    async def scenario() -> None:
+        stop_first, stop_second = asyncio.Event(), asyncio.Event()
+        running = asyncio.create_task(first.run(stop_first, poll_interval_s=0.005))
+        await until(lambda: first_calls.recognised["e1"] == 1)
+        waiting = asyncio.create_task(second.run(stop_second, lock_retry_s=0.05))
+        await writer.append([ev(2), ev(3)])  # the running follower picks them up
+        await until(lambda: len(first_calls.recognised) == 3)
+        stop_first.set()
+        await running
+        first.close()  # lets go of the lock: the waiting follower becomes the follower
+        await writer.append([ev(4)])
+        await until(lambda: second_calls.recognised["e4"] == 1)
+        stop_second.set()
+        await waiting
+
+    asyncio.run(scenario())
+    second.close()
+    writer.close()
+    assert first_calls.recognised == Counter(e1=1, e2=1, e3=1)
+    assert second_calls.recognised == Counter(e4=1)
+    assert set(levels_read(tmp_path).values()) == {"network_line"}
+
+
+def test_run_retries_while_the_stores_are_unavailable(tmp_path: Path) -> None:
+    store(tmp_path, [ev(1), ev(2)])
+    recognise = Recogniser()
+    recognise.unavailable = True
+    follower = RecognitionFollower(tmp_path, recognise)
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        running = asyncio.create_task(follower.run(stop))
+        await asyncio.sleep(0.3)  # a few failed attempts
+        assert levels_read(tmp_path) == {"e1": None, "e2": None}
+        recognise.unavailable = False
+        await until(lambda: len(recognise.recognised) == 2, timeout_s=10)
+        stop.set()
+        await running
+
+    asyncio.run(scenario())
+    follower.close()
+    assert recognise.recognised == Counter(e1=1, e2=1)
+    assert levels_read(tmp_path) == {"e1": "network_line", "e2": "network_line"}
+
+
+async def until(check: Callable[[], bool], timeout_s: float = 5) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "not within the timeout"
+        await asyncio.sleep(0.01)
+
+
+def test_a_segment_erased_away_is_forgotten_by_the_checkpoint(tmp_path: Path) -> None:
+    store(tmp_path, [ev(1, visitor_id="v-erased")])  # this writer then moves on
+    (gone,) = [p.name for p in SegmentEventLog(tmp_path).segments()]
+    follower = RecognitionFollower(tmp_path, Recogniser())
+    assert follower.take_lock()
+    drain_all(follower)
+    assert gone in json.loads((tmp_path / CHECKPOINT).read_text())
+    assert SegmentEventLog(tmp_path).erase(lambda e: e.visitor_id == "v-erased") == 1
+    assert not (tmp_path / gone).exists()  # fillers only: deleted
+    store(tmp_path, [ev(2)])
+    assert drain_all(follower) == [1, 0]
+    follower.close()
+    assert gone not in json.loads((tmp_path / CHECKPOINT).read_text())
+    assert levels_read(tmp_path) == {"e2": "network_line"}
+    assert unrecognised_bytes(tmp_path) == 0
