@@ -538,3 +538,23 @@ def test_a_segment_erased_away_is_forgotten_by_the_checkpoint(tmp_path: Path) ->
     assert gone not in json.loads((tmp_path / CHECKPOINT).read_text())
     assert levels_read(tmp_path) == {"e2": "network_line"}
     assert unrecognised_bytes(tmp_path) == 0
+
+
+def test_a_torn_tail_left_by_a_crashed_writer_is_no_lag_once_its_slot_moves_on(
+    tmp_path: Path,
+) -> None:
+    store(tmp_path, [ev(1), ev(2)])
+    (crashed,) = SegmentEventLog(tmp_path).segments()
+    data = crashed.read_bytes()
+    crashed.write_bytes(data + data[:12])  # killed in the middle of writing a record
+    recognise = Recogniser()
+    follower = RecognitionFollower(tmp_path, recognise)
+    assert follower.take_lock()
+    assert drain_all(follower) == [2, 0]
+    restarted = SegmentEventLog(tmp_path)  # the worker comes back in the same slot
+    store(tmp_path, [ev(3)], restarted)
+    assert drain_all(follower) == [1, 0]
+    assert unrecognised_bytes(tmp_path) == 0  # nobody appends to the torn segment again
+    follower.close()
+    restarted.close()
+    assert recognise.recognised == Counter(e1=1, e2=1, e3=1)

@@ -148,6 +148,13 @@ class _RecentKeys:
         self._now.update(keys)
 
 
+def _superseded(segments: Sequence[Path], n: int) -> bool:
+    """Whether its writer slot has moved on from `segments[n]` (listed by slot, sequence)."""
+    return n + 1 < len(segments) and (
+        segments[n + 1].name.split("-")[0] == segments[n].name.split("-")[0]
+    )
+
+
 class RecognitionFollower:
     """Tails the segment log and recognises each new event once (module docstring)."""
 
@@ -226,7 +233,7 @@ class RecognitionFollower:
         taken: set[Key] = set()
         moved: dict[str, int] = {}
         with copying(self._dir):
-            for segment in segments:
+            for n, segment in enumerate(segments):
                 start = self._checkpoint.offsets.get(segment.name, 0)
                 # Events answered already (a lost checkpoint, retries) fill no group: read
                 # on, so a drain that returns 0 means the log is handled to its end.
@@ -242,6 +249,9 @@ class RecognitionFollower:
                     if read.end != start:
                         moved[segment.name] = start = read.end
                     if len(read.events) < limit:  # read to the end of the segment
+                        if _superseded(segments, n) and start < segment.stat().st_size:
+                            # A torn tail a crashed writer left: nobody appends there again.
+                            moved[segment.name] = segment.stat().st_size
                         break
                 if len(group) >= self._group:
                     break
