@@ -23,7 +23,7 @@ import pytest
 
 from netcx.adapters.storage.eventlog_follower import RecognitionFollower
 from netcx.adapters.storage.eventlog_segments import SegmentEventLog
-from netcx.domain.events import ClientAddress, ConsentState, Event, Source
+from netcx.domain.events import ClientAddress, ConsentState, Event, Recognition, Source
 from tests.integration.collect.conftest import WRITE_KEY, collector, events_count
 
 pytestmark = pytest.mark.integration
@@ -174,6 +174,12 @@ def test_serve_in_follower_mode_recognises_like_inline_and_survives_a_killed_fol
         post_events(served.base, "a", per_visitor=9)
         post_events(served.base, "b", per_visitor=6)
     assert events_count(inline)["by_level"] == levels
+    # the same answer for each event (level, reason, pseudonymous ids), not just as many
+    assert recognitions_by_event(data) == recognitions_by_event(inline)
+
+
+def recognitions_by_event(data: Path) -> dict[str, Recognition | None]:
+    return {s.event.event_id: s.recognition for s in SegmentEventLog(data / "events").read()}
 
 
 def _recognisers_of(data: Path) -> list[int]:
