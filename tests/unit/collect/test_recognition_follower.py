@@ -394,7 +394,16 @@ def test_follower_mode_refuses_a_bus(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_settings(collect={"recognition": "follower"}).collect.recognition == "follower"
 
 
-def test_appends_with_a_linger_are_durable_and_readable_when_they_return(tmp_path: Path) -> None:
+@pytest.fixture
+def streaming(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every flush counts as recent, so each group lingers however slow this disk's syncs
+    are (the linger applies only while requests stream in)."""
+    monkeypatch.setattr(eventlog_segments, "_BUSY_S", 3600.0)
+
+
+def test_appends_with_a_linger_are_durable_and_readable_when_they_return(
+    tmp_path: Path, streaming: None
+) -> None:
     log = SegmentEventLog(tmp_path, linger_ms=20)
 
     async def stream() -> list[float]:
@@ -415,7 +424,9 @@ def test_appends_with_a_linger_are_durable_and_readable_when_they_return(tmp_pat
     assert list(levels_read(tmp_path)) == [f"e{n}" for n in range(20)]
 
 
-def test_a_lingering_group_of_a_megabyte_is_written_at_once(tmp_path: Path) -> None:
+def test_a_lingering_group_of_a_megabyte_is_written_at_once(
+    tmp_path: Path, streaming: None
+) -> None:
     log = SegmentEventLog(tmp_path, linger_ms=60_000)  # a linger that would never end
 
     async def stream() -> None:
@@ -429,7 +440,7 @@ def test_a_lingering_group_of_a_megabyte_is_written_at_once(tmp_path: Path) -> N
     assert list(levels_read(tmp_path)) == [f"e{n}" for n in range(6)]
 
 
-def test_a_single_append_of_a_megabyte_does_not_linger(tmp_path: Path) -> None:
+def test_a_single_append_of_a_megabyte_does_not_linger(tmp_path: Path, streaming: None) -> None:
     log = SegmentEventLog(tmp_path, linger_ms=60_000)
 
     async def stream() -> None:
