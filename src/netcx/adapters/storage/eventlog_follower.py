@@ -170,7 +170,8 @@ class RecognitionFollower:
         self._dir = directory
         self._recognise = recognise
         self._group = group_events
-        self._log = SegmentEventLog(directory, fsync=fsync)  # its writer holds the answers
+        # Its writer holds the answers (and never events: no dedupe keys to load).
+        self._log = SegmentEventLog(directory, fsync=fsync, dedupe_window_s=0)
         self._checkpoint = Checkpoint(directory / CHECKPOINT, sync=False)
         self._seen = _RecentKeys(dedupe_window_s)
         self._dedupe_window_s = dedupe_window_s
@@ -201,12 +202,7 @@ class RecognitionFollower:
             offset = self._checkpoint.offsets.get(segment.name, 0)
             if segment.stat().st_mtime >= recent_s:
                 offset = 0
-            while True:  # only the keys are kept, a group's worth of events at a time
-                read = self._log.follow(segment, offset, self._group)
-                self._seen.add_all(read.recognised)
-                if read.end == offset:
-                    break
-                offset = read.end
+            self._seen.add_all(self._log.follow(segment, offset, 0, events_too=False).recognised)
         return True
 
     def release_lock(self) -> None:
@@ -216,6 +212,7 @@ class RecognitionFollower:
 
     def close(self) -> None:
         self._log.close()
+        self._checkpoint.close()
         self.release_lock()
 
     # ------------------------------------------------------------ following

@@ -117,7 +117,8 @@ def register(app: typer.Typer) -> None:
         settings.storage.data_dir = data
         if settings.collect.event_log != "segments":
             raise ConfigError("netcx events recognise follows the segment log (collect.event_log)")
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+        logging.getLogger("netcx.collect.follower").setLevel(logging.INFO)
         follower = build_recognition_follower(settings)
         tune_gc()
 
