@@ -569,3 +569,22 @@ def test_a_torn_tail_left_by_a_crashed_writer_is_no_lag_once_its_slot_moves_on(
     follower.close()
     restarted.close()
     assert recognise.recognised == Counter(e1=1, e2=1, e3=1)
+
+
+def test_an_undecodable_record_is_skipped_and_reported_not_a_stall(tmp_path: Path) -> None:
+    """A record whose checksum holds but whose payload is no event (a bug in some writer,
+    a bit flip the CRC missed) is skipped with a warning; what follows it is recognised."""
+    store(tmp_path, [ev(1)])
+    segment = SegmentEventLog(tmp_path).segments()[0]
+    payload = eventlog_segments._EVENT_PREFIX + b"\xc0"  # an event record holding nil
+    frame = eventlog_segments._FRAME.pack(len(payload), eventlog_segments.zlib.crc32(payload))
+    with segment.open("ab") as f:
+        f.write(frame + payload)
+    store(tmp_path, [ev(2)])  # a writer opening past it still starts
+    recognise = Recogniser()
+    follower = RecognitionFollower(tmp_path, recognise)
+    assert follower.take_lock()
+    assert sum(drain_all(follower)) == 2
+    assert recognise.recognised == Counter({"e1": 1, "e2": 1})
+    assert follower.damaged == 1
+    assert unrecognised_bytes(tmp_path) == 0

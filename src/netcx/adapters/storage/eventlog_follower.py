@@ -178,6 +178,7 @@ class RecognitionFollower:
         self._lock_fd: int | None = None
         self.recognised = 0
         self.levels: Counter[str] = Counter()
+        self.damaged = 0  # records skipped: intact frame, undecodable payload
 
     # ------------------------------------------------------------ one per data directory
 
@@ -238,6 +239,9 @@ class RecognitionFollower:
                     limit = self._group - len(group)
                     read = self._log.follow(segment, start, limit)
                     self._seen.add_all(read.recognised)
+                    for end in read.damaged:
+                        self.damaged += 1
+                        log.warning("record_undecodable segment=%s end_byte=%d", segment.name, end)
                     for event in read.events:  # a retry two workers both stored: once
                         key = event.key
                         if key not in self._seen and key not in taken:

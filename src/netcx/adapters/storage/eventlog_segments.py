@@ -113,11 +113,13 @@ the encoded event completes it."""
 @dataclass(frozen=True, slots=True)
 class Followed:
     """What `SegmentEventLog.follow` read: events in write order, the keys of the
-    recognitions met on the way, and the byte offset to continue from."""
+    recognitions met on the way, the byte offset to continue from, and where records
+    that passed their checksum but do not decode end (skipped, for the caller to report)."""
 
     events: list[Event]
     recognised: list[Key]
     end: int
+    damaged: list[int]
 
 
 def _event_frames(events: Sequence[Event]) -> list[tuple[Key, bytes]]:
@@ -203,13 +205,17 @@ class SegmentEntry:
 
 
 def _stored_keys(directory: Path, since_s: float) -> set[Key]:
-    """Keys of the events in segments written to since `since_s` (epoch seconds)."""
+    """Keys of the events in segments written to since `since_s` (epoch seconds); a record
+    that does not decode is passed over (a writer must still start: `read` names it)."""
     keys: set[Key] = set()
     for path in _segments(directory):
         if path.stat().st_mtime < since_s:
             continue
         for payload in _payloads(path):
-            record = _key_decoder.decode(payload)
+            try:
+                record = _key_decoder.decode(payload)
+            except msgspec.DecodeError:
+                continue
             if isinstance(record, _EventKey):
                 keys.add((record.event.source, record.event.event_id))
     return keys
@@ -849,11 +855,14 @@ class SegmentEventLog:
         """Up to `limit` events of `segment` after byte `offset`, for the recognition
         follower: like `read_segment`, with the event decoded straight from its fixed-prefix
         frame and recognitions reduced to their keys (a third of the CPU per event).
-        `events_too=False`: only the recognitions' keys, to the segment's end."""
+        `events_too=False`: only the recognitions' keys, to the segment's end. A record
+        that does not decode is skipped and its end offset listed in `damaged`: one bad
+        record must not stop recognition of everything after it."""
         events: list[Event] = []
         recognised: list[Key] = []
+        damaged: list[int] = []
         end, skip = offset, len(_EVENT_PREFIX)
-        for n, (end, payload) in enumerate(_framed(segment, offset), start=1):
+        for end, payload in _framed(segment, offset):
             try:
                 if payload.startswith(_EVENT_PREFIX):
                     if not events_too:
@@ -864,9 +873,9 @@ class SegmentEventLog:
                 elif payload[:1] != _FILLER:
                     items = _recognised_keys_decoder.decode(payload).items
                     recognised += [(source, event_id) for source, event_id, _ in items]
-            except msgspec.DecodeError as err:
-                raise ParseError(f"{err} (byte {end})", source=str(segment), line_no=n) from err
-        return Followed(events, recognised, end)
+            except msgspec.DecodeError:
+                damaged.append(end)
+        return Followed(events, recognised, end, damaged)
 
     def purge_before(self, cutoff_ms: int) -> int:
         return self._rewrite(lambda e: e.received_ms < cutoff_ms)
