@@ -131,6 +131,9 @@ class CollectSettings(BaseModel):
     # follower_max_wait_ms, then the events are accepted anyway).
     follower_max_lag_bytes: int = Field(default=4 * 1024 * 1024, ge=0)
     follower_max_wait_ms: float = Field(default=2000, ge=0)
+    # Prometheus metrics of the follower process (recognised by level, lag), off when None.
+    follower_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    follower_metrics_host: str = "127.0.0.1"
 
 
 class IdentitySettings(BaseModel):

@@ -278,3 +278,58 @@ def test_collector_replies_wait_while_the_follower_is_behind_at_most_max_wait(
         assert wait_all_recognised(data, 3) == {"network_line": 3}
         assert post("p3") < 1.9  # caught up: no wait
         assert wait_all_recognised(data, 4) == {"network_line": 4}
+
+
+def test_the_running_follower_serves_prometheus_metrics(tmp_path: Path) -> None:
+    """`netcx events recognise --metrics-port`: recognised events by level, undecodable
+    records and the lag, read from a real scrape while it follows new events."""
+    from tests.servers import free_port
+
+    data = tmp_path / "data"
+    env = server_env(tmp_path, "follower")
+    log = SegmentEventLog(data / "events")
+    client = ClientAddress("127.0.0.1", 50000)
+    asyncio.run(
+        log.append(
+            [
+                Event(
+                    Source.SEGMENT,
+                    f"m{n}",
+                    "track",
+                    received_ms=1_700_000_000_000 + n,
+                    visitor_id=CONSENTING,
+                    consent=ConsentState(personalisation=True),
+                    client=client,
+                )
+                for n in range(5)
+            ]
+        )
+    )
+    log.close()
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "netcx", "events", "recognise", "--data", str(data),
+         "--metrics-port", str(port)],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    try:
+
+        def scraped() -> str | None:
+            try:
+                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1).text
+            except httpx.HTTPError:
+                return None
+            done = 'netcx_follower_recognised_events_total{level="network_line"} 5.0' in text
+            return text if done else None
+
+        text = wait_for(scraped, 30, "the follower's metrics")
+        assert "netcx_follower_lag_bytes 0.0" in text
+        assert "netcx_follower_undecodable_records_total 0.0" in text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert out.strip().splitlines()[-1] == "recognised=5 network_line=5"

@@ -7,11 +7,15 @@ import asyncio
 import ipaddress
 import json
 import logging
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector as PromCollector
 
 from netcx.bootstrap import build_event_log
 from netcx.config import load_settings
@@ -21,6 +25,9 @@ from netcx.entrypoints.gc_policy import tune_gc
 from netcx.errors import ConfigError, NotFound
 from netcx.ports import EventLog
 from netcx.services.collect import PENDING, count_events
+
+if TYPE_CHECKING:
+    from netcx.adapters.storage.eventlog_follower import RecognitionFollower
 
 DataOption = Annotated[Path, typer.Option(help="Data directory of `netcx serve`.")]
 
@@ -57,6 +64,36 @@ def _line(item: StoredEvent) -> str:
         "level": item.recognition.level.value if item.recognition else PENDING,
     }
     return at + " " + " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+
+
+class _FollowerMetrics(PromCollector):
+    """Prometheus view of the recognition follower, read at scrape time."""
+
+    def __init__(self, follower: RecognitionFollower, events_dir: Path) -> None:
+        self._follower = follower
+        self._dir = events_dir
+
+    def collect(self) -> Iterable[CounterMetricFamily | GaugeMetricFamily]:
+        from netcx.adapters.storage.eventlog_follower import unrecognised_bytes
+
+        recognised = CounterMetricFamily(
+            "netcx_follower_recognised_events",
+            "Events the recognition follower recognised, by level",
+            labels=["level"],
+        )
+        for level, n in sorted(self._follower.levels.items()):
+            recognised.add_metric([level], n)
+        yield recognised
+        yield CounterMetricFamily(
+            "netcx_follower_undecodable_records",
+            "Records skipped: intact frame, payload that does not decode",
+            value=self._follower.damaged,
+        )
+        yield GaugeMetricFamily(
+            "netcx_follower_lag_bytes",
+            "Bytes of the event log not recognised yet",
+            value=unrecognised_bytes(self._dir),
+        )
 
 
 def register(app: typer.Typer) -> None:
@@ -105,6 +142,14 @@ def register(app: typer.Typer) -> None:
         once: Annotated[
             bool, typer.Option("--once", help="Recognise what is stored now, then exit.")
         ] = False,
+        metrics_port: Annotated[
+            int | None,
+            typer.Option(
+                min=1,
+                max=65535,
+                help="Serve Prometheus metrics here (default collect.follower_metrics_port).",
+            ),
+        ] = None,
     ) -> None:
         """The recognition follower (collect.recognition=follower): recognise each stored
         event once, in groups, as the only writer of the recognition stores. `netcx serve`
@@ -120,6 +165,11 @@ def register(app: typer.Typer) -> None:
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
         logging.getLogger("netcx.collect.follower").setLevel(logging.INFO)
         follower = build_recognition_follower(settings)
+        port = metrics_port or settings.collect.follower_metrics_port
+        if port is not None and not once:
+            registry = CollectorRegistry()
+            registry.register(_FollowerMetrics(follower, data / "events"))
+            start_http_server(port, addr=settings.collect.follower_metrics_host, registry=registry)
         tune_gc()
 
         async def run() -> None:
