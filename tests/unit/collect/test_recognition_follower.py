@@ -124,14 +124,49 @@ def test_events_of_two_writers_are_recognised_once_each_and_readable(tmp_path: P
     assert set(levels_read(tmp_path).values()) == {"network_line"}
 
 
-def test_the_group_size_splits_a_backlog_across_drains(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("pipeline", "drains"), [(1, [3, 3, 1, 0]), (2, [6, 1, 0]), (4, [7, 0])])
+def test_the_group_size_splits_a_backlog_and_a_drain_pipelines_groups(
+    tmp_path: Path, pipeline: int, drains: list[int]
+) -> None:
+    """Groups of at most `group_events`; a drain takes up to `pipeline` of them (each one's
+    records sync while the next is recognised) and leaves all durable and checkpointed."""
     store(tmp_path, [ev(n) for n in range(4)])
     store(tmp_path, [ev(n) for n in range(4, 7)])  # a second writer slot
     recognise = Recogniser()
-    follower = RecognitionFollower(tmp_path, recognise, group_events=3)
+    follower = RecognitionFollower(tmp_path, recognise, group_events=3, pipeline=pipeline)
     assert follower.take_lock()
-    assert drain_all(follower) == [3, 3, 1, 0]
+    assert asyncio.run(follower.drain_once()) == drains[0]
+    assert (unrecognised_bytes(tmp_path) == 0) == (drains[0] == 7)
+    assert drain_all(follower) == drains[1:]
     assert [len(c) for c in recognise.calls] == [3, 3, 1]
+    assert recognise.recognised == Counter({f"e{n}": 1 for n in range(7)})
+    follower.close()
+    assert unrecognised_bytes(tmp_path) == 0
+    assert set(levels_read(tmp_path).values()) == {"network_line"}
+
+
+def test_a_failure_mid_pipeline_keeps_the_groups_before_it_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    store(tmp_path, [ev(n) for n in range(7)])
+    recognise = Recogniser()
+    follower = RecognitionFollower(tmp_path, recognise, group_events=3, pipeline=4)
+    assert follower.take_lock()
+    real = recognise.__call__
+    calls = 0
+
+    def second_group_unavailable(events: Sequence[Event]) -> list[Recognition]:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise Unavailable("identity store down")
+        return real(events)
+
+    follower._recognise = second_group_unavailable
+    with pytest.raises(Unavailable):
+        asyncio.run(follower.drain_once())
+    follower._recognise = recognise
+    assert sum(drain_all(follower)) == 4  # the first group stays answered, once
     assert recognise.recognised == Counter({f"e{n}": 1 for n in range(7)})
     follower.close()
     assert unrecognised_bytes(tmp_path) == 0
@@ -264,7 +299,7 @@ def test_records_larger_than_and_straddling_the_read_chunk_are_read(tmp_path: Pa
     (segment,) = tmp_path.glob("*.seg")
     assert segment.stat().st_size > 3 * chunk
     recognise = Recogniser()
-    follower = RecognitionFollower(tmp_path, recognise, group_events=2)
+    follower = RecognitionFollower(tmp_path, recognise, group_events=2, pipeline=1)
     assert follower.take_lock()
     assert drain_all(follower) == [2, 2, 2, 1, 0]
     follower.close()
@@ -301,7 +336,8 @@ def test_the_real_chunk_size_with_many_events(tmp_path: Path) -> None:
     recognise = Recogniser()
     follower = RecognitionFollower(tmp_path, recognise, group_events=6_000)
     assert follower.take_lock()
-    assert drain_all(follower) == [6_000, 6_000, 6_000, 2_000, 0]
+    assert drain_all(follower) == [20_000, 0]  # one drain: four pipelined groups
+    assert [len(c) for c in recognise.calls] == [6_000, 6_000, 6_000, 2_000]
     follower.close()
     assert recognise.recognised == Counter({e.event_id: 1 for e in events})
     assert unrecognised_bytes(tmp_path) == 0

@@ -166,10 +166,12 @@ class RecognitionFollower:
         group_events: int = 500,
         fsync: FsyncPolicy = "always",
         dedupe_window_s: float = 3600,
+        pipeline: int = 4,
     ) -> None:
         self._dir = directory
         self._recognise = recognise
         self._group = group_events
+        self._pipeline = pipeline
         # Its writer holds the answers (and never events: no dedupe keys to load).
         self._log = SegmentEventLog(directory, fsync=fsync, dedupe_window_s=0)
         self._checkpoint = Checkpoint(directory / CHECKPOINT, sync=False)
@@ -219,55 +221,75 @@ class RecognitionFollower:
     # ------------------------------------------------------------ following
 
     async def drain_once(self) -> int:
-        """Recognise the events stored so far and not yet answered, up to `group_events`
-        of them in one group across every writer's segments; return how many.
+        """Recognise the events stored so far and not yet answered, in groups of up to
+        `group_events` across every writer's segments, at most `pipeline` groups; return
+        how many. Each group's records sync while the next is recognised; all are durable
+        and the checkpoint saved when this returns.
 
         Raises Unavailable when the recognition stores are (the checkpoint stays put)."""
         if not self._dir.is_dir():
             return 0
         segments = self._log.segments()
         self._checkpoint.keep_only(segments)
+        offsets = dict(self._checkpoint.offsets)
+        done, upto = 0, 0
+        with copying(self._dir):
+            try:
+                for _ in range(self._pipeline):
+                    group, taken = self._next_group(segments, offsets)
+                    if not group:
+                        break
+                    answers = self._recognise_each_once(group)
+                    upto = self._log.queue_recognitions(list(zip(group, answers, strict=True)))
+                    self._seen.add_all(taken)
+                    self.recognised += len(group)
+                    self.levels.update(a.level.value for a in answers)
+                    done += len(group)
+                    if len(group) < self._group:
+                        break
+                    await asyncio.sleep(0)  # the flush writes, its sync starts
+            finally:
+                if upto:  # what was recognised is recorded and checkpointed, even on failure
+                    written, size = await self._log.durable(upto)
+                    offsets[written.name] = size  # our own records: nothing to follow there
+        if offsets != self._checkpoint.offsets:
+            self._checkpoint.offsets = offsets
+            self._checkpoint.save()
+        return done
+
+    def _next_group(
+        self, segments: Sequence[Path], offsets: dict[str, int]
+    ) -> tuple[list[Event], set[Key]]:
+        """The next group of events not answered yet, reading on from `offsets` (moved past
+        what was read)."""
         group: list[Event] = []
         taken: set[Key] = set()
-        moved: dict[str, int] = {}
-        with copying(self._dir):
-            for n, segment in enumerate(segments):
-                start = self._checkpoint.offsets.get(segment.name, 0)
-                # Events answered already (a lost checkpoint, retries) fill no group: read
-                # on, so a drain that returns 0 means the log is handled to its end.
-                while len(group) < self._group:
-                    limit = self._group - len(group)
-                    read = self._log.follow(segment, start, limit)
-                    self._seen.add_all(read.recognised)
-                    for end in read.damaged:
-                        self.damaged += 1
-                        log.warning("record_undecodable segment=%s end_byte=%d", segment.name, end)
-                    for event in read.events:  # a retry two workers both stored: once
-                        key = event.key
-                        if key not in self._seen and key not in taken:
-                            taken.add(key)
-                            group.append(event)
-                    if read.end != start:
-                        moved[segment.name] = start = read.end
-                    if len(read.events) < limit:  # read to the end of the segment
-                        if _superseded(segments, n) and start < segment.stat().st_size:
-                            # A torn tail a crashed writer left: nobody appends there again.
-                            moved[segment.name] = segment.stat().st_size
-                        break
-                if len(group) >= self._group:
+        for n, segment in enumerate(segments):
+            start = offsets.get(segment.name, 0)
+            # Events answered already (a lost checkpoint, retries) fill no group: read
+            # on, so a drain that returns 0 means the log is handled to its end.
+            while len(group) < self._group:
+                limit = self._group - len(group)
+                read = self._log.follow(segment, start, limit)
+                self._seen.add_all(read.recognised)
+                for end in read.damaged:
+                    self.damaged += 1
+                    log.warning("record_undecodable segment=%s end_byte=%d", segment.name, end)
+                for event in read.events:  # a retry two workers both stored: once
+                    key = event.key
+                    if key not in self._seen and key not in taken:
+                        taken.add(key)
+                        group.append(event)
+                if read.end != start:
+                    offsets[segment.name] = start = read.end
+                if len(read.events) < limit:  # read to the end of the segment
+                    if _superseded(segments, n) and start < segment.stat().st_size:
+                        # A torn tail a crashed writer left: nobody appends there again.
+                        offsets[segment.name] = segment.stat().st_size
                     break
-            if group:
-                answers = self._recognise_each_once(group)
-                recognised = list(zip(group, answers, strict=True))
-                written, size = await self._log.commit_recognitions(recognised)
-                self._seen.add_all(taken)
-                moved[written.name] = size  # our own records: nothing to follow there
-                self.recognised += len(group)
-                self.levels.update(a.level.value for a in answers)
-        if moved:
-            self._checkpoint.offsets.update(moved)
-            self._checkpoint.save()
-        return len(group)
+            if len(group) >= self._group:
+                break
+        return group, taken
 
     def _recognise_each_once(self, group: list[Event]) -> list[Recognition]:
         """The group's answers; if recognising it fails for a reason other than the stores

@@ -792,15 +792,17 @@ class SegmentEventLog:
         items = [_Recognised(e.source, e.event_id, r) for e, r in recognised]
         self._get_writer().recognised(items)
 
-    async def commit_recognitions(
-        self, recognised: Sequence[tuple[Event, Recognition]]
-    ) -> tuple[Path, int]:
-        """Record recognitions and return once they are durable (fsync policy), with the
-        segment they went to and its size after them (the recognition follower's own
-        checkpoint)."""
-        writer = self._get_writer()
+    def queue_recognitions(self, recognised: Sequence[tuple[Event, Recognition]]) -> int:
+        """Record recognitions without waiting: the number to pass to `durable` (the
+        recognition follower recognises its next group while this one syncs)."""
         items = [_Recognised(e.source, e.event_id, r) for e, r in recognised]
-        await writer.durable(writer.recognised(items))
+        return self._get_writer().recognised(items)
+
+    async def durable(self, upto: int) -> tuple[Path, int]:
+        """Return once what `queue_recognitions` numbered `upto` is durable (fsync policy),
+        with the segment written to and its size (the follower's own checkpoint)."""
+        writer = self._get_writer()
+        await writer.durable(upto)
         return writer.written
 
     def read(self) -> Iterator[StoredEvent]:
