@@ -32,6 +32,7 @@ import base64
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -42,7 +43,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -145,16 +146,26 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def worker_cpu_s(proc: subprocess.Popen[bytes]) -> float:
-    """CPU seconds used so far by the server's children: granian workers and, in follower
-    mode, the recognition follower."""
+def server_cpu_s(proc: subprocess.Popen[bytes]) -> tuple[float, float]:
+    """CPU seconds used so far by the server's children: (granian workers, the recognition
+    follower in follower mode)."""
     tasks = Path(f"/proc/{proc.pid}/task").iterdir()  # the follower's parent is a thread
     children = [pid for t in tasks for pid in (t / "children").read_text().split()]
-    total = 0.0
+    workers = follower = 0.0
     for pid in children:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        if b"recognise" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            follower += cpu
+        else:
+            workers += cpu
+    return workers, follower
+
+
+def wrk_cpu_s() -> float:
+    """CPU seconds of this process's finished children: the wrk runs."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def wrk(
@@ -188,6 +199,17 @@ def drained_s(events_dir: Path | None) -> float:
     return time.monotonic() - started
 
 
+class Measured(NamedTuple):
+    """One wrk run: requests/s; CPU seconds per request of the server (workers and
+    follower), of the follower alone and of wrk; seconds the follower needed afterwards."""
+
+    rps: float
+    cpu: float
+    follower_cpu: float
+    wrk_cpu: float
+    drain_s: float
+
+
 def measure(
     proc: subprocess.Popen[bytes],
     url: str,
@@ -197,15 +219,36 @@ def measure(
     batch: int,
     visits: int = 1,
     events_dir: Path | None = None,
-) -> tuple[float, float, float]:
-    """(requests/s, server CPU seconds per request, drain seconds) of one wrk run. With a
-    recognition follower (`events_dir`), the rate counts the wait until every stored event
-    is recognised and the CPU includes the follower's: sustained, not just acknowledged."""
-    cpu0 = worker_cpu_s(proc)
+) -> Measured:
+    """One wrk run. With a recognition follower (`events_dir`), the rate counts the wait
+    until every stored event is recognised and the CPU includes the follower's: sustained,
+    not just acknowledged."""
+    (workers0, follower0), wrk0 = server_cpu_s(proc), wrk_cpu_s()
     rps = wrk(url, script, path, run, batch, visits)
+    wrk1 = wrk_cpu_s()
     drain = drained_s(events_dir)
-    requests = rps * DURATION_S
-    return requests / (DURATION_S + drain), (worker_cpu_s(proc) - cpu0) / requests, drain
+    workers1, follower1 = server_cpu_s(proc)
+    n = rps * DURATION_S
+    return Measured(
+        n / (DURATION_S + drain),
+        (workers1 - workers0 + follower1 - follower0) / n,
+        (follower1 - follower0) / n,
+        (wrk1 - wrk0) / n,
+        drain,
+    )
+
+
+def median(runs: list[Measured]) -> Measured:
+    return Measured(*(statistics.median(x) for x in zip(*runs, strict=True)))
+
+
+def fmt_split(m: Measured, per: int) -> str:
+    """Workers / follower / wrk CPU per event of a run."""
+    workers = (m.cpu - m.follower_cpu) / per * 1e6
+    return (
+        f"workers {workers:.1f} + follower {m.follower_cpu / per * 1e6:.1f} us "
+        f"(wrk {m.wrk_cpu / per * 1e6:.1f})"
+    )
 
 
 def main() -> None:
@@ -234,7 +277,7 @@ def main() -> None:
             env, HERE, netcx_port,
         )  # fmt: skip
         raw_url, base = f"http://127.0.0.1:{raw_port}", f"http://127.0.0.1:{netcx_port}"
-        runs: dict[str, list[tuple[float, float, float]]] = {
+        runs: dict[str, list[Measured]] = {
             "raw": [],
             "single": [],
             "batch": [],
@@ -268,16 +311,11 @@ def main() -> None:
     stored = float(
         re.search(r'^netcx_collect_events_total\{source="segment"\} ([\d.e+]+)$', metrics, re.M)[1]  # type: ignore[index]
     )
-    raw_rps, raw_cpu, _ = (statistics.median(x) for x in zip(*runs["raw"], strict=True))
-    single_rps, single_cpu, single_drain = (
-        statistics.median(x) for x in zip(*runs["single"], strict=True)
-    )
-    batch_rps, batch_cpu, batch_drain = (
-        statistics.median(x) for x in zip(*runs["batch"], strict=True)
-    )
-    browser_rps, browser_cpu, browser_drain = (
-        statistics.median(x) for x in zip(*runs["browser"], strict=True)
-    )
+    raw, single, batch, browser = (median(runs[k]) for k in ("raw", "single", "batch", "browser"))
+    raw_rps, raw_cpu = raw.rps, raw.cpu
+    single_rps, single_cpu, single_drain = single.rps, single.cpu, single.drain_s
+    batch_rps, batch_cpu, batch_drain = batch.rps, batch.cpu, batch.drain_s
+    browser_rps, browser_cpu, browser_drain = browser.rps, browser.cpu, browser.drain_s
     single_eps, batch_eps = single_rps, batch_rps * BATCH
     ratio = single_rps / raw_rps
     print(
@@ -308,6 +346,11 @@ def main() -> None:
     print(
         f"events durably stored   : {stored:9.0f} by the worker that answered /metrics "
         "(segment log, fsync=always, group commit)"
+    )
+    print(
+        f"CPU per event, by process: single {fmt_split(single, 1)}; batch "
+        f"{fmt_split(batch, BATCH)}; 1-visitor batch {fmt_split(browser, BATCH)}; "
+        f"raw app: wrk {raw.wrk_cpu * 1e6:.1f} us/request"
     )
     if events_dir is not None:
         print(
@@ -343,6 +386,11 @@ def main() -> None:
         "collect.batch_one_visitor_server_cpu_us_per_event": browser_cpu / BATCH * 1e6,
         "collect.load_average_1m": load[0],
         "collect.follower_drain_s_single": single_drain,
+        "collect.single_follower_cpu_us_per_event": single.follower_cpu * 1e6,
+        "collect.batch_follower_cpu_us_per_event": batch.follower_cpu / BATCH * 1e6,
+        "collect.batch_one_visitor_follower_cpu_us_per_event": browser.follower_cpu / BATCH * 1e6,
+        "collect.single_wrk_cpu_us_per_request": single.wrk_cpu * 1e6,
+        "collect.raw_asgi_wrk_cpu_us_per_request": raw.wrk_cpu * 1e6,
         "collect.follower_drain_s_batch": batch_drain,
     }
     if events_dir is None:
