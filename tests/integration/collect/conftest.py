@@ -7,12 +7,15 @@ import os
 import signal
 import subprocess
 import sys
+import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import msgspec
 
 from tests.servers import free_port, stop, wait_until
 
@@ -82,3 +85,19 @@ def events_count(data_dir: Path) -> dict[str, object]:
         text=True,
     )
     return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+def raw_records(events_dir: Path) -> Iterator[dict[str, Any]]:
+    """Every intact record of the segment files, read straight from the format (u32 length,
+    u32 crc32, msgpack) without the adapter's dedupe or merging; fillers skipped."""
+    for seg in sorted(events_dir.glob("*.seg")):
+        data, pos = seg.read_bytes(), 0
+        while pos + 8 <= len(data):
+            length = int.from_bytes(data[pos : pos + 4], "little")
+            crc = int.from_bytes(data[pos + 4 : pos + 8], "little")
+            payload = data[pos + 8 : pos + 8 + length]
+            if len(payload) < length or zlib.crc32(payload) != crc:
+                break
+            pos += 8 + length
+            if payload[:1] != b"\xc1":  # a filler (erased bytes)
+                yield msgspec.msgpack.decode(payload)

@@ -4,38 +4,20 @@ from __future__ import annotations
 
 import threading
 import time
-import zlib
 from pathlib import Path
-from typing import Any
 
 import httpx
-import msgspec
 import pytest
 
-from tests.integration.collect.conftest import WRITE_KEY, collector, events_count
+from tests.integration.collect.conftest import WRITE_KEY, collector, events_count, raw_records
 from tests.servers import free_port
 
 pytestmark = pytest.mark.integration
 
 
 def raw_event_ids(events_dir: Path) -> list[str]:
-    """Event ids of every intact record in the segment files, read straight from the format
-    (u32 length, u32 crc32, msgpack) without the adapter's own dedupe."""
-    ids = []
-    for seg in sorted(events_dir.glob("*.seg")):
-        data = seg.read_bytes()
-        pos = 0
-        while pos + 8 <= len(data):
-            length = int.from_bytes(data[pos : pos + 4], "little")
-            crc = int.from_bytes(data[pos + 4 : pos + 8], "little")
-            payload = data[pos + 8 : pos + 8 + length]
-            if len(payload) < length or zlib.crc32(payload) != crc:
-                break
-            record: dict[str, Any] = msgspec.msgpack.decode(payload)
-            if record["type"] == "e":
-                ids.append(record["event"]["event_id"])
-            pos += 8 + length
-    return ids
+    """Event ids of every intact record in the segment files, without the adapter's dedupe."""
+    return [r["event"]["event_id"] for r in raw_records(events_dir) if r["type"] == "e"]
 
 
 def load(base: str, worker: int, acked: list[str], stop: threading.Event) -> None:

@@ -11,20 +11,18 @@ import signal
 import subprocess
 import sys
 import time
-import zlib
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
-import msgspec
 import pytest
 
 from netcx.adapters.storage.eventlog_follower import RecognitionFollower
 from netcx.adapters.storage.eventlog_segments import SegmentEventLog
 from netcx.domain.events import ClientAddress, ConsentState, Event, Recognition, Source
-from tests.integration.collect.conftest import WRITE_KEY, collector, events_count
+from tests.integration.collect.conftest import WRITE_KEY, collector, events_count, raw_records
 
 pytestmark = pytest.mark.integration
 
@@ -109,23 +107,14 @@ def follower_pids(root: int) -> list[int]:
 
 def recognition_items(events_dir: Path) -> tuple[set[tuple[str, str]], Counter[tuple[str, str]]]:
     """Event keys and how many recognition items each has, read straight from the segment
-    format (u32 length, u32 crc32, msgpack), without the adapter's own merging."""
+    format, without the adapter's own merging."""
     events: set[tuple[str, str]] = set()
     recognitions: Counter[tuple[str, str]] = Counter()
-    for seg in sorted(events_dir.glob("*.seg")):
-        data, pos = seg.read_bytes(), 0
-        while pos + 8 <= len(data):
-            length = int.from_bytes(data[pos : pos + 4], "little")
-            crc = int.from_bytes(data[pos + 4 : pos + 8], "little")
-            payload = data[pos + 8 : pos + 8 + length]
-            if len(payload) < length or zlib.crc32(payload) != crc:
-                break
-            record: dict[str, Any] = msgspec.msgpack.decode(payload)
-            if record["type"] == "e":
-                events.add((record["event"]["source"], record["event"]["event_id"]))
-            else:
-                recognitions.update((source, event_id) for source, event_id, _ in record["items"])
-            pos += 8 + length
+    for record in raw_records(events_dir):
+        if record["type"] == "e":
+            events.add((record["event"]["source"], record["event"]["event_id"]))
+        else:
+            recognitions.update((source, event_id) for source, event_id, _ in record["items"])
     return events, recognitions
 
 

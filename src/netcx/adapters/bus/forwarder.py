@@ -29,7 +29,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from netcx.adapters.storage.eventlog_segments import Checkpoint, SegmentEventLog, copying
+from netcx.adapters.storage.eventlog_segments import (
+    Checkpoint,
+    SegmentEventLog,
+    copying,
+    wait_for_role,
+)
 from netcx.domain.events import Event, Recognition, StoredEvent
 from netcx.domain.pseudonyms import IdKind, Pseudonymizer
 from netcx.errors import Unavailable
@@ -175,13 +180,8 @@ class SegmentForwarder:
     ) -> None:
         """Drain until `stop` is set; an unreachable bus is retried with bounded backoff.
         Waits (until `stop`) while another process is the directory's forwarder."""
-        if not self.take_lock():
-            log.info("forward_waiting reason=another_forwarder_holds_the_lock dir=%s", self._dir)
-        while not self.take_lock():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), lock_retry_s)
-            if stop.is_set():
-                return
+        if not await wait_for_role(self.take_lock, stop, lock_retry_s, "forward", self._dir):
+            return
         delay_s = poll_interval_s
         while not stop.is_set():
             try:

@@ -41,6 +41,7 @@ from netcx.adapters.storage.eventlog_segments import (
     FsyncPolicy,
     SegmentEventLog,
     copying,
+    wait_for_role,
 )
 from netcx.domain.events import Event, Recognition
 from netcx.errors import Unavailable
@@ -320,13 +321,8 @@ class RecognitionFollower:
         once while a backlog lasts), backing off to `idle_interval_s` when none do;
         unavailable stores are retried with bounded backoff. Waits (until `stop`) while
         another process is the follower."""
-        if not self.take_lock():
-            log.info("follow_waiting reason=another_follower_holds_the_lock dir=%s", self._dir)
-        while not self.take_lock():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), lock_retry_s)
-            if stop.is_set():
-                return
+        if not await wait_for_role(self.take_lock, stop, lock_retry_s, "follow", self._dir):
+            return
         delay_s = poll_interval_s
         while not stop.is_set():
             try:

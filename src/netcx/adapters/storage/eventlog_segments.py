@@ -36,6 +36,7 @@ import asyncio
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import re
 import struct
@@ -53,6 +54,8 @@ from netcx.domain.events import Event, Recognition, Source, StoredEvent
 from netcx.errors import InvalidInput, ParseError, Unavailable
 
 FsyncPolicy = Literal["always", "interval", "never"]
+
+_log = logging.getLogger("netcx.collect.eventlog")
 
 _FRAME = struct.Struct("<II")
 _SEGMENT = re.compile(r"^w(\d+)-(\d+)\.seg$")
@@ -308,6 +311,22 @@ class Checkpoint:
     def unread_bytes(self, segments: Sequence[Path]) -> int:
         """Bytes of `segments` past the checkpoint (0: everything is handled)."""
         return sum(max(0, s.stat().st_size - self.offsets.get(s.name, 0)) for s in segments)
+
+
+async def wait_for_role(
+    take: Callable[[], bool], stop: asyncio.Event, retry_s: float, what: str, directory: Path
+) -> bool:
+    """Try `take` (a tailing reader becoming the directory's one forwarder or follower)
+    every `retry_s` until it succeeds (True) or `stop` is set (False)."""
+    if take():
+        return True
+    _log.info("%s_waiting reason=another_process_holds_the_lock dir=%s", what, directory)
+    while not take():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), retry_s)
+        if stop.is_set():
+            return False
+    return True
 
 
 class _Overwrite(msgspec.Struct, array_like=True):
