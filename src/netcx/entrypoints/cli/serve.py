@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -140,10 +141,18 @@ def _start_forwarder() -> Callable[[], None] | None:
     return stop_it
 
 
+def restart_delay_s(previous_s: float, lived_s: float) -> float:
+    """How long to wait before restarting a follower that exited after `lived_s`: one that
+    keeps failing at start (a bad setting, a damaged store) is retried less and less often,
+    up to every 30 s; one that ran for a minute is restarted after 1 s."""
+    return 1.0 if lived_s > 60 else min(previous_s * 2, 30.0)
+
+
 def _start_follower(data: Path) -> Callable[[], None] | None:
     """With collect.recognition=follower, the recognition follower runs as its own process
     (`netcx events recognise`: its own interpreter, so it never shares a GIL with the HTTP
-    workers), restarted a second after an unexpected exit. Returns a function that stops
+    workers), restarted after an unexpected exit (1 s, doubling up to 30 s while it keeps
+    failing at start). Returns a function that stops
     it (SIGTERM: it finishes its group, then exits)."""
     from netcx.config import load_settings
 
@@ -163,12 +172,18 @@ def _start_follower(data: Path) -> Callable[[], None] | None:
             return proc
 
     def supervise(proc: subprocess.Popen[bytes] | None) -> None:
+        delay_s = 0.5
         while proc is not None:
+            started = time.monotonic()
             code = proc.wait()
             if stopping.is_set():
                 return
-            typer.echo(f"warning: recognition follower exited ({code}); restarting", err=True)
-            stopping.wait(1.0)
+            delay_s = restart_delay_s(delay_s, time.monotonic() - started)
+            typer.echo(
+                f"warning: recognition follower exited ({code}); restarting in {delay_s:.0f} s",
+                err=True,
+            )
+            stopping.wait(delay_s)
             proc = start()
 
     # The first one starts here, before granian forks its workers: a Popen in a thread
