@@ -33,6 +33,7 @@ from netcx.adapters.storage.eventlog_segments import (
     Checkpoint,
     SegmentEventLog,
     copying,
+    unread_bytes,
     wait_for_role,
 )
 from netcx.domain.events import Event, Recognition, StoredEvent
@@ -73,9 +74,7 @@ def partition_key(event: Event, recognition: Recognition | None, p: Pseudonymize
 
 def unforwarded_bytes(directory: Path) -> int:
     """Bytes of the local log past the forwarder's checkpoint (0: the bus has everything)."""
-    if not directory.is_dir():
-        return 0
-    return Checkpoint(directory / CHECKPOINT).unread_bytes(SegmentEventLog(directory).segments())
+    return unread_bytes(directory, CHECKPOINT)
 
 
 class SegmentForwarder:

@@ -33,14 +33,16 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from netcx.adapters.storage.eventlog_segments import (
     Checkpoint,
     FsyncPolicy,
+    RecentKeys,
     SegmentEventLog,
     copying,
+    unread_bytes,
     wait_for_role,
 )
 from netcx.domain.events import Event, Recognition
@@ -57,9 +59,7 @@ Key = tuple[str, str]
 
 def unrecognised_bytes(directory: Path) -> int:
     """Bytes of the log the follower has not handled yet (0: every event is recognised)."""
-    if not directory.is_dir():
-        return 0
-    return Checkpoint(directory / CHECKPOINT).unread_bytes(SegmentEventLog(directory).segments())
+    return unread_bytes(directory, CHECKPOINT)
 
 
 def follower_running(directory: Path) -> bool:
@@ -94,19 +94,13 @@ class FollowerPacing:
         self._check_s = check_s
         self._lag = 0
         self._checked_at = -1.0
-        self._log = SegmentEventLog(directory)  # read only: never takes a writer slot
         self._warned_at = -1.0
 
     def lag_bytes(self) -> int:
         now = time.monotonic()
         if now - self._checked_at >= self._check_s:
             self._checked_at = now
-            running = follower_running(self._dir)
-            self._lag = (
-                Checkpoint(self._dir / CHECKPOINT).unread_bytes(self._log.segments())
-                if running
-                else 0
-            )
+            self._lag = unrecognised_bytes(self._dir) if follower_running(self._dir) else 0
         return self._lag
 
     async def admit(self) -> float:
@@ -126,27 +120,6 @@ class FollowerPacing:
                 self._max_wait_s,
             )
         return time.monotonic() - started
-
-
-class _RecentKeys:
-    """Event keys handled within the last `window_s` (two generations of half a window)."""
-
-    def __init__(self, window_s: float) -> None:
-        self._half_s = window_s / 2
-        self._now: set[Key] = set()
-        self._before: set[Key] = set()
-        self._ends = time.monotonic() + self._half_s
-
-    def __contains__(self, key: Key) -> bool:
-        return key in self._now or key in self._before
-
-    def add_all(self, keys: Iterable[Key]) -> None:
-        now = time.monotonic()
-        if now > self._ends:
-            recent = now <= self._ends + self._half_s
-            self._before, self._now = (self._now if recent else set()), set()
-            self._ends = now + self._half_s
-        self._now.update(keys)
 
 
 def _superseded(segments: Sequence[Path], n: int) -> bool:
@@ -176,7 +149,7 @@ class RecognitionFollower:
         # Its writer holds the answers (and never events: no dedupe keys to load).
         self._log = SegmentEventLog(directory, fsync=fsync, dedupe_window_s=0)
         self._checkpoint = Checkpoint(directory / CHECKPOINT, sync=False)
-        self._seen = _RecentKeys(dedupe_window_s)
+        self._seen = RecentKeys(dedupe_window_s)
         self._dedupe_window_s = dedupe_window_s
         self._lock_fd: int | None = None
         self.recognised = 0

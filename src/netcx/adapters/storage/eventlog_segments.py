@@ -43,7 +43,7 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -313,6 +313,42 @@ class Checkpoint:
         return sum(max(0, s.stat().st_size - self.offsets.get(s.name, 0)) for s in segments)
 
 
+class RecentKeys:
+    """Keys seen within about `window_s`, in two generations of half a window each: a key
+    is remembered for between half and a whole window, and memory stays bounded by one
+    window of traffic. The writers' dedupe and the recognition follower's once-each rule."""
+
+    def __init__(self, window_s: float, keys: set[Key] | None = None) -> None:
+        self._half_s = window_s / 2
+        self._now: set[Key] = set() if keys is None else keys
+        self._before: set[Key] = set()
+        self._ends = time.monotonic() + self._half_s
+
+    def expire(self) -> None:
+        """Start a new generation once the current one is half a window old."""
+        now = time.monotonic()
+        if now > self._ends:
+            # After a quiet spell longer than a whole window, both generations have expired.
+            recent = now <= self._ends + self._half_s
+            self._before, self._now = (self._now if recent else set()), set()
+            self._ends = now + self._half_s
+
+    def __contains__(self, key: Key) -> bool:
+        return key in self._now or key in self._before
+
+    def add_all(self, keys: Iterable[Key]) -> None:
+        self.expire()
+        self._now.update(keys)
+
+
+def unread_bytes(directory: Path, checkpoint: str) -> int:
+    """Bytes of the log in `directory` past a tailing reader's checkpoint file (0: it has
+    handled everything, or there is no log yet)."""
+    if not directory.is_dir():
+        return 0
+    return Checkpoint(directory / checkpoint).unread_bytes(SegmentEventLog(directory).segments())
+
+
 async def wait_for_role(
     take: Callable[[], bool], stop: asyncio.Event, retry_s: float, what: str, directory: Path
 ) -> bool:
@@ -502,15 +538,12 @@ class _Writer:
         self._buffered = 0  # bytes in _buffer
         self._segment_bytes = segment_bytes
         self._slot, self._lock_fd = self._take_slot()
-        # Dedupe keys in two generations of half a window each: a key is remembered for
-        # between half and a whole window, and memory stays bounded by the traffic of one
-        # window. (Readers deduplicate too, so an older retry is stored, never shown twice.)
-        self._half_window_s = dedupe_window_s / 2
-        # (0: a writer of recognitions only, like the follower's: no event keys to load)
+        # Dedupe keys (readers deduplicate too, so an older retry is stored, never shown
+        # twice); window 0: a writer of recognitions only, like the follower's, loads none.
         since_s = time.time() - dedupe_window_s
-        self._seen = _stored_keys(directory, since_s) if dedupe_window_s else set()
-        self._seen_before: set[Key] = set()
-        self._generation_end = time.monotonic() + self._half_window_s
+        self._seen = RecentKeys(
+            dedupe_window_s, _stored_keys(directory, since_s) if dedupe_window_s else None
+        )
         self._seq = max(
             (
                 int(m.group(2))
@@ -563,24 +596,19 @@ class _Writer:
         returns the flags and the flush number to await before acknowledging."""
         if self._failure is not None:
             raise self._failure
-        now = time.monotonic()
-        if now > self._generation_end:
-            # After a quiet spell longer than a whole window, both generations have expired.
-            recent = now <= self._generation_end + self._half_window_s
-            self._seen_before, self._seen = (self._seen if recent else set()), set()
-            self._generation_end = now + self._half_window_s
+        seen = self._seen
+        seen.expire()
         flags: list[bool] = []
         batch: set[Key] = set()
-        seen, before = self._seen, self._seen_before
         for key, frame in frames:
-            if key in seen or key in before or key in batch:
+            if key in seen or key in batch:
                 flags.append(False)
                 continue
             batch.add(key)
             self._buffer.append(frame)
             self._buffered += len(frame)
             flags.append(True)
-        self._seen |= batch
+        seen.add_all(batch)
         if batch:
             self._schedule_flush()
         # A retried event may still be waiting for its first flush or sync: wait for those.
@@ -805,15 +833,13 @@ class SegmentEventLog:
         return flags
 
     async def record_recognitions(self, recognised: Sequence[tuple[Event, Recognition]]) -> None:
-        if not recognised:
-            return
-        # A Source is a str: encoded as its value, like the key's source.
-        items = [_Recognised(e.source, e.event_id, r) for e, r in recognised]
-        self._get_writer().recognised(items)
+        if recognised:
+            self.queue_recognitions(recognised)
 
     def queue_recognitions(self, recognised: Sequence[tuple[Event, Recognition]]) -> int:
         """Record recognitions without waiting: the number to pass to `durable` (the
         recognition follower recognises its next group while this one syncs)."""
+        # A Source is a str: encoded as its value, like the key's source.
         items = [_Recognised(e.source, e.event_id, r) for e, r in recognised]
         return self._get_writer().recognised(items)
 
