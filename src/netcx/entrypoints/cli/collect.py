@@ -18,7 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector as PromCollector
 
 from netcx.bootstrap import build_event_log
-from netcx.config import load_settings
+from netcx.config import Settings, load_settings
 from netcx.domain.events import StoredEvent
 from netcx.entrypoints.cli import stop_on_signals
 from netcx.entrypoints.gc_policy import tune_gc
@@ -32,12 +32,17 @@ if TYPE_CHECKING:
 DataOption = Annotated[Path, typer.Option(help="Data directory of `netcx serve`.")]
 
 
-def _open(data: Path) -> EventLog:
+def _settings_for(data: Path) -> Settings:
+    """Settings for the existing data directory `data` (NotFound names it otherwise)."""
     if not data.is_dir():
         raise NotFound(f"--data {data}: no such directory")
     settings = load_settings()
     settings.storage.data_dir = data
-    return build_event_log(settings)
+    return settings
+
+
+def _open(data: Path) -> EventLog:
+    return build_event_log(_settings_for(data))
 
 
 def _address_kind(item: StoredEvent) -> str:
@@ -156,10 +161,7 @@ def register(app: typer.Typer) -> None:
         starts it; run it yourself to catch up (--once) or beside a serve that does not."""
         from netcx.bootstrap import build_recognition_follower
 
-        if not data.is_dir():
-            raise NotFound(f"--data {data}: no such directory")
-        settings = load_settings()
-        settings.storage.data_dir = data
+        settings = _settings_for(data)
         if settings.collect.event_log != "segments":
             raise ConfigError("netcx events recognise follows the segment log (collect.event_log)")
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
