@@ -312,12 +312,7 @@ def main() -> None:
         re.search(r'^netcx_collect_events_total\{source="segment"\} ([\d.e+]+)$', metrics, re.M)[1]  # type: ignore[index]
     )
     raw, single, batch, browser = (median(runs[k]) for k in ("raw", "single", "batch", "browser"))
-    raw_rps, raw_cpu = raw.rps, raw.cpu
-    single_rps, single_cpu, single_drain = single.rps, single.cpu, single.drain_s
-    batch_rps, batch_cpu, batch_drain = batch.rps, batch.cpu, batch.drain_s
-    browser_rps, browser_cpu, browser_drain = browser.rps, browser.cpu, browser.drain_s
-    single_eps, batch_eps = single_rps, batch_rps * BATCH
-    ratio = single_rps / raw_rps
+    ratio = single.rps / raw.rps
     print(
         f"median of {ROUNDS} interleaved {DURATION_S}s rounds, wrk -t2 -c64, "
         f"{os.cpu_count()} CPUs, {WORKERS} granian worker(s) per server, "
@@ -329,19 +324,19 @@ def main() -> None:
             "follower had recognised every one; CPU includes the follower's)"
         )
     print(
-        f"raw ASGI 204 app        : {raw_rps:9.0f} requests/s  {raw_cpu * 1e6:6.0f} us CPU/request"
+        f"raw ASGI 204 app        : {raw.rps:9.0f} requests/s  {raw.cpu * 1e6:6.0f} us CPU/request"
     )
     print(
-        f"collector single events : {single_eps:9.0f} events/s    {single_cpu * 1e6:6.0f} us CPU/ev"
-        f"  ({ratio:.2f}x raw ASGI; {raw_cpu / single_cpu:.2f}x by CPU)"
+        f"collector single events : {single.rps:9.0f} events/s    {single.cpu * 1e6:6.0f} us CPU/ev"
+        f"  ({ratio:.2f}x raw ASGI; {raw.cpu / single.cpu:.2f}x by CPU)"
     )
     print(
-        f"batched, {MIXED_VISITS} visitors/{BATCH}: {batch_eps:9.0f} events/s    "
-        f"{batch_cpu / BATCH * 1e6:6.0f} us CPU/ev  ({batch_rps:.0f} requests/s)"
+        f"batched, {MIXED_VISITS} visitors/{BATCH}: {batch.rps * BATCH:9.0f} events/s    "
+        f"{batch.cpu / BATCH * 1e6:6.0f} us CPU/ev  ({batch.rps:.0f} requests/s)"
     )
     print(
-        f"batched, 1 visitor/{BATCH} : {browser_rps * BATCH:9.0f} events/s    "
-        f"{browser_cpu / BATCH * 1e6:6.0f} us CPU/ev  ({browser_rps:.0f} requests/s)"
+        f"batched, 1 visitor/{BATCH} : {browser.rps * BATCH:9.0f} events/s    "
+        f"{browser.cpu / BATCH * 1e6:6.0f} us CPU/ev  ({browser.rps:.0f} requests/s)"
     )
     print(
         f"events durably stored   : {stored:9.0f} by the worker that answered /metrics "
@@ -354,8 +349,8 @@ def main() -> None:
     )
     if events_dir is not None:
         print(
-            f"follower caught up      : {single_drain:.2f} / {batch_drain:.2f} / "
-            f"{browser_drain:.2f} s after the load stopped (single / batch / 1-visitor batch)"
+            f"follower caught up      : {single.drain_s:.2f} / {batch.drain_s:.2f} / "
+            f"{browser.drain_s:.2f} s after the load stopped (single / batch / 1-visitor batch)"
         )
     else:
         levels = dict(
@@ -375,27 +370,27 @@ def main() -> None:
     # mode's figures are kept beside it under `collect.inline.*`.
     prefix = "collect." if RECOGNITION == "follower" else "collect.inline."
     numbers = {
-        "collect.single_events_per_s": single_eps,
-        "collect.batch_events_per_s": batch_eps,
-        "collect.single_vs_raw_asgi": ratio,
-        "collect.single_vs_raw_asgi_by_cpu": raw_cpu / single_cpu,
-        "collect.raw_asgi_requests_per_s": raw_rps,
-        "collect.single_server_cpu_us_per_event": single_cpu * 1e6,
-        "collect.batch_server_cpu_us_per_event": batch_cpu / BATCH * 1e6,
-        "collect.batch_one_visitor_events_per_s": browser_rps * BATCH,
-        "collect.batch_one_visitor_server_cpu_us_per_event": browser_cpu / BATCH * 1e6,
-        "collect.load_average_1m": load[0],
-        "collect.follower_drain_s_single": single_drain,
-        "collect.single_follower_cpu_us_per_event": single.follower_cpu * 1e6,
-        "collect.batch_follower_cpu_us_per_event": batch.follower_cpu / BATCH * 1e6,
-        "collect.batch_one_visitor_follower_cpu_us_per_event": browser.follower_cpu / BATCH * 1e6,
-        "collect.single_wrk_cpu_us_per_request": single.wrk_cpu * 1e6,
-        "collect.raw_asgi_wrk_cpu_us_per_request": raw.wrk_cpu * 1e6,
-        "collect.follower_drain_s_batch": batch_drain,
+        "single_events_per_s": single.rps,
+        "batch_events_per_s": batch.rps * BATCH,
+        "single_vs_raw_asgi": ratio,
+        "single_vs_raw_asgi_by_cpu": raw.cpu / single.cpu,
+        "raw_asgi_requests_per_s": raw.rps,
+        "single_server_cpu_us_per_event": single.cpu * 1e6,
+        "batch_server_cpu_us_per_event": batch.cpu / BATCH * 1e6,
+        "batch_one_visitor_events_per_s": browser.rps * BATCH,
+        "batch_one_visitor_server_cpu_us_per_event": browser.cpu / BATCH * 1e6,
+        "load_average_1m": load[0],
+        "follower_drain_s_single": single.drain_s,
+        "single_follower_cpu_us_per_event": single.follower_cpu * 1e6,
+        "batch_follower_cpu_us_per_event": batch.follower_cpu / BATCH * 1e6,
+        "batch_one_visitor_follower_cpu_us_per_event": browser.follower_cpu / BATCH * 1e6,
+        "single_wrk_cpu_us_per_request": single.wrk_cpu * 1e6,
+        "raw_asgi_wrk_cpu_us_per_request": raw.wrk_cpu * 1e6,
+        "follower_drain_s_batch": batch.drain_s,
     }
     if events_dir is None:
         numbers = {k: v for k, v in numbers.items() if "follower" not in k}
-    record({prefix + k.removeprefix("collect."): v for k, v in numbers.items()})
+    record({prefix + k: v for k, v in numbers.items()})
 
 
 PAGES = ["tariffs", "tariffs/compare", "contract/cancel", "help/roaming", "shop/phones",

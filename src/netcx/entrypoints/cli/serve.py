@@ -152,8 +152,8 @@ def _start_follower(data: Path) -> Callable[[], None] | None:
     """With collect.recognition=follower, the recognition follower runs as its own process
     (`netcx events recognise`: its own interpreter, so it never shares a GIL with the HTTP
     workers), restarted after an unexpected exit (1 s, doubling up to 30 s while it keeps
-    failing at start). Returns a function that stops
-    it (SIGTERM: it finishes its group, then exits)."""
+    failing at start). Returns a function that stops it (SIGTERM: it finishes its group,
+    then exits)."""
     from netcx.config import load_settings
 
     if load_settings().collect.recognition != "follower":
