@@ -266,6 +266,34 @@ def test_states_are_stored_compressed_and_plain_msgpack_states_still_decode() ->
     assert decode_state(plain) == state
 
 
+def test_incremental_encoding_writes_the_bytes_of_encoding_the_whole_state() -> None:
+    """`DecodedStates.encode` reuses the msgpack of intents whose score object is unchanged;
+    whatever a sequence of changes does (new intents, changed ones, an equal but rebuilt
+    score, a dropped intent, the bus ledger), its bytes are those of `encode_state`."""
+    import msgspec
+
+    from netcx.adapters.storage.intent_state_codec import (
+        DecodedStates,
+        decode_state,
+        encode_state,
+    )
+
+    states = DecodedStates()
+    state: SubjectState | None = None
+    for i in range(30):
+        state = _signal(state, ["roaming", "fibre_availability", "churn_research"][i % 3], i)
+        if i == 10:  # an equal score rebuilt as another object, and the bus ledger
+            rebuilt = msgspec.structs.replace(state.intents["roaming"], score=9.5)
+            state = SubjectState({**state.intents, "roaming": rebuilt}, applied=("k1", "k2"))
+        if i == 20:  # an intent forgotten
+            state = SubjectState({k: v for k, v in state.intents.items() if k != "roaming"})
+        blob = states.encode("ln_1", state)
+        assert blob == encode_state(state), i
+        assert decode_state(blob) == state
+        assert states.decode("ln_1", blob) is state
+    assert states.encode("ln_1", SubjectState()) == encode_state(SubjectState())
+
+
 def test_a_cached_decoded_state_is_not_used_once_another_worker_rewrote_it(
     tmp_path: Path,
 ) -> None:
