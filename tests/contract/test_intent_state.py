@@ -267,9 +267,10 @@ def test_states_are_stored_compressed_and_plain_msgpack_states_still_decode() ->
 
 
 def test_incremental_encoding_writes_the_bytes_of_encoding_the_whole_state() -> None:
-    """`DecodedStates.encode` reuses the msgpack of intents whose score object is unchanged;
-    whatever a sequence of changes does (new intents, changed ones, an equal but rebuilt
-    score, a dropped intent, the bus ledger), its bytes are those of `encode_state`."""
+    """`DecodedStates.encode` reuses the msgpack of intents whose score object is unchanged
+    (or encodes the whole state when most changed); whatever a sequence of changes does
+    (new intents, changed ones, an equal but rebuilt score, all rebuilt, a dropped intent,
+    the bus ledger), its bytes are those of `encode_state`."""
     import msgspec
 
     from netcx.adapters.storage.intent_state_codec import (
@@ -285,12 +286,18 @@ def test_incremental_encoding_writes_the_bytes_of_encoding_the_whole_state() -> 
         if i == 10:  # an equal score rebuilt as another object, and the bus ledger
             rebuilt = msgspec.structs.replace(state.intents["roaming"], score=9.5)
             state = SubjectState({**state.intents, "roaming": rebuilt}, applied=("k1", "k2"))
+        if i == 15:  # every score rebuilt (a batch's worth of changes): encoded whole
+            state = SubjectState({k: msgspec.structs.replace(v) for k, v in state.intents.items()})
         if i == 20:  # an intent forgotten
             state = SubjectState({k: v for k, v in state.intents.items() if k != "roaming"})
         blob = states.encode("ln_1", state)
         assert blob == encode_state(state), i
         assert decode_state(blob) == state
         assert states.decode("ln_1", blob) is state
+        # Another worker reads those bytes and writes the next change from them.
+        other = DecodedStates()
+        step = _signal(other.decode("ln_1", blob), "roaming", 100 + i)
+        assert other.encode("ln_1", step) == encode_state(step), i
     assert states.encode("ln_1", SubjectState()) == encode_state(SubjectState())
 
 
