@@ -23,14 +23,24 @@ _LZ4 = b"\x00"  # msgpack's positive fixint 0: no encoded SubjectState (a map) s
 
 
 def encode_state(state: SubjectState) -> bytes:
-    packed: bytes = lz4.block.compress(_encoder.encode(state))
-    return _LZ4 + packed
+    return _compressed(_encoder.encode(state))
 
 
 def decode_state(blob: bytes) -> SubjectState:
+    return _decoder.decode(_plain(blob))
+
+
+def _compressed(plain: bytes) -> bytes:
+    packed: bytes = lz4.block.compress(plain)
+    return _LZ4 + packed
+
+
+def _plain(blob: bytes) -> bytes:
+    """A stored state's msgpack (the blob itself for states stored uncompressed)."""
     if blob[:1] == _LZ4:
-        return _decoder.decode(lz4.block.decompress(memoryview(blob)[1:]))
-    return _decoder.decode(blob)
+        plain: bytes = lz4.block.decompress(memoryview(blob)[1:])
+        return plain
+    return blob
 
 
 class DecodedStates:
@@ -44,7 +54,8 @@ class DecodedStates:
     intent whose object it encoded or decoded before (the bytes are those of encoding the
     whole state: a 7-intent, 17 KB state is encoded in 2.1 µs instead of 7.0). When most
     intents changed (a visit's batch of events) it encodes the whole state at once, which
-    is cheaper than part by part (7.0 against 10.8 µs). Bounded: the oldest entries go
+    is cheaper than part by part (7.0 against 10.8 µs). It holds each state's msgpack
+    too, so about its uncompressed size per subject. Bounded: the oldest entries go
     first. A store clears it on every delete or erasure (no personal data stays in memory
     past an erasure). Not thread-safe: call it under the store's lock.
     """
@@ -59,7 +70,7 @@ class DecodedStates:
         held = self._held.get(subject)
         if held is not None and held.blob == blob:
             return held.state
-        plain = lz4.block.decompress(memoryview(blob)[1:]) if blob[:1] == _LZ4 else blob
+        plain = _plain(blob)
         state = _decoder.decode(plain)
         self._keep(subject, _Held(blob, state, None, plain))
         return state
@@ -71,8 +82,7 @@ class DecodedStates:
         changed = sum(1 for intent, score in intents.items() if before.get(intent) is not score)
         if changed * 2 > len(intents):
             plain = _encoder.encode(state)
-            compressed: bytes = lz4.block.compress(plain)
-            blob = _LZ4 + compressed
+            blob = _compressed(plain)
             self._keep(subject, _Held(blob, state, None, plain))
             return blob
         known: dict[str, msgspec.Raw] = {}
@@ -90,8 +100,7 @@ class DecodedStates:
             whole["intents"] = parts
         if state.applied:
             whole["applied"] = state.applied
-        packed: bytes = lz4.block.compress(_encoder.encode(whole))
-        blob = _LZ4 + packed
+        blob = _compressed(_encoder.encode(whole))
         self._keep(subject, _Held(blob, state, parts, b""))
         return blob
 
