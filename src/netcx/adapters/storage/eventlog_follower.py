@@ -192,6 +192,10 @@ class RecognitionFollower:
         self._checkpoint.close()
         self.release_lock()
 
+    def lag_bytes(self) -> int:
+        """Bytes of this follower's log not recognised yet."""
+        return unrecognised_bytes(self._dir)
+
     # ------------------------------------------------------------ following
 
     async def drain_once(self) -> int:

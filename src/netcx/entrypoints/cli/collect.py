@@ -74,13 +74,10 @@ def _line(item: StoredEvent) -> str:
 class _FollowerMetrics(PromCollector):
     """Prometheus view of the recognition follower, read at scrape time."""
 
-    def __init__(self, follower: RecognitionFollower, events_dir: Path) -> None:
+    def __init__(self, follower: RecognitionFollower) -> None:
         self._follower = follower
-        self._dir = events_dir
 
     def collect(self) -> Iterable[CounterMetricFamily | GaugeMetricFamily]:
-        from netcx.adapters.storage.eventlog_follower import unrecognised_bytes
-
         recognised = CounterMetricFamily(
             "netcx_follower_recognised_events",
             "Events the recognition follower recognised, by level",
@@ -97,7 +94,7 @@ class _FollowerMetrics(PromCollector):
         yield GaugeMetricFamily(
             "netcx_follower_lag_bytes",
             "Bytes of the event log not recognised yet",
-            value=unrecognised_bytes(self._dir),
+            value=self._follower.lag_bytes(),
         )
 
 
@@ -170,7 +167,7 @@ def register(app: typer.Typer) -> None:
         port = metrics_port or settings.collect.follower_metrics_port
         if port is not None and not once:
             registry = CollectorRegistry()
-            registry.register(_FollowerMetrics(follower, data / "events"))
+            registry.register(_FollowerMetrics(follower))
             start_http_server(port, addr=settings.collect.follower_metrics_host, registry=registry)
         tune_gc()
 
