@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from netcx.errors import Unavailable
+
+_OPEN_TIMEOUT_S = 10.0
 
 
 class SqliteFile:
@@ -22,17 +25,30 @@ class SqliteFile:
 
     def __init__(self, path: Path, schema: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._con = sqlite3.connect(
-                str(path), isolation_level=None, check_same_thread=False, timeout=10
-            )
-            self._con.execute("PRAGMA journal_mode=WAL")
-            self._con.execute("PRAGMA synchronous=NORMAL")
-            # Deleted rows are zeroed, not left in free space (erasure must remove the bytes).
-            self._con.execute("PRAGMA secure_delete=ON")
-            self._con.executescript(schema)
-        except sqlite3.Error as err:
-            raise Unavailable(f"{path}: cannot open the embedded store: {err}") from err
+        deadline = time.monotonic() + _OPEN_TIMEOUT_S
+        while True:
+            con = None
+            try:
+                con = sqlite3.connect(
+                    str(path), isolation_level=None, check_same_thread=False, timeout=10
+                )
+                con.execute("PRAGMA journal_mode=WAL")
+                con.execute("PRAGMA synchronous=NORMAL")
+                # Deleted rows are zeroed, not left in free space (erasure must remove the
+                # bytes).
+                con.execute("PRAGMA secure_delete=ON")
+                con.executescript(schema)
+                break
+            except sqlite3.Error as err:
+                if con is not None:
+                    con.close()
+                # Processes opening a new file at once (serve's workers) race to switch it to
+                # WAL; the loser gets "locked" at once, without the busy timeout: retry.
+                locked = isinstance(err, sqlite3.OperationalError) and "locked" in str(err)
+                if not locked or time.monotonic() > deadline:
+                    raise Unavailable(f"{path}: cannot open the embedded store: {err}") from err
+                time.sleep(0.05)
+        self._con = con
         self.path = path
         self._lock = threading.Lock()
 
