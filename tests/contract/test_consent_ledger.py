@@ -81,3 +81,42 @@ def test_purge_keeps_the_decision_in_force(ledger: ConsentLedger) -> None:
     assert ledger.purge(100) == 2
     assert ledger.history(A) == [old_revoke, only, recent]
     assert [d.at_ms for d in ledger.history(B)] == [400]
+
+
+def test_embedded_ledger_reads_what_another_process_changed(tmp_path: Path) -> None:
+    """The embedded ledger keeps the histories it read; a decision, an erasure or a purge
+    by another process (another connection to the file) is seen by the next read."""
+    import subprocess
+    import sys
+
+    from netcx.adapters.storage.sqlite_consent import SqliteConsentLedger
+
+    path = tmp_path / "consent.sqlite"
+    follower, worker = SqliteConsentLedger(path), SqliteConsentLedger(path)
+    try:
+        follower.append(decision(A, Purpose.ANALYTICS, True, 1))
+        assert follower.histories([A, B]) == {A: [decision(A, Purpose.ANALYTICS, True, 1)], B: []}
+        follower.append(decision(A, Purpose.MARKETING, True, 2))  # its own write: kept too
+        worker.append(decision(B, Purpose.ANALYTICS, True, 3))
+        worker.append(decision(A, Purpose.ANALYTICS, False, 4))
+        assert follower.histories([A, B]) == {s: worker.history(s) for s in (A, B)}
+        assert not is_granted(follower.histories([A])[A], Purpose.ANALYTICS)
+
+        code = (
+            "import sys; from pathlib import Path; "
+            "from netcx.adapters.storage.sqlite_consent import SqliteConsentLedger; "
+            "from netcx.domain.consent import ConsentDecision, Purpose; "
+            "l = SqliteConsentLedger(Path(sys.argv[1])); "
+            "l.append(ConsentDecision(sys.argv[2], Purpose.ANALYTICS, True, 5, 'api', 'v3')); "
+            "l.close()"
+        )
+        subprocess.run([sys.executable, "-c", code, str(path), B], check=True, timeout=60)
+        assert follower.histories([B])[B][-1] == decision(B, Purpose.ANALYTICS, True, 5)
+
+        worker.erase_subject(A)
+        assert follower.histories([A, B])[A] == []
+        worker.purge(before_ms=10)  # keeps the decision in force per purpose
+        assert follower.histories([B]) == {B: [decision(B, Purpose.ANALYTICS, True, 5)]}
+    finally:
+        follower.close()
+        worker.close()

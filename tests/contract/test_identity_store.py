@@ -96,3 +96,32 @@ def test_purge_uses_the_latest_replacement(store: IdentityStore) -> None:
     store.put_edges([net(V1, H1, 900)])
     assert store.purge(EdgeSource.NETWORK, 500) == 0
     assert len(store.edges_of(H1)) == 1
+
+
+def test_embedded_store_reads_what_another_connection_changed(tmp_path: Path) -> None:
+    """The embedded store keeps the edges `edges_of_many` read and updates them with its
+    own writes; another process's (connection's) write, erasure or purge is seen by the
+    next read."""
+    from netcx.adapters.storage.sqlite_identity import SqliteIdentityStore
+
+    path = tmp_path / "identity.sqlite"
+    follower, worker = SqliteIdentityStore(path), SqliteIdentityStore(path)
+    try:
+        follower.put_edges([net(V1, L1, 1)])
+        assert follower.edges_of_many([V1, V2]) == {V1: [net(V1, L1, 1)], V2: []}
+        follower.put_edges([net(V1, L1, 2), net(V2, L1, 2)])  # its own writes: kept too
+        assert follower.edges_of_many([V1, V2]) == {V1: [net(V1, L1, 2)], V2: [net(V2, L1, 2)]}
+        worker.put_edges([net(V1, L1, 3), Edge(V1, S1, EdgeSource.LOGIN, 1.0, 3, 3)])
+        nodes = [V1, V2, L1]
+        assert follower.edges_of_many(nodes) == {n: worker.edges_of(n) for n in nodes}
+        assert len(follower.edges_of_many([V1])[V1]) == 2
+        worker.erase_node(V2)
+        assert follower.edges_of_many([V2, L1]) == {V2: [], L1: [net(V1, L1, 3)]}
+        worker.purge(EdgeSource.NETWORK, last_seen_before_ms=10)
+        assert follower.edges_of_many([V1, L1]) == {
+            V1: [Edge(V1, S1, EdgeSource.LOGIN, 1.0, 3, 3)],
+            L1: [],
+        }
+    finally:
+        follower.close()
+        worker.close()

@@ -105,6 +105,58 @@ def test_state_is_shared_between_workers(backend: tuple[Opener, bool]) -> None:
         assert b.get_many(["vi_1"])["vi_1"].intents["upgrade"].first_signal_ms == 5
 
 
+def test_handles_taking_turns_build_on_each_others_updates(
+    backend: tuple[Opener, bool],
+) -> None:
+    """Two workers (or a worker and the follower) update the same subjects in turn: each
+    update starts from the other's last write, never from a state the handle held."""
+    open_store = backend[0]
+    a, b = open_store(), open_store()
+    for i in range(6):
+        store = (a, b)[i % 2]
+        store.update("hh_turns", lambda s, i=i: _signal(s, "fibre_availability", i, f"{i}"))
+        store.update_many({"vi_turns": lambda s, i=i: _signal(s, "upgrade", i, f"{i}")})
+    for store in (a, b):
+        got = store.get_many(["hh_turns", "vi_turns"])
+        assert [e.ref for e in got["hh_turns"].intents["fibre_availability"].evidence] == [
+            str(i) for i in range(6)
+        ]
+        assert got["vi_turns"].intents["upgrade"].score == pytest.approx(6 * 0.7)
+
+
+def test_a_write_that_fails_leaves_no_trace_in_the_next_update(tmp_path: Path) -> None:
+    """The embedded store keeps the states it wrote; when the transaction fails after they
+    were encoded, the next update starts from what is stored, not from the lost write."""
+    store = SqliteIntentStateStore(tmp_path / "state.sqlite")
+    try:
+        store.update("vi_1", lambda s: _signal(s, "upgrade", 1, "kept"))
+        encode = store._states.encode
+        calls = 0
+
+        def encode_then_fail(subject: str, state: SubjectState) -> bytes:
+            nonlocal calls
+            calls += 1
+            if calls == 2:
+                raise OSError("disk full")
+            return encode(subject, state)
+
+        store._states.encode = encode_then_fail  # type: ignore[method-assign]
+        with pytest.raises(OSError, match="disk full"):
+            store.update_many(
+                {
+                    "vi_1": lambda s: _signal(s, "upgrade", 2, "lost"),
+                    "vi_2": lambda s: _signal(s, "upgrade", 2, "lost"),
+                }
+            )
+        store._states.encode = encode  # type: ignore[method-assign]
+        store.update("vi_1", lambda s: _signal(s, "upgrade", 3, "next"))
+        got = store.get_many(["vi_1", "vi_2"])
+        assert [e.ref for e in got["vi_1"].intents["upgrade"].evidence] == ["kept", "next"]
+        assert "vi_2" not in got
+    finally:
+        store.close()
+
+
 def test_concurrent_updates_are_not_lost(backend: tuple[Opener, bool]) -> None:
     open_store = backend[0]
     workers = [open_store() for _ in range(4)]
@@ -270,7 +322,8 @@ def test_incremental_encoding_writes_the_bytes_of_encoding_the_whole_state() -> 
     """`DecodedStates.encode` reuses the msgpack of intents whose score object is unchanged
     (or encodes the whole state when most changed); whatever a sequence of changes does
     (new intents, changed ones, an equal but rebuilt score, all rebuilt, a dropped intent,
-    the bus ledger), its bytes are those of `encode_state`."""
+    the bus ledger, evidence past the limit, a late event, an emerged intent, a journey
+    started afresh), its bytes are those of `encode_state`."""
     import msgspec
 
     from netcx.adapters.storage.intent_state_codec import (
@@ -281,8 +334,12 @@ def test_incremental_encoding_writes_the_bytes_of_encoding_the_whole_state() -> 
 
     states = DecodedStates()
     state: SubjectState | None = None
-    for i in range(30):
+    for i in range(60):
         state = _signal(state, ["roaming", "fibre_availability", "churn_research"][i % 3], i)
+        if i == 40:  # a late event (evidence re-sorted)
+            state = _signal(state, "fibre_availability", 3)
+        if i == 50:  # long after: the old journey is forgotten, a new one starts
+            state = _signal(state, "churn_research", 10**13)
         if i == 10:  # an equal score rebuilt as another object, and the bus ledger
             rebuilt = msgspec.structs.replace(state.intents["roaming"], score=9.5)
             state = SubjectState({**state.intents, "roaming": rebuilt}, applied=("k1", "k2"))
@@ -298,6 +355,9 @@ def test_incremental_encoding_writes_the_bytes_of_encoding_the_whole_state() -> 
         other = DecodedStates()
         step = _signal(other.decode("ln_1", blob), "roaming", 100 + i)
         assert other.encode("ln_1", step) == encode_state(step), i
+    assert len(state.intents["fibre_availability"].evidence) == scorer.taxonomy.max_evidence
+    assert state.intents["fibre_availability"].emerged_ms is not None
+    assert len(state.intents["churn_research"].evidence) < scorer.taxonomy.max_evidence
     assert states.encode("ln_1", SubjectState()) == encode_state(SubjectState())
 
 

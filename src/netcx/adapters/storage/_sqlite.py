@@ -51,6 +51,7 @@ class SqliteFile:
         self._con = con
         self.path = path
         self._lock = threading.Lock()
+        self._data_version: int | None = None
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -83,6 +84,17 @@ class SqliteFile:
     def reading(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             yield self._con
+
+    def others_committed(self, con: sqlite3.Connection) -> bool:
+        """Whether any other connection (another process, or another store on the same
+        file) committed to the file since the previous call (True on the first call): a
+        store's cache of rows it read or wrote itself is current while this is False. Call
+        it inside `reading()` or `transaction()`; inside a transaction the answer holds
+        until its commit, because nobody else can write meanwhile."""
+        (version,) = con.execute("PRAGMA data_version").fetchone()
+        changed = version != self._data_version
+        self._data_version = version
+        return bool(changed)
 
     def close(self) -> None:
         with self._lock:

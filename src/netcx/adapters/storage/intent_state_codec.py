@@ -75,6 +75,12 @@ class DecodedStates:
         self._keep(subject, _Held(blob, state, None, plain))
         return state
 
+    def held(self, subject: str) -> SubjectState | None:
+        """The state last decoded or encoded for `subject`, if still held (the caller knows
+        whether the stored bytes may have changed since)."""
+        held = self._held.get(subject)
+        return held.state if held is not None else None
+
     def encode(self, subject: str, state: SubjectState) -> bytes:
         held = self._held.get(subject)
         before = held.state.intents if held is not None else {}

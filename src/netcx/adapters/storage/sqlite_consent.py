@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,22 @@ WHERE at_ms < ?
 
 
 class SqliteConsentLedger:
-    def __init__(self, path: Path) -> None:
+    """Histories read or written are kept (up to `cache_subjects`) while no other
+    connection commits to the file: the recognition follower reads the histories of every
+    group's visitors, which nobody else changed in the meantime (another process's
+    decision, an erasure or a purge, clears what is kept before the next read)."""
+
+    def __init__(self, path: Path, cache_subjects: int = 8192) -> None:
         self._db = SqliteFile(path, _SCHEMA)
+        self._held: dict[str, tuple[ConsentDecision, ...]] = {}
+        self._capacity = cache_subjects
+
+    def _current(self, con: sqlite3.Connection) -> dict[str, tuple[ConsentDecision, ...]]:
+        """What is kept, emptied first if another connection committed since (call under
+        the file's lock)."""
+        if self._db.others_committed(con) or len(self._held) > self._capacity:
+            self._held.clear()
+        return self._held
 
     def close(self) -> None:
         self._db.close()
@@ -52,6 +67,9 @@ class SqliteConsentLedger:
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (d.subject, d.purpose.value, d.granted, d.at_ms, d.source, d.text_version),
             )
+            held = self._current(con)
+            if d.subject in held:  # the newest row of the subject's history
+                held[d.subject] += (d,)
 
     def history(self, subject: str) -> list[ConsentDecision]:
         with self._db.reading() as con:
@@ -64,28 +82,35 @@ class SqliteConsentLedger:
 
     def histories(self, subjects: Sequence[str]) -> dict[str, list[ConsentDecision]]:
         """One query for all (a query per subject was a tenth of a visit's recognition)."""
-        out: dict[str, list[ConsentDecision]] = {s: [] for s in subjects}
-        if not out:
-            return out
+        wanted = list(dict.fromkeys(subjects))
+        if not wanted:
+            return {}
         with self._db.reading() as con:
-            rows = con.execute(
-                "SELECT subject, purpose, granted, at_ms, source, text_version "
-                "FROM consent_decisions WHERE subject IN (SELECT value FROM json_each(?)) "
-                "ORDER BY subject, seq",
-                (json.dumps(list(out)),),
-            ).fetchall()
-        for r in rows:
-            out[r[0]].append(_decision(r))
-        return out
+            held = self._current(con)
+            missing = [s for s in wanted if s not in held]
+            if missing:
+                rows = con.execute(
+                    "SELECT subject, purpose, granted, at_ms, source, text_version "
+                    "FROM consent_decisions WHERE subject IN (SELECT value FROM json_each(?)) "
+                    "ORDER BY subject, seq",
+                    (json.dumps(missing),),
+                ).fetchall()
+                read: dict[str, list[ConsentDecision]] = {s: [] for s in missing}
+                for r in rows:
+                    read[r[0]].append(_decision(r))
+                held.update((s, tuple(history)) for s, history in read.items())
+            return {s: list(held[s]) for s in wanted}
 
     def erase_subject(self, subject: str) -> int:
         with self._db.erasing() as con:
+            self._held.clear()
             return con.execute(
                 "DELETE FROM consent_decisions WHERE subject = ?", (subject,)
             ).rowcount
 
     def purge(self, before_ms: int) -> int:
         with self._db.transaction() as con:
+            self._held.clear()
             return con.execute(_PURGE, (before_ms,)).rowcount
 
 
