@@ -14,7 +14,9 @@ to personalisation; each request carries new message ids, so nothing is skipped 
 duplicate. Batches of 100 come in two shapes: MIXED_VISITS visitors (a server-side library's
 flush; `collect.batch_events_per_s`) and one visitor (a browser's or app's batch).
 Server CPU per event is measured from /proc (the granian workers) as well as wall-clock
-throughput, and the load average is recorded: the machine may be shared.
+throughput, and the load average is recorded: the machine may be shared. Rounds
+(NETCX_BENCH_ROUNDS, 5) interleave the four loads; rates are medians over rounds, and
+`single_vs_raw_asgi` is the median of each round's ratio to the raw run just before it.
 
 `--ack-path` measures instead, in this process (no HTTP server, no wrk), the CPU of
 everything on the request path except recognition: the netcx app's ASGI handling, decoding,
@@ -59,7 +61,7 @@ from netcx.services.collect import Collector
 HERE = Path(__file__).parent
 WRITE_KEY = "bench-key"
 DURATION_S = int(os.environ.get("NETCX_BENCH_SECONDS", "5"))
-ROUNDS = 3
+ROUNDS = int(os.environ.get("NETCX_BENCH_ROUNDS", "5"))
 BATCH = 100
 VISITORS = 2000
 MIXED_VISITS = 10  # visitors per batch of a server-side library's flush
@@ -312,7 +314,12 @@ def main() -> None:
         re.search(r'^netcx_collect_events_total\{source="segment"\} ([\d.e+]+)$', metrics, re.M)[1]  # type: ignore[index]
     )
     raw, single, batch, browser = (median(runs[k]) for k in ("raw", "single", "batch", "browser"))
-    ratio = single.rps / raw.rps
+    # The ratio pairs each round's single-event run with the raw run just before it, and
+    # takes the median of those ratios: the host's speed drifts between rounds (by a fifth
+    # on a busy day), and a ratio of medians would compare runs made at different speeds.
+    pairs = list(zip(runs["raw"], runs["single"], strict=True))
+    ratio = statistics.median(s.rps / r.rps for r, s in pairs)
+    ratio_by_cpu = statistics.median(r.cpu / s.cpu for r, s in pairs)
     print(
         f"median of {ROUNDS} interleaved {DURATION_S}s rounds, wrk -t2 -c64, "
         f"{os.cpu_count()} CPUs, {WORKERS} granian worker(s) per server, "
@@ -328,7 +335,8 @@ def main() -> None:
     )
     print(
         f"collector single events : {single.rps:9.0f} events/s    {single.cpu * 1e6:6.0f} us CPU/ev"
-        f"  ({ratio:.2f}x raw ASGI; {raw.cpu / single.cpu:.2f}x by CPU)"
+        f"  ({ratio:.2f}x raw ASGI; {ratio_by_cpu:.2f}x by CPU; medians of the rounds' "
+        f"ratios, which were {', '.join(f'{s.rps / r.rps:.2f}' for r, s in pairs)})"
     )
     print(
         f"batched, {MIXED_VISITS} visitors/{BATCH}: {batch.rps * BATCH:9.0f} events/s    "
@@ -373,7 +381,7 @@ def main() -> None:
         "single_events_per_s": single.rps,
         "batch_events_per_s": batch.rps * BATCH,
         "single_vs_raw_asgi": ratio,
-        "single_vs_raw_asgi_by_cpu": raw.cpu / single.cpu,
+        "single_vs_raw_asgi_by_cpu": ratio_by_cpu,
         "raw_asgi_requests_per_s": raw.rps,
         "single_server_cpu_us_per_event": single.cpu * 1e6,
         "batch_server_cpu_us_per_event": batch.cpu / BATCH * 1e6,
