@@ -301,9 +301,7 @@ class EventRecognizer:
         self, subject: str, seen: Sequence[_Observation], state: SubjectState | None
     ) -> SubjectState:
         """A subject's state after the events of a group, one after the other."""
-        for matches, at_ms, source, ref in seen:
-            state, _ = self._scorer.observe(subject, state, matches, at_ms, source=source, ref=ref)
-        assert state is not None
+        state, _ = self._scorer.observe_many(subject, state, seen)
         return state
 
     def _match(self, signal: Signal) -> tuple[Match, ...]:

@@ -81,6 +81,41 @@ def test_scorer_score_is_the_sum_of_decayed_signals_in_any_order(
         assert got <= sum(w for _, w in sigs) + 1e-9
 
 
+PAGES = [
+    "https://example.de/kuendigung", "https://example.de/roaming", "https://example.de/stoerung",
+    "https://example.de/tarife/vergleich", "https://example.de/glasfaser", "https://example.de/",
+]  # fmt: skip
+
+
+@settings(max_examples=60)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(PAGES), st.integers(min_value=0, max_value=40 * DAY)),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_observing_a_group_at_once_equals_observing_its_events_in_turn(
+    matcher: Matcher, scorer: IntentScorer, visits: list[tuple[str, int]]
+) -> None:
+    """`observe_many` (a visit's events of one group) builds the very state, and emits the
+    very emergence events, that observing each event in turn does — late events, evidence
+    past its limit and forgotten journeys included."""
+    seen = [
+        (matcher.match(Signal(at, url=url)), at, f"vi_{n % 3}", f"h{n}")
+        for n, (url, at) in enumerate(visits)
+    ]
+    state: SubjectState | None = None
+    emerged = []
+    for matches, at, source, ref in seen:
+        state, events = scorer.observe("v", state, matches, at, source=source, ref=ref)
+        emerged += events
+    half = len(seen) // 2
+    first, early = scorer.observe_many("v", None, seen[:half])
+    assert scorer.observe_many("v", first, seen[half:]) == (state, emerged[len(early) :])
+    assert early == emerged[: len(early)]
+
+
 def test_intent_emerges_once_at_the_threshold_with_its_evidence(
     matcher: Matcher, scorer: IntentScorer
 ) -> None:

@@ -85,8 +85,8 @@ class DecodedStates:
         held = self._held.get(subject)
         before = held.state.intents if held is not None else {}
         intents = state.intents
-        changed = sum(1 for intent, score in intents.items() if before.get(intent) is not score)
-        if changed * 2 > len(intents):
+        changed = [intent for intent, score in intents.items() if before.get(intent) is not score]
+        if len(changed) * 2 > len(intents):
             plain = _encoder.encode(state)
             blob = _compressed(plain)
             self._keep(subject, _Held(blob, state, None, plain))
@@ -96,10 +96,17 @@ class DecodedStates:
             # (the previous state's parts: kept from its encoding, or cut out of its msgpack
             # the first time, 3.6 µs)
             known = held.parts if held.parts is not None else _split(held.plain)
-        parts: dict[str, msgspec.Raw] = {}
-        for intent, score in intents.items():
-            raw = known.get(intent) if before.get(intent) is score else None
-            parts[intent] = raw if raw is not None else msgspec.Raw(_encoder.encode(score))
+        if list(known) == list(intents):  # the same intents, in the same order
+            parts = dict(known)
+            for intent in changed:
+                parts[intent] = msgspec.Raw(_encoder.encode(intents[intent]))
+        else:
+            parts = {
+                intent: known[intent]
+                if intent in known and before.get(intent) is score
+                else msgspec.Raw(_encoder.encode(score))
+                for intent, score in intents.items()
+            }
         # The layout `SubjectState` encodes to (fields in order, defaults omitted).
         whole: dict[str, object] = {}
         if parts:

@@ -119,24 +119,38 @@ class IntentScorer:
         ref: str = "",
     ) -> tuple[SubjectState, list[IntentEvent]]:
         """Add one event's matches at `at_ms`; return the new state and emergence events."""
-        evidence = [
-            (
-                m.intent,
-                m.weight,
-                Evidence(
-                    ts_ms=at_ms,
-                    family=m.family.value,
-                    rule=m.rule_id,
-                    value=m.value,
-                    weight=m.weight,
-                    source=source,
-                    ref=ref,
-                    topic=m.topic,
-                ),
-            )
-            for m in matches
-        ]
-        return self.add(subject_id, state, evidence)
+        return self.observe_many(subject_id, state, [(matches, at_ms, source, ref)])
+
+    def observe_many(
+        self,
+        subject_id: str,
+        state: SubjectState | None,
+        observations: Iterable[tuple[Sequence[Match], int, str, str]],
+    ) -> tuple[SubjectState, list[IntentEvent]]:
+        """`observe` each (matches, at_ms, source, ref) in turn, as one `add`: the state of a
+        visit's events in one group is built once, not once per event."""
+        return self.add(
+            subject_id,
+            state,
+            [
+                (
+                    m.intent,
+                    m.weight,
+                    Evidence(
+                        ts_ms=at_ms,
+                        family=m.family.value,
+                        rule=m.rule_id,
+                        value=m.value,
+                        weight=m.weight,
+                        source=source,
+                        ref=ref,
+                        topic=m.topic,
+                    ),
+                )
+                for matches, at_ms, source, ref in observations
+                for m in matches
+            ],
+        )
 
     def add(
         self,
