@@ -10,13 +10,15 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from netcx.errors import Unavailable
 
 _OPEN_TIMEOUT_S = 10.0
+V = TypeVar("V")
 
 
 class SqliteFile:
@@ -99,3 +101,38 @@ class SqliteFile:
     def close(self) -> None:
         with self._lock:
             self._con.close()
+
+
+class KeptRows(Generic[V]):
+    """What a store read or wrote itself, by key (up to `capacity` keys), for as long as no
+    other connection commits to its file: then, or when full, it is emptied before the next
+    read. Use it under the file's lock (`reading()` or `transaction()`); clear it on every
+    erasure or purge."""
+
+    def __init__(self, db: SqliteFile, capacity: int) -> None:
+        self._db = db
+        self._capacity = capacity
+        self._rows: dict[str, V] = {}
+
+    def current(self, con: sqlite3.Connection) -> dict[str, V]:
+        """The rows kept, still valid (emptied first if another connection committed)."""
+        if self._db.others_committed(con) or len(self._rows) > self._capacity:
+            self._rows.clear()
+        return self._rows
+
+    def many(
+        self,
+        con: sqlite3.Connection,
+        keys: Sequence[str],
+        read: Callable[[list[str]], dict[str, V]],
+    ) -> dict[str, V]:
+        """Each key's row: kept ones as they are, the others from `read(missing)`, which
+        must answer every key it is given."""
+        rows = self.current(con)
+        missing = [k for k in keys if k not in rows]
+        if missing:
+            rows.update(read(missing))
+        return {k: rows[k] for k in keys}
+
+    def clear(self) -> None:
+        self._rows.clear()

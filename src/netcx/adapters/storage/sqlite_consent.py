@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from netcx.adapters.storage._sqlite import SqliteFile
+from netcx.adapters.storage._sqlite import KeptRows, SqliteFile
 from netcx.domain.consent import ConsentDecision, parse_purpose
 
 _SCHEMA = """
@@ -45,15 +44,7 @@ class SqliteConsentLedger:
 
     def __init__(self, path: Path, cache_subjects: int = 8192) -> None:
         self._db = SqliteFile(path, _SCHEMA)
-        self._held: dict[str, tuple[ConsentDecision, ...]] = {}
-        self._capacity = cache_subjects
-
-    def _current(self, con: sqlite3.Connection) -> dict[str, tuple[ConsentDecision, ...]]:
-        """What is kept, emptied first if another connection committed since (call under
-        the file's lock)."""
-        if self._db.others_committed(con) or len(self._held) > self._capacity:
-            self._held.clear()
-        return self._held
+        self._kept: KeptRows[tuple[ConsentDecision, ...]] = KeptRows(self._db, cache_subjects)
 
     def close(self) -> None:
         self._db.close()
@@ -67,9 +58,9 @@ class SqliteConsentLedger:
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (d.subject, d.purpose.value, d.granted, d.at_ms, d.source, d.text_version),
             )
-            held = self._current(con)
-            if d.subject in held:  # the newest row of the subject's history
-                held[d.subject] += (d,)
+            kept = self._kept.current(con)
+            if d.subject in kept:  # the newest row of the subject's history
+                kept[d.subject] += (d,)
 
     def history(self, subject: str) -> list[ConsentDecision]:
         with self._db.reading() as con:
@@ -85,32 +76,34 @@ class SqliteConsentLedger:
         wanted = list(dict.fromkeys(subjects))
         if not wanted:
             return {}
+
         with self._db.reading() as con:
-            held = self._current(con)
-            missing = [s for s in wanted if s not in held]
-            if missing:
+
+            def read(missing: list[str]) -> dict[str, tuple[ConsentDecision, ...]]:
                 rows = con.execute(
                     "SELECT subject, purpose, granted, at_ms, source, text_version "
                     "FROM consent_decisions WHERE subject IN (SELECT value FROM json_each(?)) "
                     "ORDER BY subject, seq",
                     (json.dumps(missing),),
                 ).fetchall()
-                read: dict[str, list[ConsentDecision]] = {s: [] for s in missing}
+                found: dict[str, list[ConsentDecision]] = {s: [] for s in missing}
                 for r in rows:
-                    read[r[0]].append(_decision(r))
-                held.update((s, tuple(history)) for s, history in read.items())
-            return {s: list(held[s]) for s in wanted}
+                    found[r[0]].append(_decision(r))
+                return {s: tuple(history) for s, history in found.items()}
+
+            kept = self._kept.many(con, wanted, read)
+        return {s: list(history) for s, history in kept.items()}
 
     def erase_subject(self, subject: str) -> int:
         with self._db.erasing() as con:
-            self._held.clear()
+            self._kept.clear()
             return con.execute(
                 "DELETE FROM consent_decisions WHERE subject = ?", (subject,)
             ).rowcount
 
     def purge(self, before_ms: int) -> int:
         with self._db.transaction() as con:
-            self._held.clear()
+            self._kept.clear()
             return con.execute(_PURGE, (before_ms,)).rowcount
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
 
-from netcx.adapters.storage._sqlite import SqliteFile
+from netcx.adapters.storage._sqlite import KeptRows, SqliteFile
 from netcx.domain.identity import Edge, EdgeSource
 
 _SCHEMA = """
@@ -36,15 +35,7 @@ class SqliteIdentityStore:
         self._db = SqliteFile(path, _SCHEMA)
         self._encode = msgspec.msgpack.Encoder().encode
         self._decode = msgspec.msgpack.Decoder(Edge).decode
-        self._held: dict[str, tuple[Edge, ...]] = {}
-        self._capacity = cache_nodes
-
-    def _current(self, con: sqlite3.Connection) -> dict[str, tuple[Edge, ...]]:
-        """What is kept, emptied first if another connection committed since (call under
-        the file's lock)."""
-        if self._db.others_committed(con) or len(self._held) > self._capacity:
-            self._held.clear()
-        return self._held
+        self._kept: KeptRows[tuple[Edge, ...]] = KeptRows(self._db, cache_nodes)
 
     def close(self) -> None:
         self._db.close()
@@ -55,12 +46,12 @@ class SqliteIdentityStore:
         ]
         with self._db.transaction() as con:
             con.executemany("INSERT OR REPLACE INTO identity_edges VALUES (?, ?, ?, ?, ?, ?)", rows)
-            held = self._current(con)
+            kept = self._kept.current(con)
             for e in edges:
                 for node in {e.src, e.dst}:
-                    if node in held:
-                        kept = [k for k in held[node] if k.key != e.key]
-                        held[node] = tuple(sorted([*kept, e], key=lambda k: k.key))
+                    if node in kept:
+                        others = [k for k in kept[node] if k.key != e.key]
+                        kept[node] = tuple(sorted([*others, e], key=lambda k: k.key))
 
     def edges_of(self, node: str) -> list[Edge]:
         with self._db.reading() as con:
@@ -78,10 +69,10 @@ class SqliteIdentityStore:
         wanted = list(dict.fromkeys(nodes))
         if not wanted:
             return {}
+
         with self._db.reading() as con:
-            held = self._current(con)
-            missing = [n for n in wanted if n not in held]
-            if missing:
+
+            def read(missing: list[str]) -> dict[str, tuple[Edge, ...]]:
                 rows = con.execute(
                     "SELECT src, edge FROM identity_edges "
                     "WHERE src IN (SELECT value FROM json_each(?1)) "
@@ -89,23 +80,24 @@ class SqliteIdentityStore:
                     "WHERE dst IN (SELECT value FROM json_each(?1)) AND src <> dst",
                     (json.dumps(missing),),
                 ).fetchall()
-                read: dict[str, list[Edge]] = {n: [] for n in missing}
+                found: dict[str, list[Edge]] = {n: [] for n in missing}
                 for node, blob in rows:
-                    read[node].append(self._decode(blob))
-                for node, edges in read.items():
-                    held[node] = tuple(sorted(edges, key=lambda e: e.key))
-            return {n: list(held[n]) for n in wanted}
+                    found[node].append(self._decode(blob))
+                return {n: tuple(sorted(edges, key=lambda e: e.key)) for n, edges in found.items()}
+
+            kept = self._kept.many(con, wanted, read)
+        return {n: list(edges) for n, edges in kept.items()}
 
     def erase_node(self, node: str) -> int:
         with self._db.erasing() as con:
-            self._held.clear()
+            self._kept.clear()
             return con.execute(
                 "DELETE FROM identity_edges WHERE src = ? OR dst = ?", (node, node)
             ).rowcount
 
     def purge(self, source: EdgeSource, last_seen_before_ms: int) -> int:
         with self._db.transaction() as con:
-            self._held.clear()
+            self._kept.clear()
             return con.execute(
                 "DELETE FROM identity_edges WHERE source = ? AND last_seen_ms < ?",
                 (source.value, last_seen_before_ms),
