@@ -67,7 +67,37 @@ class ClientAddress(msgspec.Struct, frozen=True, omit_defaults=True):
     port: int | None = None
 
 
-class Event(msgspec.Struct, frozen=True, omit_defaults=True):
+class EventHead(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The fields of an event recognition reads: who sent it, from where, under what
+    consent, and what the taxonomy matches (page, title, search, screen).
+
+    `Event` extends it with everything else it keeps. The recognition follower decodes
+    stored events as `EventHead`: msgpack skips the other fields, and leaving out their
+    dicts (properties, traits, contexts) cut its CPU per event by about 30 % on a backlog
+    of real batches (bench/follower_backlog.py: 21.2 → 14.6 µs)."""
+
+    source: Source
+    event_id: str
+    type: str
+    received_ms: int
+    occurred_ms: int | None = None  # the client's event time
+    visitor_id: str | None = None  # anonymousId / Snowplow domain or network user id / cookie
+    user_id: str | None = None  # the site's login id, when known
+    name: str | None = None
+    url: str | None = None
+    title: str | None = None
+    search: str | None = None
+    screen: str | None = None
+    consent: ConsentState = ConsentState()
+    client: ClientAddress | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Dedupe key: a retried event (same source and id) is stored once."""
+        return (self.source._value_, self.event_id)  # not .value: a property, 4x slower
+
+
+class Event(EventHead, frozen=True, omit_defaults=True):
     """One collected event, whatever protocol it came in by.
 
     `type` is the protocol's event kind, normalised to: track, page, screen, identify, group,
@@ -76,28 +106,14 @@ class Event(msgspec.Struct, frozen=True, omit_defaults=True):
     screen name / Snowplow structured action. `properties` and `contexts` are kept as sent.
     """
 
-    source: Source
-    event_id: str
-    type: str
-    received_ms: int
-    occurred_ms: int | None = None  # the client's event time
     sent_ms: int | None = None  # the client's send time (for clock-skew correction)
-    visitor_id: str | None = None  # anonymousId / Snowplow domain or network user id / cookie
-    user_id: str | None = None  # the site's login id, when known
-    name: str | None = None
-    url: str | None = None
-    title: str | None = None
     referrer: str | None = None
-    search: str | None = None
-    screen: str | None = None
     group_id: str | None = None
     previous_id: str | None = None
     user_agent: str | None = None
     properties: dict[str, Any] = msgspec.field(default_factory=dict)
     traits: dict[str, Any] = msgspec.field(default_factory=dict)
     contexts: list[dict[str, Any]] = msgspec.field(default_factory=list)
-    consent: ConsentState = ConsentState()
-    client: ClientAddress | None = None
 
     def oversized_int_field(self) -> str | None:
         """The first field holding an integer a 64-bit store cannot hold, if any."""
@@ -106,11 +122,6 @@ class Event(msgspec.Struct, frozen=True, omit_defaults=True):
             or oversized_int_path(self.traits, "traits")
             or oversized_int_path(self.contexts, "contexts")
         )
-
-    @property
-    def key(self) -> tuple[str, str]:
-        """Dedupe key: a retried event (same source and id) is stored once."""
-        return (self.source._value_, self.event_id)  # not .value: a property, 4x slower
 
 
 class RecognitionLevel(StrEnum):

@@ -51,7 +51,7 @@ def _reported(c: events.ConsentState) -> dict[str, bool | None]:
     }
 
 
-def signal_of(event: events.Event) -> Signal:
+def signal_of(event: events.EventHead) -> Signal:
     """What the taxonomy sees of a collected event."""
     channel = "app" if event.type == "screen" else "web"
     url = event.screen if event.type == "screen" else event.url
@@ -82,7 +82,7 @@ class _Visit(msgspec.Struct):
     recognition: IdRecognition | None = None
 
 
-def _visit_key(event: events.Event) -> tuple[object, ...]:
+def _visit_key(event: events.EventHead) -> tuple[object, ...]:
     assert event.client is not None
     return (
         event.user_id,
@@ -95,7 +95,7 @@ def _visit_key(event: events.Event) -> tuple[object, ...]:
 
 
 def _plan_visits(
-    batch: Sequence[events.Event], subscriber: Callable[[str], str]
+    batch: Sequence[events.EventHead], subscriber: Callable[[str], str]
 ) -> tuple[list[list[_Visit]], dict[int, events.Recognition]]:
     """Group the events to recognise into visits, in waves: a visitor's n-th visit of the
     batch is in wave n, so consent a visitor stated later in the batch never applies to its
@@ -247,7 +247,7 @@ class EventRecognizer:
     def _waiting(self) -> int:
         return sum(len(batch) for batch, _ in self._pending)
 
-    def recognise_now(self, batch: Sequence[events.Event]) -> list[events.Recognition]:
+    def recognise_now(self, batch: Sequence[events.EventHead]) -> list[events.Recognition]:
         """Recognise and score `batch` in order, blocking (the worker thread's part).
 
         Per wave of visits: one consent-ledger read (the reported consent is recorded and

@@ -183,30 +183,30 @@ def _event(
         m.__struct_config__.tag,  # type: ignore[arg-type]
         arrival.received_ms,
         to_ms(m.timestamp or m.original_timestamp),
-        to_ms(m.sent_at) if m.sent_at is not None else sent_ms,
         anonymous_id,
         user_id,
         name,
         _text(properties, page, "url"),
         _text(properties, page, "title"),
-        _text(properties, page, "referrer"),
         _text(properties, page, "search"),
         screen,
+        _consent(context) if "consent" in context else _NO_CONSENT,
+        arrival.client,
+        to_ms(m.sent_at) if m.sent_at is not None else sent_ms,
+        _text(properties, page, "referrer"),
         group_id,
         previous_id,
         user_agent if type(user_agent) is str and user_agent else arrival.user_agent,
         dict(properties) if properties is _EMPTY else properties,
         dict(traits) if traits is _EMPTY else traits,
         [context] if context else [],
-        _consent(context) if "consent" in context else _NO_CONSENT,
-        arrival.client,
     )
 
 
 _EVENT_FIELDS = (
-    "source", "event_id", "type", "received_ms", "occurred_ms", "sent_ms", "visitor_id",
-    "user_id", "name", "url", "title", "referrer", "search", "screen", "group_id",
-    "previous_id", "user_agent", "properties", "traits", "contexts", "consent", "client",
+    "source", "event_id", "type", "received_ms", "occurred_ms", "visitor_id", "user_id",
+    "name", "url", "title", "search", "screen", "consent", "client", "sent_ms", "referrer",
+    "group_id", "previous_id", "user_agent", "properties", "traits", "contexts",
 )  # fmt: skip
 if Event.__struct_fields__ != _EVENT_FIELDS:  # _event passes them by position
     raise ImportError(f"Event fields changed: {Event.__struct_fields__}; update _event")

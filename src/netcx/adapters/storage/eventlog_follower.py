@@ -45,7 +45,7 @@ from netcx.adapters.storage.eventlog_segments import (
     unread_bytes,
     wait_for_role,
 )
-from netcx.domain.events import Event, Recognition
+from netcx.domain.events import EventHead, Recognition
 from netcx.errors import Unavailable
 
 log = logging.getLogger("netcx.collect.follower")
@@ -53,7 +53,7 @@ log = logging.getLogger("netcx.collect.follower")
 CHECKPOINT = "recognised.json"
 LOCK = "follower.lock"
 
-Recognise = Callable[[Sequence[Event]], list[Recognition]]
+Recognise = Callable[[Sequence[EventHead]], list[Recognition]]
 Key = tuple[str, str]
 
 
@@ -237,10 +237,10 @@ class RecognitionFollower:
 
     def _next_group(
         self, segments: Sequence[Path], offsets: dict[str, int]
-    ) -> tuple[list[Event], set[Key]]:
+    ) -> tuple[list[EventHead], set[Key]]:
         """The next group of events not answered yet, reading on from `offsets` (moved past
         what was read)."""
-        group: list[Event] = []
+        group: list[EventHead] = []
         taken: set[Key] = set()
         for n, segment in enumerate(segments):
             start = offsets.get(segment.name, 0)
@@ -269,7 +269,7 @@ class RecognitionFollower:
                 break
         return group, taken
 
-    def _recognise_each_once(self, group: list[Event]) -> list[Recognition]:
+    def _recognise_each_once(self, group: list[EventHead]) -> list[Recognition]:
         """The group's answers; if recognising it fails for a reason other than the stores
         being unavailable, each event is tried alone and one that still fails is answered
         `anonymous` (logged by key), so one bad event never stalls the follower."""

@@ -50,7 +50,7 @@ from typing import Literal
 
 import msgspec
 
-from netcx.domain.events import Event, Recognition, Source, StoredEvent
+from netcx.domain.events import Event, EventHead, Recognition, Source, StoredEvent
 from netcx.errors import InvalidInput, ParseError, Unavailable
 
 FsyncPolicy = Literal["always", "interval", "never"]
@@ -98,7 +98,7 @@ class _RecognitionKey(msgspec.Struct, tag="r"):
 _encoder = msgspec.msgpack.Encoder()
 _record_decoder = msgspec.msgpack.Decoder(_EventRecord | _Recognitions)
 _key_decoder = msgspec.msgpack.Decoder(_EventKey | _RecognitionKey)
-_event_decoder = msgspec.msgpack.Decoder(Event)
+_head_decoder = msgspec.msgpack.Decoder(EventHead)  # what recognition reads of an event
 _recognised_keys_decoder = msgspec.msgpack.Decoder(_RecognisedKeys)
 
 
@@ -119,7 +119,7 @@ class Followed:
     recognitions met on the way, the byte offset to continue from, and where records
     that passed their checksum but do not decode end (skipped, for the caller to report)."""
 
-    events: list[Event]
+    events: list[EventHead]
     recognised: list[Key]
     end: int
     damaged: list[int]
@@ -836,7 +836,7 @@ class SegmentEventLog:
         if recognised:
             self.queue_recognitions(recognised)
 
-    def queue_recognitions(self, recognised: Sequence[tuple[Event, Recognition]]) -> int:
+    def queue_recognitions(self, recognised: Sequence[tuple[EventHead, Recognition]]) -> int:
         """Record recognitions without waiting: the number to pass to `durable` (the
         recognition follower recognises its next group while this one syncs)."""
         # A Source is a str: encoded as its value, like the key's source.
@@ -905,7 +905,7 @@ class SegmentEventLog:
         `events_too=False`: only the recognitions' keys, to the segment's end. A record
         that does not decode is skipped and its end offset listed in `damaged`: one bad
         record must not stop recognition of everything after it."""
-        events: list[Event] = []
+        events: list[EventHead] = []
         recognised: list[Key] = []
         damaged: list[int] = []
         end, skip = offset, len(_EVENT_PREFIX)
@@ -914,7 +914,7 @@ class SegmentEventLog:
                 if payload.startswith(_EVENT_PREFIX):
                     if not events_too:
                         continue
-                    events.append(_event_decoder.decode(memoryview(payload)[skip:]))
+                    events.append(_head_decoder.decode(memoryview(payload)[skip:]))
                     if len(events) >= limit:
                         break
                 elif payload[:1] != _FILLER:
