@@ -92,7 +92,8 @@ class SqliteFile:
         file) committed to the file since the previous call (True on the first call): a
         store's cache of rows it read or wrote itself is current while this is False. Call
         it inside `reading()` or `transaction()`; inside a transaction the answer holds
-        until its commit, because nobody else can write meanwhile."""
+        until its commit, because nobody else can write meanwhile. Each call consumes the
+        news, so one cache per file may ask (each store here opens its own file)."""
         (version,) = con.execute("PRAGMA data_version").fetchone()
         changed = version != self._data_version
         self._data_version = version
