@@ -1,11 +1,13 @@
 """The recognition follower's CPU per event on a backlog recorded from real HTTP load.
 
-`netcx serve` (follower mode, two granian workers) takes SECONDS of wrk load of 100-event
-batches of ten visitors each (bench/collect.py's Lua script and visitor pool) while this
+`netcx serve` (follower mode, two granian workers) takes SECONDS of wrk load while this
 process holds the follower lock, so the workers store every event and nobody recognises
-them. Then, in this process, with nothing else running, the follower drains that backlog,
-and the CPU per event is measured over the second half of it (the first half brings the
-2 000 visitors to steady state: their first consent records and full intent states).
+them: bench/collect.py's Lua script and visitor pool, in two shapes, each its own backlog —
+100-event batches of ten visitors each (`batch`), and single page events (`single`, one
+request each: every event a different visitor's, so nothing is shared within a visit).
+Then, in this process, with nothing else running, the follower drains each backlog, and
+the CPU per event is measured over the second half of it (the first half brings the 2 000
+visitors to steady state: their first consent records and full intent states).
 
 Baseline, in the same process: the same follower over a copy of the same backlog with a
 recognizer that answers `anonymous` at once. That is the follower's own machinery
@@ -14,9 +16,9 @@ records, the checkpoint), so the ratio says how much of the follower's cost is r
 
 Unlike bench/collect.py, no worker or wrk shares the cores during the drain, so the number
 moves little with the machine's load: use it to compare follower changes (run it on each
-version in turn). Records `collect.follower_backlog_cpu_us_per_event`,
+version in turn). Records, for batches, `collect.follower_backlog_cpu_us_per_event`,
 `collect.follower_backlog_machinery_cpu_us_per_event` and
-`collect.follower_backlog_vs_machinery`.
+`collect.follower_backlog_vs_machinery`, and the same with `_single` for single events.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from _results import help_or_run, record
 from collect import BATCH, HERE, LUA, MIXED_VISITS, VISITORS, free_port, start, stop, wrk
@@ -44,8 +47,28 @@ SECONDS = int(os.environ.get("NETCX_BENCH_SECONDS", "5"))
 WRITE_KEY = "bench-key"
 
 
-def record_backlog(data: Path) -> int:
-    """Fill `data` with SECONDS of stored, unrecognised batches; the events stored."""
+class Shape(NamedTuple):
+    """A load of bench/collect.py's Lua script: its path, events per request and visitors
+    per request."""
+
+    path: str
+    batch: int
+    visits: int
+
+    @property
+    def events_per_request(self) -> int:
+        return max(1, self.batch)
+
+
+SHAPES = {
+    "batch": Shape("/v1/batch", BATCH, MIXED_VISITS),
+    "single": Shape("/v1/page", 0, 1),
+}
+
+
+def record_backlog(data: Path, shape: Shape) -> int:
+    """Fill `data` with SECONDS of stored, unrecognised requests of `shape`; the events
+    stored."""
     events = data / "events"
     events.mkdir(parents=True)
     lock = os.open(events / "follower.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -67,11 +90,11 @@ def record_backlog(data: Path) -> int:
     )  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}"
-        rps = wrk(url, script, "/v1/batch", "b", BATCH, MIXED_VISITS, seconds=SECONDS)
+        rps = wrk(url, script, shape.path, "b", shape.batch, shape.visits, seconds=SECONDS)
     finally:
         stop(server)
         os.close(lock)
-    return round(rps * SECONDS * BATCH)
+    return round(rps * SECONDS * shape.events_per_request)
 
 
 class AnonymousRecognizer:
@@ -120,34 +143,44 @@ def drain(data: Path, *, recognise: bool) -> tuple[int, float]:
         follower.close()
 
 
+def measure(tmp: Path, name: str, shape: Shape) -> dict[str, float]:
+    """Record a backlog of `shape`, drain a copy without recognition and then the backlog
+    itself; print and return the figures (keys suffixed `_single` for single events)."""
+    data, copy = tmp / name / "data", tmp / name / "copy"
+    stored = record_backlog(data, shape)
+    shutil.copytree(data, copy)
+    load = os.getloadavg()
+    machinery_n, machinery = drain(copy, recognise=False)
+    shutil.rmtree(copy)
+    full_n, full = drain(data, recognise=True)
+    shutil.rmtree(data)
+    if machinery_n != full_n:
+        raise RuntimeError(f"{name}: the two drains saw {machinery_n} and {full_n} events")
+    what = f"{BATCH}-event batches of {MIXED_VISITS} visitors" if shape.batch else "single events"
+    print(
+        f"{name}: backlog of {full_n} events ({stored} by wrk's count), {SECONDS} s of "
+        f"{what}, drained alone in this process"
+    )
+    print(f"  follower, recognising         : {full * 1e6:6.1f} us CPU/event (second half)")
+    print(f"  follower machinery (baseline) : {machinery * 1e6:6.1f} us CPU/event (second half)")
+    print(f"  ratio                         : {full / machinery:6.1f}x the machinery")
+    print(f"  load average                  : {load[0]:.2f} at the drains' start")
+    suffix = "" if name == "batch" else f"_{name}"
+    return {
+        f"collect.follower_backlog_cpu_us_per_event{suffix}": full * 1e6,
+        f"collect.follower_backlog_machinery_cpu_us_per_event{suffix}": machinery * 1e6,
+        f"collect.follower_backlog_vs_machinery{suffix}": full / machinery,
+    }
+
+
 def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: run scripts/install-system-deps.sh")
+    numbers: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="netcx-bench-backlog-") as tmp:
-        data, copy = Path(tmp) / "data", Path(tmp) / "copy"
-        stored = record_backlog(data)
-        shutil.copytree(data, copy)
-        load = os.getloadavg()
-        machinery_n, machinery = drain(copy, recognise=False)
-        shutil.rmtree(copy)
-        full_n, full = drain(data, recognise=True)
-    if machinery_n != full_n:
-        raise RuntimeError(f"the two drains saw {machinery_n} and {full_n} events")
-    print(
-        f"backlog of {full_n} events ({stored} by wrk's count), {SECONDS} s of {BATCH}-event "
-        f"batches of {MIXED_VISITS} visitors, drained alone in this process"
-    )
-    print(f"follower, recognising         : {full * 1e6:6.1f} us CPU/event (second half)")
-    print(f"follower machinery (baseline) : {machinery * 1e6:6.1f} us CPU/event (second half)")
-    print(f"ratio                         : {full / machinery:6.1f}x the machinery")
-    print(f"load average                  : {load[0]:.2f} at the drains' start")
-    record(
-        {
-            "collect.follower_backlog_cpu_us_per_event": full * 1e6,
-            "collect.follower_backlog_machinery_cpu_us_per_event": machinery * 1e6,
-            "collect.follower_backlog_vs_machinery": full / machinery,
-        }
-    )
+        for name, shape in SHAPES.items():
+            numbers.update(measure(Path(tmp), name, shape))
+    record(numbers)
 
 
 if __name__ == "__main__":
