@@ -318,12 +318,13 @@ def test_states_are_stored_compressed_and_plain_msgpack_states_still_decode() ->
     assert decode_state(plain) == state
 
 
-def test_incremental_encoding_writes_the_bytes_of_encoding_the_whole_state() -> None:
-    """`DecodedStates.encode` reuses the msgpack of intents whose score object is unchanged
-    (or encodes the whole state when most changed); whatever a sequence of changes does
-    (new intents, changed ones, an equal but rebuilt score, all rebuilt, a dropped intent,
-    the bus ledger, evidence past the limit, a late event, an emerged intent, a journey
-    started afresh), its bytes are those of `encode_state`."""
+def test_held_states_encode_and_decode_to_the_bytes_of_the_whole_state() -> None:
+    """`DecodedStates` (the embedded store's cache of states) and the evidence kept encoded
+    in each score: whatever a sequence of changes does (new intents, changed ones, an equal
+    but rebuilt score, all rebuilt, a dropped intent, the bus ledger, evidence past the
+    limit, a late event, an emerged intent, a journey started afresh), its bytes are those
+    of `encode_state`, they decode to the same state, and another reader's next change
+    from them is encoded the same way."""
     import msgspec
 
     from netcx.adapters.storage.intent_state_codec import (

@@ -10,7 +10,7 @@ import msgspec
 
 from netcx.domain import events
 from netcx.domain.events import Event
-from netcx.domain.intents.scoring import IntentScore, SubjectState
+from netcx.domain.intents.scoring import IntentScore, SubjectState, encode_evidence, intents_view
 from netcx.domain.pseudonyms import IdKind, Pseudonymizer, kind_of_pseudonym
 from netcx.errors import InvalidInput
 
@@ -193,10 +193,11 @@ def without_evidence_of(state: SubjectState, subjects: Set[str]) -> SubjectState
     changed = False
     intents: dict[str, IntentScore] = {}
     for name, score in state.intents.items():
-        kept = tuple(e for e in score.evidence if e.source not in subjects)
-        if len(kept) != len(score.evidence):
+        evidence = score.evidence
+        kept = [e for e in evidence if e.source not in subjects]
+        if len(kept) != len(evidence):
             changed = True
-            score = msgspec.structs.replace(score, evidence=kept)
+            score = msgspec.structs.replace(score, evidence_msgpack=encode_evidence(kept))
         intents[name] = score
     return SubjectState(intents=intents) if changed else None
 
@@ -219,7 +220,7 @@ def export_intent_states(
     out: list[dict[str, Any]] = []
     for sid, state in states:
         if sid in subjects:
-            out.append({"subject": sid, "intents": msgspec.to_builtins(state.intents)})
+            out.append({"subject": sid, "intents": intents_view(state)})
         elif found := evidence_of(state, subjects):
             out.append({"subject": sid, "evidence_from_subject": found})
     return out

@@ -116,6 +116,45 @@ def test_observing_a_group_at_once_equals_observing_its_events_in_turn(
     assert early == emerged[: len(early)]
 
 
+def _kept_one_at_a_time(items: list[Evidence], limit: int) -> tuple[Evidence, ...]:
+    """The evidence rule as a fold over items (the reference): append; a late item (older
+    than the last kept) re-sorts by time, stably; keep the latest `limit`."""
+    kept: tuple[Evidence, ...] = ()
+    for ev in items:
+        out = (*kept, ev)
+        if kept and ev.ts_ms < kept[-1].ts_ms:
+            out = tuple(sorted(out, key=lambda e: e.ts_ms))
+        kept = out[-limit:]
+    return kept
+
+
+@settings(max_examples=80)
+@given(
+    st.lists(st.integers(min_value=0, max_value=HOUR // 1000), min_size=1, max_size=40),
+    st.lists(st.integers(min_value=1, max_value=7), min_size=1, max_size=40),
+)
+def test_encoded_evidence_keeps_what_adding_items_one_at_a_time_keeps(
+    scorer: IntentScorer, seconds: list[int], group_sizes: list[int]
+) -> None:
+    """Evidence is kept encoded and extended once per `add`: whatever the grouping, the
+    kept items are those of the reference fold — the latest `max_evidence` in time order,
+    ties in arrival order — including late items and items past the limit."""
+    items = [
+        Evidence(ts_ms=t * 1000, family="path", rule="r", value="/roaming", weight=1.0, ref=f"h{n}")
+        for n, t in enumerate(seconds)
+    ]
+    state: SubjectState | None = None
+    done, sizes = 0, iter(group_sizes * len(items))
+    while done < len(items):
+        group = items[done : done + next(sizes)]
+        state, _ = scorer.add("v", state, [("roaming", 1.0, ev) for ev in group])
+        done += len(group)
+    assert state is not None
+    kept = state.intents["roaming"].evidence
+    assert kept == _kept_one_at_a_time(items, scorer.taxonomy.max_evidence)
+    assert [e.ts_ms for e in kept] == sorted(e.ts_ms for e in kept)
+
+
 def test_intent_emerges_once_at_the_threshold_with_its_evidence(
     matcher: Matcher, scorer: IntentScorer
 ) -> None:

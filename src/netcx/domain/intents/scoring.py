@@ -12,6 +12,7 @@ active until it decays below threshold × active_ratio (hysteresis, so it does n
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import msgspec
 
@@ -44,15 +45,60 @@ class Evidence(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
     topic: str = ""  # the rule's facet of the intent, if it has one
 
 
+_NO_EVIDENCE = msgspec.Raw(b"\x90")  # msgpack's empty array
+_encoder = msgspec.msgpack.Encoder()
+_evidence_decoder = msgspec.msgpack.Decoder(tuple[Evidence, ...])
+_items_decoder = msgspec.msgpack.Decoder(list[msgspec.Raw])
+
+
+class _At(msgspec.Struct):
+    ts_ms: int
+
+
+_at_decoder = msgspec.msgpack.Decoder(_At)
+_times_decoder = msgspec.msgpack.Decoder(list[_At])
+
+
 class IntentScore(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
-    """An intent's score as of `updated_ms` (decay it to read it at another time)."""
+    """An intent's score as of `updated_ms` (decay it to read it at another time).
+
+    Its evidence is kept encoded (`evidence_msgpack`: the msgpack array of the `Evidence`
+    items, oldest first, stored under the name `evidence`) and decoded when read
+    (`evidence`). Scoring appends to it and stores it without ever building the items: a
+    busy subject's state holds dozens of them, and as objects (each with its strings and
+    numbers) they were most of the memory an event's scoring and state encoding touched,
+    out of the CPU's caches by the time the subject's next event came."""
 
     score: float
     updated_ms: int
     first_signal_ms: int
     last_signal_ms: int
     emerged_ms: int | None = None  # set while the intent is active
-    evidence: tuple[Evidence, ...] = ()
+    evidence_msgpack: msgspec.Raw = msgspec.field(default=_NO_EVIDENCE, name="evidence")
+
+    @property
+    def evidence(self) -> tuple[Evidence, ...]:
+        """The evidence items, oldest first (decoded on each call)."""
+        return _evidence_decoder.decode(self.evidence_msgpack)
+
+
+def intents_view(state: SubjectState) -> dict[str, Any]:
+    """`state`'s intents as plain data (JSON-ready), their evidence decoded."""
+    return {
+        name: msgspec.to_builtins(score, enc_hook=_evidence_view)
+        for name, score in state.intents.items()
+    }
+
+
+def _evidence_view(value: Any) -> Any:
+    if isinstance(value, msgspec.Raw):
+        return msgspec.to_builtins(_evidence_decoder.decode(value))
+    raise NotImplementedError(f"{type(value).__name__} in an intent state")
+
+
+def encode_evidence(items: Iterable[Evidence]) -> msgspec.Raw:
+    """The encoded form `IntentScore.evidence_msgpack` holds."""
+    return msgspec.Raw(_encoder.encode(list(items)))
 
 
 class SubjectState(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
@@ -158,9 +204,16 @@ class IntentScorer:
         state: SubjectState | None,
         signals: Iterable[tuple[str, float, Evidence]],
     ) -> tuple[SubjectState, list[IntentEvent]]:
-        """Add weighted signals (intent, weight, evidence at evidence.ts_ms)."""
+        """Add weighted signals (intent, weight, evidence at evidence.ts_ms).
+
+        Scores change signal by signal; each intent's encoded evidence is extended once, at
+        the end, with the items its signals brought (the same items as adding them one
+        at a time: the latest `max_evidence` in time order, ties in arrival order)."""
         intents = dict(state.intents) if state is not None else {}
         events: list[IntentEvent] = []
+        limit = self.taxonomy.max_evidence
+        # intent → (the encoded evidence its new items extend, the new items)
+        extended: dict[str, tuple[msgspec.Raw, list[Evidence]]] = {}
         for intent, weight, ev in signals:
             half_life = self._half_life[intent]
             at_ms = ev.ts_ms
@@ -170,14 +223,18 @@ class IntentScorer:
             ):
                 prev = None
             if prev is None:
+                extended[intent] = (_NO_EVIDENCE, [ev])
                 new = IntentScore(
                     score=weight,
                     updated_ms=at_ms,
                     first_signal_ms=at_ms,
                     last_signal_ms=at_ms,
-                    evidence=(ev,),
                 )
             else:
+                if intent in extended:
+                    extended[intent][1].append(ev)
+                else:
+                    extended[intent] = (prev.evidence_msgpack, [ev])
                 if at_ms >= prev.updated_ms:
                     before = decay(prev.score, prev.updated_ms, at_ms, half_life)
                     score, updated = before + weight, at_ms
@@ -194,7 +251,6 @@ class IntentScorer:
                     first_signal_ms=min(prev.first_signal_ms, at_ms),
                     last_signal_ms=max(prev.last_signal_ms, at_ms),
                     emerged_ms=emerged,
-                    evidence=_keep_latest(prev.evidence, ev, self.taxonomy.max_evidence),
                 )
             if new.emerged_ms is None and new.score >= self._threshold:
                 new = msgspec.structs.replace(new, emerged_ms=at_ms)
@@ -205,10 +261,15 @@ class IntentScorer:
                         score=new.score,
                         emerged_ms=at_ms,
                         first_signal_ms=new.first_signal_ms,
-                        evidence=new.evidence,
+                        # decoded: an intent emerges rarely
+                        evidence=_evidence_decoder.decode(_latest(*extended[intent], limit)),
                     )
                 )
             intents[intent] = new
+        for intent, (evidence, added) in extended.items():
+            intents[intent] = msgspec.structs.replace(
+                intents[intent], evidence_msgpack=_latest(evidence, added, limit)
+            )
         return SubjectState(intents=intents, applied=state.applied if state else ()), events
 
     def score_at(self, state: SubjectState, intent: str, at_ms: int) -> float:
@@ -236,8 +297,8 @@ class IntentScorer:
                     emerged_ms=s.emerged_ms,
                     first_signal_ms=s.first_signal_ms,
                     last_signal_ms=s.last_signal_ms,
-                    evidence=s.evidence,
-                    sources=_sources(s.evidence),
+                    evidence=(evidence := s.evidence),
+                    sources=_sources(evidence),
                 )
             )
         out.sort(key=lambda a: -a.score)
@@ -273,16 +334,30 @@ class IntentScorer:
                     emerged_ms=min(emerged)
                     if emerged
                     else (updated if score >= self._threshold else None),
-                    evidence=evidence,
+                    evidence_msgpack=encode_evidence(evidence),
                 )
         return SubjectState(intents=merged)
 
 
-def _keep_latest(evidence: tuple[Evidence, ...], new: Evidence, limit: int) -> tuple[Evidence, ...]:
-    out = (*evidence, new)
-    if evidence and new.ts_ms < evidence[-1].ts_ms:  # a late event: keep time order
-        out = tuple(sorted(out, key=lambda e: e.ts_ms))
-    return out[-limit:]
+def _latest(evidence: msgspec.Raw, added: Sequence[Evidence], limit: int) -> msgspec.Raw:
+    """The latest `limit` of the encoded `evidence` (in time order) and the `added` items,
+    in time order, ties in arrival order: the encoded items' bytes are copied, never
+    decoded (only their times, when an added item is older than one before it)."""
+    items = _items_decoder.decode(evidence) if evidence is not _NO_EVIDENCE else []
+    last = _at_decoder.decode(items[-1]).ts_ms if items else None
+    in_order = True
+    for ev in added:
+        if last is not None and ev.ts_ms < last:
+            in_order = False
+        last = ev.ts_ms if last is None else max(last, ev.ts_ms)
+        items.append(msgspec.Raw(_encoder.encode(ev)))
+    if not in_order:  # a late event: a stable sort by time
+        times = (
+            [at.ts_ms for at in _times_decoder.decode(evidence)] if len(items) > len(added) else []
+        )
+        times += [ev.ts_ms for ev in added]
+        items = [items[i] for i in sorted(range(len(items)), key=times.__getitem__)]
+    return msgspec.Raw(_encoder.encode(items[-limit:]))
 
 
 def _sources(evidence: Iterable[Evidence]) -> tuple[str, ...]:
