@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from netcx.domain.intents.matching import Matcher, Signal
-from netcx.domain.intents.scoring import Evidence, IntentScorer, SubjectState, decay
+from netcx.domain.intents.scoring import (
+    Evidence,
+    IntentScorer,
+    SubjectState,
+    decay,
+    encode_evidence,
+)
 from netcx.domain.intents.taxonomy import Taxonomy
 
 HOUR = 3_600_000
@@ -132,13 +139,17 @@ def _kept_one_at_a_time(items: list[Evidence], limit: int) -> tuple[Evidence, ..
 @given(
     st.lists(st.integers(min_value=0, max_value=HOUR // 1000), min_size=1, max_size=40),
     st.lists(st.integers(min_value=1, max_value=7), min_size=1, max_size=40),
+    st.sampled_from([1, 12, 20]),  # 20: the encoded array's header grows past 15 items
 )
+@example(seconds=list(range(15)), group_sizes=[1], limit=20)  # the last one-byte header
+@example(seconds=list(range(16)), group_sizes=[1], limit=20)  # the first three-byte one
 def test_encoded_evidence_keeps_what_adding_items_one_at_a_time_keeps(
-    scorer: IntentScorer, seconds: list[int], group_sizes: list[int]
+    taxonomy: Taxonomy, seconds: list[int], group_sizes: list[int], limit: int
 ) -> None:
     """Evidence is kept encoded and extended once per `add`: whatever the grouping, the
     kept items are those of the reference fold — the latest `max_evidence` in time order,
     ties in arrival order — including late items and items past the limit."""
+    scorer = IntentScorer(dataclasses.replace(taxonomy, max_evidence=limit))
     items = [
         Evidence(ts_ms=t * 1000, family="path", rule="r", value="/roaming", weight=1.0, ref=f"h{n}")
         for n, t in enumerate(seconds)
@@ -152,6 +163,8 @@ def test_encoded_evidence_keeps_what_adding_items_one_at_a_time_keeps(
     assert state is not None
     kept = state.intents["roaming"].evidence
     assert kept == _kept_one_at_a_time(items, scorer.taxonomy.max_evidence)
+    # the bytes are msgpack's own encoding of those items (what the stores compare)
+    assert state.intents["roaming"].evidence_msgpack == encode_evidence(kept)
     assert [e.ts_ms for e in kept] == sorted(e.ts_ms for e in kept)
 
 
