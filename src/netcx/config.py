@@ -102,7 +102,8 @@ class CollectSettings(BaseModel):
     store, and one recognition follower per data directory (started by `netcx serve`, or
     `netcx events recognise`) recognises the stored events a few ms later in groups of up to
     `follower_group_events`, polling every `follower_poll_ms` — the throughput setting for
-    several workers on the embedded stores (docs/collector.md, "Speed"). While it is more
+    single events from several workers on the embedded stores; for batched traffic inline
+    is faster (docs/collector.md, "Speed"). While it is more
     than `follower_max_lag_bytes` of log behind, collector replies wait for it (at most
     `follower_max_wait_ms`). The segment log only, and not with a bus backend (the forwarder
     keys events by their inline recognition).
