@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the HTTP service; settings also come from NETCX_* variables or NETCX_CONFIG."""
         from granian import Granian
-        from granian.constants import Interfaces
+        from granian.constants import Interfaces, Loops
 
         if world is not None and not world.is_dir():
             raise NotFound(f"--world {world}: no such folder")
@@ -58,6 +58,10 @@ def register(app: typer.Typer) -> None:
             address=host,
             port=port,
             interface=Interfaces.ASGI,
+            # uvloop, named rather than granian's `auto` (which would take rloop if it were
+            # installed): the collector's group commit lives on futures and timers, and
+            # uvloop made single events 12 % cheaper in the workers (docs/collector.md).
+            loop=Loops.uvloop,
             workers=workers,
             factory=True,
             log_access=False,
