@@ -112,9 +112,11 @@ class CollectSettings(BaseModel):
     event_log: Literal["segments", "memory"] = "segments"
     fsync: Literal["always", "interval", "never"] = "always"
     fsync_interval_ms: int = Field(default=200, gt=0)
-    # fsync=always: while requests stream in, a group commit waits this long for more to
-    # share its write and fdatasync (1 ms cut a single event's worker CPU by a sixth).
-    fsync_linger_ms: float = Field(default=1.0, ge=0, le=50)
+    # fsync=always: while requests stream in, a group commit may wait this long for more to
+    # share its write. 0: each loop iteration writes, and one fdatasync at a time (in a
+    # worker thread) covers whatever was written while the previous one ran — faster here
+    # than lingering (docs/collector.md, Speed).
+    fsync_linger_ms: float = Field(default=0.0, ge=0, le=50)
     segment_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     dedupe_window_s: float = Field(default=3600, gt=0)
     max_body_bytes: int = Field(default=512 * 1024, gt=0)

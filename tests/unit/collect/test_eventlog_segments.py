@@ -109,11 +109,55 @@ def test_dedupe_keys_are_forgotten_after_the_window_while_running(tmp_path: Path
     assert [s.event.event_id for s in SegmentEventLog(tmp_path).read()] == ["e1", "e2"]
 
 
-def test_slow_disk_moves_syncs_to_a_worker_thread_and_loses_nothing(
+def test_a_sync_runs_off_the_loop_and_the_next_one_covers_what_came_meanwhile(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(eventlog_segments, "_SLOW_SYNC_S", 0.0)  # every sync counts as slow
-    log = SegmentEventLog(tmp_path, segment_bytes=2000)
+    synced: list[int] = []  # how many records were written when each fdatasync started
+    real_sync = os.fdatasync
+
+    def slow_sync(fd: int) -> None:
+        synced.append(sum(1 for _ in SegmentEventLog(tmp_path, dedupe_window_s=0).read()))
+        time.sleep(0.05)
+        real_sync(fd)
+
+    log = SegmentEventLog(tmp_path)
+    monkeypatch.setattr(eventlog_segments.os, "fdatasync", slow_sync)
+
+    async def run() -> tuple[int, list[bool], list[bool]]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.002)
+                ticks += 1
+
+        ticking = asyncio.create_task(ticker())
+        first = asyncio.create_task(log.append([ev(1)]))
+        await asyncio.sleep(0.01)  # the first sync is running
+        second = asyncio.create_task(log.append([ev(2)]))
+        third = asyncio.create_task(log.append([ev(3)]))
+        await asyncio.sleep(0.01)
+        assert first.done() is False and second.done() is False  # not acknowledged unsynced
+        flags = await first
+        assert second.done() is False  # the first sync did not cover it
+        more = await second + await third
+        ticking.cancel()
+        return ticks, flags, more
+
+    ticks, flags, more = asyncio.run(run())
+    assert (flags, more) == ([True], [True, True])
+    assert ticks >= 20  # the loop ran all through ~100 ms of syncs
+    # one sync per group: the second covered both appends made during the first
+    assert synced == [1, 3]
+    monkeypatch.undo()
+    log.close()
+
+
+def test_appends_during_a_sync_are_synced_by_the_next_one_and_nothing_is_lost(
+    tmp_path: Path,
+) -> None:
+    log = SegmentEventLog(tmp_path, segment_bytes=2000)  # rotates while syncs run
 
     async def load() -> list[list[bool]]:
         return await asyncio.gather(*(log.append([ev(n), ev(n + 1)]) for n in range(0, 200, 2)))

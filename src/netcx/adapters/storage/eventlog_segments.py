@@ -12,13 +12,14 @@ Group commit, on the event loop: `append` drops keys already stored and queues t
 at the end of the loop iteration one `write` takes everything queued by every request (so a
 process crash after it loses nothing) and, with fsync=always, one fdatasync follows. An
 append returns only after its write (and sync) — so an acknowledged event is on disk, and
-concurrent requests share syscalls and fsyncs. The fdatasync runs inline on the loop while
-the disk is fast (a worker-thread hand-off measured 50-90 us more CPU per request); once one
-takes over a millisecond, syncs move to a worker thread so the loop keeps taking requests,
-and requests that arrive meanwhile form the next group. With fsync=always and requests
-streaming in (a flush within the last 5 ms), a group first lingers `linger_ms` so that more
-requests share its write and fdatasync (at 1 ms: a sixth less worker CPU per single event).
-The recognitions recorded during an iteration are written with its flush, as one record.
+concurrent requests share syscalls and fsyncs. The fdatasync runs in a worker thread, one
+at a time: the loop keeps taking requests meanwhile, and what they write is synced by the
+next one, started as soon as the running one ends (the group is whatever arrived during a
+sync). Under load a sync takes 0.1-5 ms here; run inline on the loop, it left the cores a
+sixth idle (docs/collector.md, Speed). Optionally (`linger_ms`, default 0), while requests
+stream in (a flush within the last 5 ms), a group first lingers so that more requests share
+its write. The recognitions recorded during an iteration are written with its flush, as
+one record.
 
 Erasure and retention never move a record: each dropped record is overwritten in place by
 a filler frame of the same length (payload 0xC1 — never valid msgpack — then zeros), so byte
@@ -224,9 +225,6 @@ def _stored_keys(directory: Path, since_s: float) -> set[Key]:
     return keys
 
 
-_SLOW_SYNC_S = 0.001
-"""An fdatasync slower than this moves to a worker thread, so the loop keeps serving."""
-
 _BUSY_S = 0.005
 """A flush within this long before means requests are streaming in: the next one lingers."""
 
@@ -234,14 +232,12 @@ _FLUSH_NOW_BYTES = 1 << 20
 """A lingering group this large is written at once."""
 
 
-def _sync_and_close(fd: int) -> float:
-    """fdatasync a duplicated descriptor, close it; returns how long the sync took."""
-    started = time.perf_counter()
+def _sync_and_close(fd: int) -> None:
+    """fdatasync a duplicated descriptor, then close it."""
     try:
         os.fdatasync(fd)
     finally:
         os.close(fd)
-    return time.perf_counter() - started
 
 
 class Checkpoint:
@@ -517,8 +513,9 @@ def _remove_spent_segments(directory: Path) -> None:
 class _Writer:
     """One writer slot of a directory: owns the lock, the open segment and the sync state.
 
-    Used from one event loop thread at a time: dedupe, `write` and (fsync=always) fdatasync
-    happen there, in order; fsync=interval syncs in a worker thread in the background.
+    Used from one event loop thread at a time: dedupe and `write` happen there, in order;
+    fdatasync in a worker thread (fsync=always: one at a time, each covering every write
+    before it; fsync=interval: in the background).
     """
 
     def __init__(
@@ -561,7 +558,6 @@ class _Writer:
         self._flushed = 0  # number of flushes (one `write` each) done so far
         self._synced = 0  # every flush up to this number is on disk
         self._syncing = False
-        self._last_sync_s = 0.0  # how long the last fdatasync took
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._failure: Unavailable | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -685,9 +681,7 @@ class _Writer:
         self._size += len(data)
         if self._size >= self._segment_bytes:
             self.rotate()
-        if self._fsync == "always" and self._last_sync_s < _SLOW_SYNC_S:
-            self._sync_inline()
-        elif self._fsync == "always":
+        if self._fsync == "always":
             self._start_sync()
         elif self._fsync == "interval":
             self._sync_within_interval()
@@ -707,18 +701,6 @@ class _Writer:
     def slot(self) -> int:
         return self._slot
 
-    def _sync_inline(self) -> None:
-        if self._syncing:  # a worker-thread sync is running: the next one covers this flush
-            return
-        started = time.perf_counter()
-        try:
-            os.fdatasync(self._fd)
-        except OSError as err:
-            self._fail(f"fdatasync failed: {err}")
-            return
-        self._last_sync_s = time.perf_counter() - started
-        self._synced = self._flushed
-
     def _fail(self, why: str) -> None:
         self._failure = Unavailable(f"event log {self._dir}: {why}")
         waiters, self._waiters = self._waiters, []
@@ -737,7 +719,8 @@ class _Writer:
         self._waiters = remaining
 
     def _start_sync(self) -> None:
-        """fdatasync in a worker thread, off the loop (fsync=interval, or a slow disk)."""
+        """fdatasync in a worker thread, off the loop; a sync already running is followed
+        by the next one when it ends (`_synced_to`)."""
         if self._syncing or self._flushed <= self._synced or self._failure is not None:
             return
         self._syncing = True
@@ -746,13 +729,12 @@ class _Writer:
         task = asyncio.get_running_loop().run_in_executor(None, _sync_and_close, os.dup(self._fd))
         task.add_done_callback(lambda done: self._synced_to(target, done))
 
-    def _synced_to(self, target: int, done: asyncio.Future[float]) -> None:
+    def _synced_to(self, target: int, done: asyncio.Future[None]) -> None:
         self._syncing = False
         err = done.exception()
         if err is not None:
             self._fail(f"fdatasync failed: {err}")
             return
-        self._last_sync_s = done.result()
         self._synced = max(self._synced, target)
         self._wake()
         if self._fsync == "always" and self._flushed > self._synced:
@@ -780,6 +762,8 @@ class _Writer:
             self._buffer = []
         if self._fsync != "never":
             os.fdatasync(self._fd)
+            # a sync still running in its thread must not start another on a closed fd
+            self._synced = self._flushed
         os.close(self._fd)
         os.close(self._lock_fd)
 
