@@ -214,6 +214,11 @@ class Measured(NamedTuple):
     wrk_cpu: float
     drain_s: float
 
+    @property
+    def cores_busy(self) -> float:
+        """Cores the server and wrk kept busy on average (of the host's, during the run)."""
+        return (self.cpu + self.wrk_cpu) * self.rps
+
 
 def measure(
     proc: subprocess.Popen[bytes],
@@ -373,6 +378,12 @@ def main() -> None:
         f"{fmt_split(batch, BATCH)}; 1-visitor batch {fmt_split(browser, BATCH)}; "
         f"raw app: wrk {raw.wrk_cpu * 1e6:.1f} us/request"
     )
+    busy = {k: statistics.median(m.cores_busy for m in v) for k, v in runs.items()}
+    print(
+        f"cores busy (server + wrk): raw {busy['raw']:.2f}, single {busy['single']:.2f}, "
+        f"batch {busy['batch']:.2f}, 1-visitor batch {busy['browser']:.2f} "
+        f"of {os.cpu_count()} (medians of the rounds)"
+    )
     if events_dir is not None:
         print(
             f"follower caught up      : {single.drain_s:.2f} / {batch.drain_s:.2f} / "
@@ -414,6 +425,10 @@ def main() -> None:
         "single_wrk_cpu_us_per_request": single.wrk_cpu * 1e6,
         "raw_asgi_wrk_cpu_us_per_request": raw.wrk_cpu * 1e6,
         "follower_drain_s_batch": batch.drain_s,
+        "raw_asgi_cores_busy": busy["raw"],
+        "single_cores_busy": busy["single"],
+        "batch_cores_busy": busy["batch"],
+        "batch_one_visitor_cores_busy": busy["browser"],
     }
     if events_dir is None:
         numbers = {k: v for k, v in numbers.items() if "follower" not in k}
