@@ -18,7 +18,7 @@ flush; `collect.batch_events_per_s`) and one visitor (a browser's or app's batch
 Server CPU per event is measured from /proc (the granian workers) as well as wall-clock
 throughput, and the load average is recorded: the machine may be shared. Rounds
 (NETCX_BENCH_ROUNDS, 5) interleave the four loads; rates are medians over rounds, and
-`single_vs_raw_asgi` is the median of each round's ratio to the raw run just before it.
+`single_vs_raw_asgi` is the median of each round's ratio to that round's faster raw run.
 
 `--ack-path` measures instead, in this process (no HTTP server, no wrk), the CPU of
 everything on the request path except recognition: the netcx app's ASGI handling, decoding,
@@ -275,7 +275,7 @@ def main() -> None:
         }
         events_dir = Path(tmp) / "data" / "events" if RECOGNITION == "follower" else None
         # The raw app on each event loop granian offers here: its baseline is the faster
-        # (asyncio's, on 11-28: the collector's uvloop made the raw app slower).
+        # (asyncio's on 11-28: the raw app itself is slower on uvloop).
         raws = {}
         for loop in RAW_LOOPS:
             port = free_port()
