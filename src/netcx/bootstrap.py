@@ -336,7 +336,8 @@ def build_container(settings: Settings) -> Container:
 
 
 def build_collector(settings: Settings, event_log: EventLog, recognizer: Recognizer) -> Collector:
-    """Inline recognition, or storing at the recognition follower's pace."""
+    """Inline recognition, or storing at the recognition follower's pace (batches of
+    `collect.inline_batch_events` or more recognised inline even then)."""
     c = settings.collect
     if c.recognition == "inline":
         return Collector(event_log, recognizer)
@@ -345,7 +346,8 @@ def build_collector(settings: Settings, event_log: EventLog, recognizer: Recogni
         c.follower_max_lag_bytes,
         c.follower_max_wait_ms / 1000,
     )
-    return Collector(event_log, None, pacing)
+    inline_from = c.inline_batch_events
+    return Collector(event_log, recognizer if inline_from else None, pacing, inline_from)
 
 
 def build_recognition_follower(settings: Settings) -> RecognitionFollower:

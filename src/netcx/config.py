@@ -102,11 +102,12 @@ class CollectSettings(BaseModel):
     store, and one recognition follower per data directory (started by `netcx serve`, or
     `netcx events recognise`) recognises the stored events a few ms later in groups of up to
     `follower_group_events`, polling every `follower_poll_ms` — the throughput setting for
-    single events from several workers on the embedded stores; for batched traffic inline
-    is faster (docs/collector.md, "Speed"). While it is more
-    than `follower_max_lag_bytes` of log behind, collector replies wait for it (at most
-    `follower_max_wait_ms`). The segment log only, and not with a bus backend (the forwarder
-    keys events by their inline recognition).
+    several workers on the embedded stores. Batches are the exception: a request of at
+    least `inline_batch_events` events is recognised by its worker before the 2xx, as
+    inline (for batches inline is faster; docs/collector.md, "Speed"). While the follower is
+    more than `follower_max_lag_bytes` of log behind, collector replies it would recognise
+    wait for it (at most `follower_max_wait_ms`). The segment log only, and not with a bus
+    backend (the forwarder keys events by their inline recognition).
     """
 
     event_log: Literal["segments", "memory"] = "segments"
@@ -128,6 +129,9 @@ class CollectSettings(BaseModel):
     recognition_linger_ms: float = Field(default=1.0, ge=0, le=50)
     recognition_group_events: int = Field(default=64, ge=1)
     recognition: Literal["inline", "follower"] = "inline"
+    # In follower mode, a request of at least this many events (a batch) is recognised by
+    # its worker before the 2xx, as inline; 0: the follower recognises every event.
+    inline_batch_events: int = Field(default=20, ge=0)
     follower_group_events: int = Field(default=500, ge=1, le=100_000)
     follower_poll_ms: float = Field(default=5.0, gt=0, le=1000)
     # Backpressure: while the follower is this far behind, collector replies wait (up to

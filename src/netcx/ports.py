@@ -195,8 +195,10 @@ class EventLog(Protocol):
     dedupe window — is not stored again; `read` shows each key once in any case.
     """
 
-    async def append(self, events: Sequence[Event]) -> list[bool]:
-        """Store the events not seen before; for each event, True if it was new."""
+    async def append(self, events: Sequence[Event], *, inline: bool = False) -> list[bool]:
+        """Store the events not seen before; for each event, True if it was new. `inline`:
+        the caller recognises them itself (and records the answers), so a recognition
+        follower must pass over them."""
         ...
 
     async def record_recognitions(self, recognised: Sequence[tuple[Event, Recognition]]) -> None:

@@ -29,27 +29,41 @@ class Collector:
     """Accept events: durable append first (a 2xx promises it), then recognition of the
     new ones, as one batch — or, with an `admission` instead of a recognizer
     (`collect.recognition=follower`), store only, admitted at the pace the recognition
-    follower keeps up with."""
+    follower keeps up with. With both, a request of at least `inline_from` events (a
+    batch) is recognised here and the rest is left to the follower."""
 
     def __init__(
-        self, log: EventLog, recognizer: Recognizer | None, admission: Admission | None = None
+        self,
+        log: EventLog,
+        recognizer: Recognizer | None,
+        admission: Admission | None = None,
+        inline_from: int = 0,
     ) -> None:
-        if (recognizer is None) == (admission is None):
+        if recognizer is None and admission is None:
             raise ValueError("a Collector recognises inline or is paced by a follower")
+        if recognizer is not None and admission is not None and inline_from < 1:
+            raise ValueError("with a follower, inline recognition needs inline_from >= 1")
         self._log = log
         self._recognizer = recognizer
         self._admission = admission
+        self._inline_from = inline_from
 
     async def accept(self, events: Sequence[Event]) -> Accepted:
-        if self._admission is not None:
+        recognizer = self._recognizer
+        if self._admission is None:
+            flags = await self._log.append(events)
+        elif recognizer is not None and len(events) >= self._inline_from:
+            flags = await self._log.append(events, inline=True)
+        else:
+            recognizer = None
             await self._admission.admit()
-        flags = await self._log.append(events)
+            flags = await self._log.append(events)
         new = [e for e, is_new in zip(events, flags, strict=True) if is_new]
-        if self._recognizer is None:
+        if recognizer is None:
             return Accepted(len(new), len(events) - len(new))
         recognitions: list[Recognition] = []
         try:
-            recognitions = await self._recognizer.recognise_many(new)
+            recognitions = await recognizer.recognise_many(new)
         except Unavailable as err:
             # The events are durable and the client gets its 2xx; a transient identity-store
             # outage must not turn that into an error (the retry would be a duplicate and

@@ -167,6 +167,35 @@ def test_serve_in_follower_mode_recognises_like_inline_and_survives_a_killed_fol
     assert recognitions_by_event(data) == recognitions_by_event(inline)
 
 
+def test_follower_mode_recognises_batches_in_their_worker_and_the_rest_in_the_follower(
+    tmp_path: Path,
+) -> None:
+    """With `collect.inline_batch_events`, a batch is recognised before its reply even while
+    the follower is stopped; a smaller request waits for the follower; each event once."""
+    data = tmp_path / "mixed"
+    env = {**server_env(tmp_path, "follower"), "NETCX_COLLECT__INLINE_BATCH_EVENTS": "3"}
+    with collector(data, env=env, workers=2) as served:
+        (pid,) = wait_for(lambda: follower_pids(served.proc.pid), 10, "one follower child")
+        os.kill(pid, signal.SIGSTOP)  # only the workers can recognise now
+        try:
+            batched = post_events(served.base, "a", per_visitor=6)  # batches of 3
+            assert events_count(data)["by_level"] == {"network_line": 6, "anonymous": 6}
+            single = [message("s-1", CONSENTING), message("s-2", SILENT)]
+            for body in single:
+                r = httpx.post(
+                    f"{served.base}/v1/batch", json={"batch": [body]}, auth=(WRITE_KEY, "")
+                )
+                assert r.status_code == 200, r.text
+            assert events_count(data)["by_level"]["pending"] == 2
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        levels = wait_all_recognised(data, len(batched) + 2)
+        assert levels == {"network_line": 7, "anonymous": 7}
+    events, recognitions = recognition_items(data / "events")
+    assert {k for _, k in events} == {*batched, "s-1", "s-2"}
+    assert recognitions == Counter(dict.fromkeys(events, 1))  # each recognised exactly once
+
+
 def recognitions_by_event(data: Path) -> dict[str, Recognition | None]:
     return {s.event.event_id: s.recognition for s in SegmentEventLog(data / "events").read()}
 

@@ -410,12 +410,56 @@ def test_a_collector_with_an_admission_stores_without_recognising(tmp_path: Path
     assert levels_read(tmp_path) == {"e1": None, "e2": None, "e3": None}
 
 
-def test_a_collector_recognises_inline_or_is_paced_never_both_nor_neither(tmp_path: Path) -> None:
+def test_a_collector_recognises_inline_or_is_paced_or_both_by_request_size(
+    tmp_path: Path,
+) -> None:
     log = SegmentEventLog(tmp_path)
     with pytest.raises(ValueError, match="inline or is paced"):
         Collector(log, None)
-    with pytest.raises(ValueError, match="inline or is paced"):
+    with pytest.raises(ValueError, match="inline_from >= 1"):
         Collector(log, object(), CountingAdmission())  # type: ignore[arg-type]
+
+
+class AsyncRecogniser:
+    """The collector's Recognizer over a Recogniser (what a worker recognises inline)."""
+
+    def __init__(self, recognise: Recogniser) -> None:
+        self.recognise = recognise
+
+    async def recognise_many(self, events: Sequence[Event]) -> list[Recognition]:
+        return self.recognise(events)
+
+
+def test_batches_are_recognised_by_their_worker_and_the_rest_by_the_follower_once_each(
+    tmp_path: Path,
+) -> None:
+    """Follower mode with inline batches: a request of at least `inline_from` events is
+    recognised before its reply, and the follower passes over those events (stored
+    `inline`), recognising only the smaller requests' — each event once, none pending."""
+    worker = Recogniser()
+    admission = CountingAdmission()
+    log = SegmentEventLog(tmp_path)
+    collector = Collector(log, AsyncRecogniser(worker), admission, inline_from=3)
+    batch = asyncio.run(collector.accept([ev(1), ev(2), ev(3)]))
+    single = asyncio.run(collector.accept([ev(4)]))
+    retried = asyncio.run(collector.accept([ev(4), ev(5), ev(6)]))  # a batch with a retry
+    log.close()
+    assert [r.level for r in batch.recognitions] == [RecognitionLevel.NETWORK_LINE] * 3
+    assert (single.stored, single.recognitions) == (1, [])
+    assert (retried.stored, retried.duplicates, len(retried.recognitions)) == (2, 1, 2)
+    assert admission.calls == 1  # only the single waited for the follower's pace
+    assert worker.recognised == Counter({"e1": 1, "e2": 1, "e3": 1, "e5": 1, "e6": 1})
+    assert levels_read(tmp_path)["e4"] is None
+
+    follower_recognise = Recogniser()
+    follower = RecognitionFollower(tmp_path, follower_recognise, group_events=10)
+    assert follower.take_lock()
+    assert drain_all(follower) == [1, 0]
+    follower.close()
+    assert follower_recognise.recognised == Counter({"e4": 1})
+    assert follower.damaged == 0  # passed over, not taken for damaged records
+    assert set(levels_read(tmp_path).values()) == {"network_line"}
+    assert unrecognised_bytes(tmp_path) == 0
 
 
 def test_follower_mode_needs_the_segment_log(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,8 @@ class MemoryEventLog:
         self._recognitions: dict[tuple[str, str], Recognition] = {}
         self._seen: set[tuple[str, str]] = set()
 
-    async def append(self, events: Sequence[Event]) -> list[bool]:
+    async def append(self, events: Sequence[Event], *, inline: bool = False) -> list[bool]:
+        # (no recognition follower reads this log: `inline` changes nothing)
         for n, event in enumerate(events):
             field = event.oversized_int_field()
             if field:

@@ -65,7 +65,12 @@ _MAX_WRITERS = 64
 Key = tuple[str, str]
 
 
-class _EventRecord(msgspec.Struct, tag="e"):
+class _EventRecord(msgspec.Struct, tag="e", kw_only=True, omit_defaults=True):
+    # `inline`: the worker that stored the event recognises it and appends its recognition
+    # (a batch in follower mode), so the recognition follower passes over it. Declared
+    # before `event` and left out when False, so an event record is a fixed prefix and the
+    # encoded event (the prefix of records written before it existed).
+    inline: bool = False
     event: Event
 
 
@@ -109,9 +114,13 @@ def _frame(record: _EventRecord | _Recognitions) -> bytes:
 
 
 _PROBE = Event(Source.TAG, "", "", 0)
-_EVENT_PREFIX = _encoder.encode(_EventRecord(_PROBE))[: -len(_encoder.encode(_PROBE))]
+_EVENT_PREFIX = _encoder.encode(_EventRecord(event=_PROBE))[: -len(_encoder.encode(_PROBE))]
 """An event record's payload up to its event (`_EventRecord`'s tag, then its `event` key):
 the encoded event completes it."""
+_INLINE_PREFIX = _encoder.encode(_EventRecord(inline=True, event=_PROBE))[
+    : -len(_encoder.encode(_PROBE))
+]
+"""The same for an event its worker recognises (`inline`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,13 +135,14 @@ class Followed:
     damaged: list[int]
 
 
-def _event_frames(events: Sequence[Event]) -> list[tuple[Key, bytes]]:
-    """Each event's key and frame, byte-identical to `_frame(_EventRecord(event))` without
-    building the record (a third of the framing CPU)."""
+def _event_frames(events: Sequence[Event], inline: bool = False) -> list[tuple[Key, bytes]]:
+    """Each event's key and frame, byte-identical to `_frame(_EventRecord(inline=inline,
+    event=event))` without building the record (a third of the framing CPU)."""
     frames: list[tuple[Key, bytes]] = []
+    prefix = _INLINE_PREFIX if inline else _EVENT_PREFIX
     for n, event in enumerate(events):
         try:
-            payload = _EVENT_PREFIX + _encoder.encode(event)
+            payload = prefix + _encoder.encode(event)
         except OverflowError as err:
             field = event.oversized_int_field()
             raise InvalidInput(f"event {n}: integer outside the 64-bit range", field=field) from err
@@ -807,10 +817,10 @@ class SegmentEventLog:
                     )
         return self._writer
 
-    async def append(self, events: Sequence[Event]) -> list[bool]:
+    async def append(self, events: Sequence[Event], *, inline: bool = False) -> list[bool]:
         if not events:
             return []
-        frames = _event_frames(events)
+        frames = _event_frames(events, inline)
         writer = self._get_writer()
         flags, upto = writer.write(frames)
         await writer.durable(upto)
@@ -888,7 +898,8 @@ class SegmentEventLog:
         frame and recognitions reduced to their keys (a third of the CPU per event).
         `events_too=False`: only the recognitions' keys, to the segment's end. A record
         that does not decode is skipped and its end offset listed in `damaged`: one bad
-        record must not stop recognition of everything after it."""
+        record must not stop recognition of everything after it. Events stored `inline`
+        (their worker recognises them) are passed over."""
         events: list[EventHead] = []
         recognised: list[Key] = []
         damaged: list[int] = []
@@ -901,6 +912,8 @@ class SegmentEventLog:
                     events.append(_head_decoder.decode(memoryview(payload)[skip:]))
                     if len(events) >= limit:
                         break
+                elif payload.startswith(_INLINE_PREFIX):
+                    continue  # its worker recognises it
                 elif payload[:1] != _FILLER:
                     items = _recognised_keys_decoder.decode(payload).items
                     recognised += [(source, event_id) for source, event_id, _ in items]
