@@ -131,8 +131,8 @@ def test_a_write_that_fails_leaves_no_trace_in_the_next_update(tmp_path: Path) -
     store = SqliteIntentStateStore(tmp_path / "state.sqlite")
     try:
         store.update("vi_1", lambda s: _signal(s, "upgrade", 1, "kept"))
-        held = store._files[file_of("vi_1")].states  # vi_2 is in the same file
-        assert file_of("vi_2") == file_of("vi_1")
+        held = store._files[file_of("vi_1")].states  # vi_3 is in the same file
+        assert file_of("vi_3") == file_of("vi_1")
         encode = held.encode
         calls = 0
 
@@ -148,14 +148,14 @@ def test_a_write_that_fails_leaves_no_trace_in_the_next_update(tmp_path: Path) -
             store.update_many(
                 {
                     "vi_1": lambda s: _signal(s, "upgrade", 2, "lost"),
-                    "vi_2": lambda s: _signal(s, "upgrade", 2, "lost"),
+                    "vi_3": lambda s: _signal(s, "upgrade", 2, "lost"),
                 }
             )
         held.encode = encode  # type: ignore[method-assign]
         store.update("vi_1", lambda s: _signal(s, "upgrade", 3, "next"))
-        got = store.get_many(["vi_1", "vi_2"])
+        got = store.get_many(["vi_1", "vi_3"])
         assert [e.ref for e in got["vi_1"].intents["upgrade"].evidence] == ["kept", "next"]
-        assert "vi_2" not in got
+        assert "vi_3" not in got
     finally:
         store.close()
 
@@ -218,21 +218,24 @@ def test_a_change_failing_in_the_second_file_puts_the_first_files_states_back(
     state they did not have."""
     store = SqliteIntentStateStore(tmp_path / "state.sqlite")
     try:
-        assert (file_of("ln_1"), file_of("hh_1"), file_of("vi_1")) == (0, 1, 0)
+        assert (file_of("ln_1"), file_of("hh_1")) == (0, 1)
         before = store.update("ln_1", lambda s: _signal(s, "roaming", 1000, "h1"))
 
         def fail(_: SubjectState | None) -> SubjectState:
             raise RuntimeError("scoring bug")
 
-        for first in (0, 1):  # whichever file comes first, the failing one comes last
+        # Starting with file 0, hh_1 (file 1) fails after ln_1 was committed; starting with
+        # file 1, hh_1 (which had no state) is committed before ln_1 fails.
+        for first, failing in ((0, "hh_1"), (1, "ln_1")):
             store._first = first
-            failing = "hh_1" if first == 0 else "vi_1"
-            changes = {"ln_1": lambda s: _signal(s, "roaming", 2000, "h2"), failing: fail}
-            if first == 1:
-                changes["hh_1"] = lambda s: _signal(s, "outage", 2000, "h2")
+            changes = {
+                "ln_1": lambda s: _signal(s, "roaming", 2000, "h2"),
+                "hh_1": lambda s: _signal(s, "outage", 2000, "h2"),
+                failing: fail,
+            }
             with pytest.raises(RuntimeError, match="scoring bug"):
                 store.update_many(changes)
-            assert store.get_many(["ln_1", "hh_1", "vi_1"]) == {"ln_1": before}
+            assert store.get_many(["ln_1", "hh_1"]) == {"ln_1": before}
     finally:
         store.close()
 
