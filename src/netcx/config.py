@@ -130,8 +130,10 @@ class CollectSettings(BaseModel):
     recognition_group_events: int = Field(default=64, ge=1)
     recognition: Literal["inline", "follower"] = "inline"
     # In follower mode, a request of at least this many events (a batch) is recognised by
-    # its worker before the 2xx, as inline; 0: the follower recognises every event.
-    inline_batch_events: int = Field(default=20, ge=0)
+    # its worker before the 2xx, as inline; 0: the follower recognises every event. Measured
+    # (one visitor per batch): at 5 events the follower is faster, at 20 they tie, at 100
+    # the workers are (docs/collector.md, Speed).
+    inline_batch_events: int = Field(default=50, ge=0)
     follower_group_events: int = Field(default=500, ge=1, le=100_000)
     follower_poll_ms: float = Field(default=5.0, gt=0, le=1000)
     # Backpressure: while the follower is this far behind, collector replies wait (up to
