@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import pytest
 
 from netcx.adapters.storage.intent_state_memory import MemoryIntentStateStore
 from netcx.adapters.storage.intent_state_redis import RedisIntentStateStore
-from netcx.adapters.storage.intent_state_sqlite import FILES, SqliteIntentStateStore, file_of
+from netcx.adapters.storage.intent_state_sqlite import SqliteIntentStateStore
 from netcx.domain.intents.scoring import Evidence, IntentScorer, SubjectState
 from netcx.ports import IntentStateStore
 from netcx.services.intents import load_taxonomy
@@ -131,9 +130,7 @@ def test_a_write_that_fails_leaves_no_trace_in_the_next_update(tmp_path: Path) -
     store = SqliteIntentStateStore(tmp_path / "state.sqlite")
     try:
         store.update("vi_1", lambda s: _signal(s, "upgrade", 1, "kept"))
-        held = store._files[file_of("vi_1")].states  # vi_3 is in the same file
-        assert file_of("vi_3") == file_of("vi_1")
-        encode = held.encode
+        encode = store._states.encode
         calls = 0
 
         def encode_then_fail(subject: str, state: SubjectState) -> bytes:
@@ -143,19 +140,19 @@ def test_a_write_that_fails_leaves_no_trace_in_the_next_update(tmp_path: Path) -
                 raise OSError("disk full")
             return encode(subject, state)
 
-        held.encode = encode_then_fail  # type: ignore[method-assign]
+        store._states.encode = encode_then_fail  # type: ignore[method-assign]
         with pytest.raises(OSError, match="disk full"):
             store.update_many(
                 {
                     "vi_1": lambda s: _signal(s, "upgrade", 2, "lost"),
-                    "vi_3": lambda s: _signal(s, "upgrade", 2, "lost"),
+                    "vi_2": lambda s: _signal(s, "upgrade", 2, "lost"),
                 }
             )
-        held.encode = encode  # type: ignore[method-assign]
+        store._states.encode = encode  # type: ignore[method-assign]
         store.update("vi_1", lambda s: _signal(s, "upgrade", 3, "next"))
-        got = store.get_many(["vi_1", "vi_3"])
+        got = store.get_many(["vi_1", "vi_2"])
         assert [e.ref for e in got["vi_1"].intents["upgrade"].evidence] == ["kept", "next"]
-        assert "vi_3" not in got
+        assert "vi_2" not in got
     finally:
         store.close()
 
@@ -208,111 +205,6 @@ def test_a_failing_change_leaves_every_subject_of_update_many_unchanged(
     with pytest.raises(RuntimeError):
         store.update_many({"ln_1": lambda s: _signal(s, "roaming", 2000, "h2"), "hh_1": fail})
     assert store.get_many(["ln_1", "hh_1"]) == {"ln_1": before}
-
-
-def test_a_change_failing_in_the_second_file_puts_the_first_files_states_back(
-    tmp_path: Path,
-) -> None:
-    """The embedded store commits file by file: when a later file's change fails, the
-    subjects already committed in another file get their previous state back, or lose the
-    state they did not have."""
-    store = SqliteIntentStateStore(tmp_path / "state.sqlite")
-    try:
-        assert (file_of("ln_1"), file_of("hh_1")) == (0, 1)
-        before = store.update("ln_1", lambda s: _signal(s, "roaming", 1000, "h1"))
-
-        def fail(_: SubjectState | None) -> SubjectState:
-            raise RuntimeError("scoring bug")
-
-        # Starting with file 0, hh_1 (file 1) fails after ln_1 was committed; starting with
-        # file 1, hh_1 (which had no state) is committed before ln_1 fails.
-        for first, failing in ((0, "hh_1"), (1, "ln_1")):
-            store._first = first
-            changes = {
-                "ln_1": lambda s: _signal(s, "roaming", 2000, "h2"),
-                "hh_1": lambda s: _signal(s, "outage", 2000, "h2"),
-                failing: fail,
-            }
-            with pytest.raises(RuntimeError, match="scoring bug"):
-                store.update_many(changes)
-            assert store.get_many(["ln_1", "hh_1"]) == {"ln_1": before}
-    finally:
-        store.close()
-
-
-def test_a_worker_updates_first_the_file_nobody_holds(tmp_path: Path) -> None:
-    """While another process holds one file's write lock, an update of subjects in both
-    files commits the free file's subjects at once, then waits for the other."""
-    import sqlite3
-
-    path = tmp_path / "state.sqlite"
-    store = SqliteIntentStateStore(path)
-    store._first = 0
-    reader = SqliteIntentStateStore(path)
-    other = sqlite3.connect(path, isolation_level=None)  # another worker, inside a write
-    other.execute("BEGIN IMMEDIATE")
-    done = threading.Event()
-
-    def update() -> None:
-        store.update_many(
-            {
-                "ln_1": lambda s: _signal(s, "roaming", 1, "a"),  # file 0: held
-                "hh_1": lambda s: _signal(s, "outage", 1, "a"),  # file 1: free
-            }
-        )
-        done.set()
-
-    thread = threading.Thread(target=update)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while "hh_1" not in reader.get_many(["hh_1"]) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert set(reader.get_many(["ln_1", "hh_1"])) == {"hh_1"}
-        assert not done.is_set()
-    finally:
-        other.execute("COMMIT")
-        other.close()
-        thread.join(timeout=20)
-    assert done.is_set()
-    assert set(reader.get_many(["ln_1", "hh_1"])) == {"ln_1", "hh_1"}
-    store.close()
-    reader.close()
-
-
-def test_states_written_to_one_file_are_moved_to_their_files_once(tmp_path: Path) -> None:
-    """A data directory from before the states were split over FILES files (or from a run
-    that stopped midway through moving them: a state in two files) keeps every state, each
-    in exactly the file `file_of` names."""
-    import sqlite3
-
-    path = tmp_path / "state.sqlite"
-    one = SqliteIntentStateStore(path, files=1)
-    subjects = [f"vi_{i}" for i in range(40)]
-    written = one.update_many({s: (lambda st, s=s: _signal(st, "roaming", 1, s)) for s in subjects})
-    one.close()
-    stray = next(s for s in subjects if file_of(s) == 1)
-    half_moved = tmp_path / "state.1.sqlite"  # a copy committed before a crash, original kept
-    con = sqlite3.connect(half_moved)
-    con.execute("CREATE TABLE intent_state (subject_id TEXT PRIMARY KEY, state BLOB NOT NULL)")
-    con.execute("ATTACH ? AS old", (str(path),))
-    con.execute(
-        "INSERT INTO intent_state SELECT * FROM old.intent_state WHERE subject_id = ?", (stray,)
-    )
-    con.commit()
-    con.close()
-
-    store = SqliteIntentStateStore(path)
-    try:
-        assert store.get_many(subjects) == written
-        for i, file in enumerate([path, half_moved]):
-            con = sqlite3.connect(file)
-            held = {sid for (sid,) in con.execute("SELECT subject_id FROM intent_state")}
-            con.close()
-            assert held == {s for s in subjects if file_of(s) == i}
-        assert (tmp_path / "state.files").read_text().strip() == str(FILES)
-    finally:
-        store.close()
 
 
 def test_concurrent_update_many_loses_no_write(backend: tuple[Opener, bool]) -> None:

@@ -11,14 +11,13 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Generic, TypeVar
 
 from netcx.errors import Unavailable
 
 _OPEN_TIMEOUT_S = 10.0
-_BUSY_TIMEOUT_MS = 10_000  # a write lock held longer: Unavailable
 V = TypeVar("V")
 
 
@@ -33,10 +32,7 @@ class SqliteFile:
             con = None
             try:
                 con = sqlite3.connect(
-                    str(path),
-                    isolation_level=None,
-                    check_same_thread=False,
-                    timeout=_BUSY_TIMEOUT_MS / 1000,
+                    str(path), isolation_level=None, check_same_thread=False, timeout=10
                 )
                 con.execute("PRAGMA journal_mode=WAL")
                 con.execute("PRAGMA synchronous=NORMAL")
@@ -68,45 +64,12 @@ class SqliteFile:
                 self._con.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as err:
                 raise Unavailable(f"{self.path}: store is locked: {err}") from err
-            yield from self._until_commit()
-
-    def try_transaction(self) -> AbstractContextManager[sqlite3.Connection] | None:
-        """`transaction()` if the file's write lock is free now, else None at once (not
-        waiting): a caller with work for several files does first what it can."""
-        if not self._lock.acquire(blocking=False):
-            return None
-        began = False
-        try:
-            con = self._con
-            con.execute("PRAGMA busy_timeout = 0")
             try:
-                con.execute("BEGIN IMMEDIATE")
-                began = True
-            except sqlite3.OperationalError as err:
-                if "locked" not in str(err):
-                    raise Unavailable(f"{self.path}: cannot begin a transaction: {err}") from err
-            finally:
-                con.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-        finally:
-            if not began:
-                self._lock.release()
-        return self._begun() if began else None
-
-    @contextmanager
-    def _begun(self) -> Iterator[sqlite3.Connection]:
-        """The rest of a transaction `try_transaction` began (it holds the lock)."""
-        try:
-            yield from self._until_commit()
-        finally:
-            self._lock.release()
-
-    def _until_commit(self) -> Iterator[sqlite3.Connection]:
-        try:
-            yield self._con
-        except BaseException:
-            self._con.execute("ROLLBACK")
-            raise
-        self._con.execute("COMMIT")
+                yield self._con
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+            self._con.execute("COMMIT")
 
     @contextmanager
     def erasing(self) -> Iterator[sqlite3.Connection]:
