@@ -7,7 +7,8 @@ it stores every event durably (segment log, fsync=always, group commit) and reco
 The raw app runs on both event loops granian offers here (asyncio, uvloop: `netcx serve`
 runs uvloop), and each round's baseline is the faster of its two runs.
 `NETCX_BENCH_RECOGNITION=follower` (the default here, `collect.recognition=follower`): the
-workers store and answer, one recognition follower process recognises, replies wait while
+workers store and answer, one recognition follower process recognises (except the batches
+of 100, which their workers recognise: `collect.inline_batch_events`), replies wait while
 it is more than `collect.follower_max_lag_bytes` behind; each rate is sustained — events
 over the load *plus* the wait until the follower has recognised every one — and the CPU
 includes the follower's. `=inline`: each worker recognises before its 2xx; recorded under
