@@ -18,7 +18,6 @@ import contextlib
 from collections.abc import Callable, Sequence
 from functools import partial
 
-import anyio.to_thread
 import msgspec
 
 from netcx.domain import events
@@ -168,10 +167,15 @@ class EventRecognizer:
     """Recognises collected events and scores them into the shared intent state.
 
     Group commit, like the event log's: the events of every request that asks while a
-    group is being recognised form the next group, recognised in one worker-thread hop; a
-    group smaller than `group_events` first waits up to `linger_s` for more (each group pays
-    a thread hop and a transaction per store: with two workers, 1 ms cut single events'
-    server CPU by a quarter).
+    group is being recognised form the next group; a group smaller than `group_events`
+    first waits up to `linger_s` for more (each group pays a transaction per store: with
+    two workers, 1 ms cut single events' server CPU by a quarter).
+
+    A group is recognised on the event loop itself, blocking it (its SQLite calls take
+    milliseconds, or as long as another process holds a store's write lock — an erasure).
+    A hop to a worker thread kept the loop free meanwhile but cost more than it saved:
+    recognised on the loop, two workers took 13–19 % more batched events/s and 0.36×
+    instead of 0.29× the raw app's single requests/s (docs/collector.md, Speed).
     Within a group, each visit (a visitor's consecutive events from one address under one
     consent statement) records its stated consent, is resolved and audited once, and each
     intent subject's state is updated once for all its events.
@@ -227,7 +231,7 @@ class EventRecognizer:
                 taken, self._pending = self._pending, []
                 flat = [e for batch, _ in taken for e in batch]
                 try:
-                    answers = await anyio.to_thread.run_sync(self.recognise_now, flat)
+                    answers = self.recognise_now(flat)
                 except BaseException as err:
                     for _, future in taken:
                         if not future.done():
@@ -248,7 +252,7 @@ class EventRecognizer:
         return sum(len(batch) for batch, _ in self._pending)
 
     def recognise_now(self, batch: Sequence[events.EventHead]) -> list[events.Recognition]:
-        """Recognise and score `batch` in order, blocking (the worker thread's part).
+        """Recognise and score `batch` in order, blocking.
 
         Per wave of visits: one consent-ledger read (the reported consent is recorded and
         the same histories feed recognition), one graph read and write. Per group: one
