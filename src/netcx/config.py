@@ -125,7 +125,7 @@ class CollectSettings(BaseModel):
     visitor_cookie_max_age_s: int = Field(default=400 * 86400, gt=0)
     tag_allowed_origins: list[str] = Field(default_factory=list)
     # A recognition group smaller than `recognition_group_events` waits up to this long for
-    # more requests: each group pays fixed costs (a thread hop, a transaction per store).
+    # more requests: each group pays fixed costs (a transaction per store).
     recognition_linger_ms: float = Field(default=1.0, ge=0, le=50)
     recognition_group_events: int = Field(default=64, ge=1)
     recognition: Literal["inline", "follower"] = "inline"
