@@ -201,6 +201,12 @@ class EventLog(Protocol):
         follower must pass over them."""
         ...
 
+    async def hand_over(self, events: Sequence[Event]) -> None:
+        """Store again, not `inline`, events appended `inline` whose recognition failed (the
+        stores were unavailable), so that a recognition follower recognises them (`read`
+        shows each key once)."""
+        ...
+
     async def record_recognitions(self, recognised: Sequence[tuple[Event, Recognition]]) -> None:
         """Append what the recognizer answered for stored events (the latest answer wins)."""
         ...

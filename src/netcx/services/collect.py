@@ -50,10 +50,12 @@ class Collector:
 
     async def accept(self, events: Sequence[Event]) -> Accepted:
         recognizer = self._recognizer
+        batch_of_follower_mode = False  # recognised here, handed over if that fails
         if self._admission is None:
             flags = await self._log.append(events)
         elif recognizer is not None and len(events) >= self._inline_from:
             flags = await self._log.append(events, inline=True)
+            batch_of_follower_mode = True
         else:
             recognizer = None
             await self._admission.admit()
@@ -67,13 +69,16 @@ class Collector:
         except Unavailable as err:
             # The events are durable and the client gets its 2xx; a transient identity-store
             # outage must not turn that into an error (the retry would be a duplicate and
-            # never be recognised either). Their level stays "pending".
+            # never be recognised either). Their level stays "pending" — in follower mode,
+            # until the follower, to which they are handed over, recognises them.
             log.warning(
                 "recognise_unavailable source=%s events=%d error=%s",
                 new[0].source.value,
                 len(new),
                 err,
             )
+            if batch_of_follower_mode:
+                await self._log.hand_over(new)
         await self._log.record_recognitions(list(zip(new, recognitions, strict=False)))
         return Accepted(
             len(new),

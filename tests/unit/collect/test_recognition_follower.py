@@ -462,6 +462,31 @@ def test_batches_are_recognised_by_their_worker_and_the_rest_by_the_follower_onc
     assert unrecognised_bytes(tmp_path) == 0
 
 
+def test_a_batch_its_worker_cannot_recognise_is_handed_over_to_the_follower(
+    tmp_path: Path,
+) -> None:
+    """Stores unavailable to the worker: the batch still gets its reply, stays pending, and
+    is stored again (not `inline`), so the follower recognises it once it can; readers
+    show each event once."""
+    worker = Recogniser()
+    worker.unavailable = True
+    log = SegmentEventLog(tmp_path)
+    collector = Collector(log, AsyncRecogniser(worker), CountingAdmission(), inline_from=2)
+    accepted = asyncio.run(collector.accept([ev(1), ev(2)]))
+    log.close()
+    assert (accepted.stored, accepted.unrecognised) == (2, 2)
+    assert levels_read(tmp_path) == {"e1": None, "e2": None}
+
+    follower_recognise = Recogniser()
+    follower = RecognitionFollower(tmp_path, follower_recognise, group_events=10)
+    assert follower.take_lock()
+    assert drain_all(follower) == [2, 0]
+    follower.close()
+    assert follower_recognise.recognised == Counter({"e1": 1, "e2": 1})
+    assert levels_read(tmp_path) == {"e1": "network_line", "e2": "network_line"}
+    assert [s.event.event_id for s in SegmentEventLog(tmp_path).read()] == ["e1", "e2"]
+
+
 def test_follower_mode_needs_the_segment_log(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NETCX_CONFIG", raising=False)
     with pytest.raises(

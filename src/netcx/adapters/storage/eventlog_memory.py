@@ -31,6 +31,9 @@ class MemoryEventLog:
             flags.append(new)
         return flags
 
+    async def hand_over(self, events: Sequence[Event]) -> None:
+        return None  # no recognition follower reads this log
+
     async def record_recognitions(self, recognised: Sequence[tuple[Event, Recognition]]) -> None:
         for event, recognition in recognised:
             self._recognitions[event.key] = recognition

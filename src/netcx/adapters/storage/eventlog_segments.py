@@ -620,6 +620,16 @@ class _Writer:
         # A retried event may still be waiting for its first flush or sync: wait for those.
         return flags, self._flushed + (1 if self._buffer else 0)
 
+    def write_again(self, frames: list[bytes]) -> int:
+        """Queue frames of events stored before, without the retry check (`hand_over`);
+        returns the flush number to await."""
+        if self._failure is not None:
+            raise self._failure
+        self._buffer += frames
+        self._buffered += sum(map(len, frames))
+        self._schedule_flush()
+        return self._flushed + 1
+
     def recognised(self, items: list[_Recognised]) -> int:
         """Queue recognitions; each flush writes those of its iteration as one record.
         Returns the flush number to await for them to be durable (the collector does not
@@ -825,6 +835,12 @@ class SegmentEventLog:
         flags, upto = writer.write(frames)
         await writer.durable(upto)
         return flags
+
+    async def hand_over(self, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        writer = self._get_writer()
+        await writer.durable(writer.write_again([frame for _, frame in _event_frames(events)]))
 
     async def record_recognitions(self, recognised: Sequence[tuple[Event, Recognition]]) -> None:
         if recognised:
