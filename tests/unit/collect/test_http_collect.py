@@ -124,6 +124,18 @@ def test_fast_paths_answer_what_starlette_would_route(client: TestClient) -> Non
     assert client.delete("/tag.js").status_code == 405
 
 
+def test_unknown_routes_and_methods_get_json_errors(client: TestClient) -> None:
+    """A path nobody serves, or a method its route does not take, answers like every other
+    API error: JSON naming what was wrong (a client's `/v1/consent/./x` lands here too)."""
+    missing = client.get("/v1/nothing-here")
+    assert (missing.status_code, missing.json()) == (404, {"error": "Not Found"})
+    wrong = client.delete("/tag.js")
+    assert (wrong.status_code, wrong.json()) == (405, {"error": "Method Not Allowed"})
+    assert "GET" in wrong.headers["allow"]
+    collector_path = client.get("/v1/batch")  # a collector path, another method
+    assert collector_path.status_code == 405 and collector_path.json()["error"]
+
+
 def test_behind_a_root_path_collector_paths_are_routed_by_starlette(container: Container) -> None:
     """Mounted under a prefix (ASGI root_path), the exact-path table is skipped and Starlette
     strips the prefix as usual: events are still stored."""
