@@ -606,17 +606,16 @@ class _Writer:
         seen.expire()
         flags: list[bool] = []
         batch: set[Key] = set()
+        kept: list[bytes] = []
         for key, frame in frames:
             if key in seen or key in batch:
                 flags.append(False)
                 continue
             batch.add(key)
-            self._buffer.append(frame)
-            self._buffered += len(frame)
+            kept.append(frame)
             flags.append(True)
         seen.add_all(batch)
-        if batch:
-            self._schedule_flush()
+        self._queue(kept)
         # A retried event may still be waiting for its first flush or sync: wait for those.
         return flags, self._flushed + (1 if self._buffer else 0)
 
@@ -625,10 +624,15 @@ class _Writer:
         returns the flush number to await."""
         if self._failure is not None:
             raise self._failure
-        self._buffer += frames
-        self._buffered += sum(map(len, frames))
-        self._schedule_flush()
+        self._queue(frames)
         return self._flushed + 1
+
+    def _queue(self, frames: list[bytes]) -> None:
+        """Add frames to this iteration's single `write`."""
+        if frames:
+            self._buffer += frames
+            self._buffered += sum(map(len, frames))
+            self._schedule_flush()
 
     def recognised(self, items: list[_Recognised]) -> int:
         """Queue recognitions; each flush writes those of its iteration as one record.
